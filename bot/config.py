@@ -1,0 +1,241 @@
+"""Settings: read once from the environment and `.env`, typed, validated, every problem reported.
+
+One table (`FIELDS`) describes every setting: its environment name, type, default and a short
+description. The parser, `.env.example` and the README's configuration table all follow it, and a
+test keeps the three in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from dotenv import dotenv_values
+
+ENV_EXAMPLE_HINT: Final = "copy .env.example to .env and fill it in (see README, Configuration)"
+
+
+class Secret:
+    """A string that never shows itself in `repr`, `str`, logs or exception text."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+class SettingsError(Exception):
+    """Raised with *every* problem found, so the user can fix them all in one go."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+    def render(self) -> str:
+        lines = ["imagine-bot cannot start; these settings need attention:"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        lines.append(f"Set them in the environment or in a .env file: {ENV_EXAMPLE_HINT}.")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Field:
+    env: str
+    attr: str
+    kind: str  # "secret", "str", "url", "int", "float", "bool", "level"
+    default: Any
+    help: str
+    section: str
+    minimum: float | None = None
+    maximum: float | None = None
+    example: str | None = None  # what .env.example shows (defaults to the default)
+
+
+_LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+FIELDS: Final[tuple[Field, ...]] = (
+    # --- secrets -------------------------------------------------------------------------------
+    Field("DISCORD_TOKEN", "discord_token", "secret", None,
+          "Bot token from the Discord Developer Portal (Bot → Reset Token). "
+          "Required to run the bot.",
+          "Secrets", example=""),
+    Field("NOVITA_API_KEY", "novita_api_key", "secret", None,
+          "Novita AI API key (novita.ai → Key Management). Required to generate images.",
+          "Secrets", example=""),
+    # --- endpoints -----------------------------------------------------------------------------
+    Field("NOVITA_BASE_URL", "novita_base_url", "url", "https://api.novita.ai",
+          "Novita API base URL.", "Endpoints"),
+    Field("DISCORD_API_BASE_URL", "discord_api_base_url", "url", "https://discord.com/api/v10",
+          "Discord REST base (point at a REST proxy such as nirn-proxy, or a local fake).",
+          "Endpoints"),
+    Field("DISCORD_GATEWAY_URL", "discord_gateway_url", "url", None,
+          "Discord gateway websocket URL; empty means discord.py's own default.", "Endpoints",
+          example=""),
+    Field("DATABASE_URL", "database_url", "str", "sqlite+aiosqlite:///data/imagine.db",
+          "SQLAlchemy URL: SQLite file (default) or postgresql+asyncpg://user:pass@host/db "
+          "for several processes.", "Endpoints"),
+    Field("LOG_LEVEL", "log_level", "level", "INFO",
+          "Level for the bot's own loggers (the discord logger never goes below INFO).",
+          "Endpoints"),
+    # --- job engine ----------------------------------------------------------------------------
+    Field("POLL_MIN_INTERVAL_SECONDS", "poll_min_interval", "float", 0.5,
+          "Shortest gap between two polls of one task.", "Jobs", minimum=0.01, maximum=60),
+    Field("POLL_MAX_INTERVAL_SECONDS", "poll_max_interval", "float", 5.0,
+          "Longest gap between two polls of one task.", "Jobs", minimum=0.05, maximum=300),
+    Field("JOB_DEADLINE_SECONDS", "job_deadline", "float", 300.0,
+          "Give up on a job after this long (submit to downloaded image).", "Jobs",
+          minimum=1, maximum=3600),
+    Field("NOVITA_REQUEST_TIMEOUT_SECONDS", "request_timeout", "float", 60.0,
+          "Timeout for one HTTP request to Novita (Novita advises above 60 s on submit).", "Jobs",
+          minimum=0.5, maximum=600),
+    Field("MAX_IMAGE_DOWNLOAD_MB", "max_download_mb", "float", 25.0,
+          "Refuse to download a generated image larger than this.", "Jobs",
+          minimum=0.1, maximum=500),
+    Field("NOVITA_MAX_SUBMITS_PER_MINUTE", "max_submits_per_minute", "int", 20,
+          "Bot-wide cap on task submissions per minute (Novita limits images per minute "
+          "per key); bursts wait locally. 0 = no limit.", "Jobs", minimum=0, maximum=10000),
+    Field("PROGRESS_EDIT_INTERVAL_SECONDS", "progress_edit_interval", "float", 2.0,
+          "Minimum gap between two edits of one progress message.", "Jobs",
+          minimum=0.0, maximum=60),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord_token: Secret | None = None
+    novita_api_key: Secret | None = None
+    novita_base_url: str = "https://api.novita.ai"
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str | None = None
+    database_url: str = "sqlite+aiosqlite:///data/imagine.db"
+    log_level: str = "INFO"
+    poll_min_interval: float = 0.5
+    poll_max_interval: float = 5.0
+    job_deadline: float = 300.0
+    request_timeout: float = 60.0
+    max_download_mb: float = 25.0
+    max_submits_per_minute: int = 20
+    progress_edit_interval: float = 2.0
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def max_download_bytes(self) -> int:
+        return int(self.max_download_mb * 1024 * 1024)
+
+    def require(self, *attrs: str) -> None:
+        """Raise `SettingsError` listing every named setting that is missing."""
+        by_attr = {f.attr: f for f in FIELDS}
+        problems = [
+            f"{by_attr[attr].env} is not set: {by_attr[attr].help}"
+            for attr in attrs
+            if not getattr(self, attr)
+        ]
+        if problems:
+            raise SettingsError(problems)
+
+
+def _parse(field_: Field, raw: str) -> Any:
+    kind = field_.kind
+    if kind == "secret":
+        return Secret(raw)
+    if kind == "url":
+        if not raw.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must start with http://, https://, ws:// or wss://")
+        return raw.rstrip("/")
+    if kind == "level":
+        level = raw.upper()
+        if level not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return level
+    if kind == "bool":
+        lowered = raw.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError("must be true or false")
+    if kind in {"int", "float"}:
+        number: float
+        try:
+            number = int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            raise ValueError(f"must be a{'n integer' if kind == 'int' else ' number'}") from None
+        if field_.minimum is not None and number < field_.minimum:
+            raise ValueError(f"must be at least {field_.minimum:g}")
+        if field_.maximum is not None and number > field_.maximum:
+            raise ValueError(f"must be at most {field_.maximum:g}")
+        return number
+    return raw
+
+
+def settings_from_mapping(
+    env: Mapping[str, str], fields: Iterable[Field] = FIELDS
+) -> Settings:
+    """Build `Settings` from a plain mapping; raises `SettingsError` listing every problem."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for field_ in fields:
+        raw = env.get(field_.env)
+        if raw is None or raw.strip() == "":
+            continue  # keep the dataclass default
+        try:
+            values[field_.attr] = _parse(field_, raw.strip())
+        except ValueError as exc:
+            shown = "(hidden)" if field_.kind == "secret" else repr(raw.strip())
+            problems.append(f"{field_.env}={shown} {exc}")
+    if values.get("poll_min_interval", 0.5) > values.get("poll_max_interval", 5.0):
+        problems.append("POLL_MIN_INTERVAL_SECONDS must not exceed POLL_MAX_INTERVAL_SECONDS")
+    if problems:
+        raise SettingsError(problems)
+    known = {f.env for f in fields}
+    return Settings(**values, extra={k: v for k, v in env.items() if k not in known})
+
+
+def load_settings(
+    env_file: str | os.PathLike[str] | None = ".env",
+    environ: Mapping[str, str] | None = None,
+    reader: Callable[[Path], Mapping[str, str | None]] = dotenv_values,
+) -> Settings:
+    """Read `.env` (if present) under the process environment, which wins, then validate."""
+    merged: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        merged.update({k: v for k, v in reader(Path(env_file)).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    return settings_from_mapping(merged)
+
+
+def render_env_example() -> str:
+    """The text of `.env.example`, generated from `FIELDS` (a test checks the file matches)."""
+    out = [
+        "# imagine-bot settings. Copy to .env and fill in the two secrets; everything else has",
+        "# a working default. The process environment overrides this file.",
+    ]
+    section = None
+    for f in FIELDS:
+        if f.section != section:
+            section = f.section
+            out += ["", f"# --- {section} ---"]
+        shown = f.example if f.example is not None else ("" if f.default is None else f.default)
+        out.append(f"# {f.help}")
+        out.append(f"{f.env}={shown}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,1 @@
+"""The job engine: submit → poll → download, independent of Discord."""

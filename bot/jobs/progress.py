@@ -1,0 +1,52 @@
+"""What a job reports while it runs, and what it returns when done."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.imaging import ImageSize
+
+
+class JobPhase(enum.Enum):
+    WAITING = "waiting"          # waiting locally: submit rate limiter or the bot-wide queue
+    SUBMITTING = "submitting"
+    QUEUED = "queued"            # accepted by Novita, waiting for a worker
+    GENERATING = "generating"    # Novita reports PROCESSING (or an unknown status)
+    DOWNLOADING = "downloading"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class ProgressUpdate:
+    phase: JobPhase
+    percent: float                  # 0..100; never 100 before the image is downloaded
+    percent_is_estimate: bool       # True when derived from learned durations, not upstream
+    eta_seconds: float | None       # seconds from now until the image should be ready
+    elapsed_seconds: float
+    task_id: str | None = None
+    queue_position: int | None = None  # 1-based place in the local queue while WAITING
+
+
+ProgressCallback = Callable[[ProgressUpdate], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class JobTimings:
+    submit_seconds: float     # from run() to task_id
+    wait_seconds: float       # from task_id to SUCCEED noticed
+    download_seconds: float
+    total_seconds: float
+
+
+@dataclass(frozen=True)
+class JobResult:
+    task_id: str
+    prompt: str
+    size: ImageSize
+    image: bytes
+    image_type: str           # "jpeg", "png", "webp" as sent by the image host
+    nsfw_flagged: bool
+    polls: int
+    timings: JobTimings

@@ -1,0 +1,1 @@
+"""Novita AI's asynchronous Qwen-Image API: typed models, errors and an aiohttp client."""
