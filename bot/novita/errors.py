@@ -73,6 +73,10 @@ class UpstreamUnavailableError(NovitaError):
     retryable = True
 
 
+class ConnectionFailedError(UpstreamUnavailableError):
+    """Could not connect to Novita at all, so the request was never sent (safe to resubmit)."""
+
+
 class MalformedResponseError(NovitaError):
     """A 2xx reply that is not the JSON shape the contract promises."""
 

@@ -1,0 +1,519 @@
+"""`NovitaClient`: the only code that talks HTTP to Novita and to the image host.
+
+One `aiohttp.ClientSession` per client, created lazily inside the running loop and closed once.
+Every failure leaves as a typed `bot.novita.errors.NovitaError`; the API key never appears in a
+log line, an exception or a repr.
+
+Retry rules (see docs/novita-api.md §3):
+- submit is retried only when no task can have been created: 429, or the connection never
+  opened. A 5xx or a timeout may have created (and billed) a task, so it is never repeated here.
+- polling and downloading are idempotent, so 5xx, 429, timeouts, connection errors and
+  malformed replies are retried with exponential backoff and full jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, Self, TypeVar
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from bot.config import Secret, Settings
+from bot.imaging import ImageSize
+from bot.novita.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConnectionFailedError,
+    ImageTooLargeError,
+    ImageUnavailableError,
+    InsufficientBalanceError,
+    MalformedResponseError,
+    NovitaError,
+    PromptRefusedError,
+    RateLimitedError,
+    TaskNotFoundError,
+    UpstreamUnavailableError,
+)
+from bot.novita.models import GeneratedImage, TaskResult
+from bot.novita.ratelimit import Clock, Sleep, SubmitRateLimiter
+from bot.novita.retry import RetryPolicy, parse_retry_after
+
+log = logging.getLogger("bot.novita")
+
+SUBMIT_PATH: Final = "/v3/async/qwen-image-txt2img"
+TASK_RESULT_PATH: Final = "/v3/async/task-result"
+USER_AGENT: Final = f"imagine-bot/0.1 (+discord bot; aiohttp/{aiohttp.__version__})"
+
+MAX_API_BODY_BYTES: Final = 4 * 1024 * 1024  # task-result replies are a few KiB
+DOWNLOAD_CHUNK_BYTES: Final = 64 * 1024
+EXCERPT_CHARS: Final = 200
+# A just-created task may briefly be unknown to task-result (UNCONFIRMED): forgive one 404.
+TASK_NOT_FOUND_RETRIES: Final = 1
+
+_AUTH_REASONS: Final = frozenset({
+    "INVALID_API_KEY", "MISSING_API_KEY", "FAILED_TO_AUTH", "BILLING_AUTH_FAILED",
+    "API_NOT_ALLOWED", "FEATURE_NOT_ALLOWED", "NEED_REAL_NAME_VERIFY",
+})
+_BALANCE_REASONS: Final = frozenset({"BILLING_BALANCE_NOT_ENOUGH", "NOT_ENOUGH_BALANCE"})
+_EXPIRED_IMAGE_STATUSES: Final = frozenset({403, 404, 410})
+_TASK_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+_TAGS: Final = re.compile(r"<[^>]*>")
+_BEARER: Final = re.compile(r"(?i)bearer\s+\S+")
+_GENERIC_BINARY_TYPES: Final = frozenset({
+    "", "application/octet-stream", "binary/octet-stream",
+})
+_IMAGE_MAGIC: Final = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
+
+T = TypeVar("T")
+
+
+@dataclass
+class ClientStats:
+    """Counters for benchmarks and tests. Requests are counted per HTTP attempt."""
+
+    submits: int = 0
+    polls: int = 0
+    downloads: int = 0
+    retries: int = 0
+    submit_wait_seconds: float = 0.0
+
+
+class _BodyTooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+class NovitaClient:
+    def __init__(
+        self,
+        api_key: Secret,
+        base_url: str,
+        *,
+        request_timeout: float = 60.0,
+        max_download_bytes: int = 25 * 1024 * 1024,
+        max_submits_per_minute: int = 20,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 (frozen, so sharing is safe)
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        user_agent: str = USER_AGENT,
+        max_connections: int = 1000,
+        max_connections_per_host: int = 256,
+    ) -> None:
+        if request_timeout <= 0:
+            raise ValueError("request_timeout must be positive")
+        if max_download_bytes <= 0:
+            raise ValueError("max_download_bytes must be positive")
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.request_timeout = request_timeout
+        self.max_download_bytes = max_download_bytes
+        self.retry = retry
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._user_agent = user_agent
+        self._max_connections = max_connections
+        self._max_connections_per_host = max_connections_per_host
+        self.submit_limiter = SubmitRateLimiter(max_submits_per_minute, clock=clock, sleep=sleep)
+        self.stats = ClientStats()
+        self._http: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        retry: RetryPolicy | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> NovitaClient:
+        """Build from validated settings; raises `SettingsError` if the key is missing."""
+        settings.require("novita_api_key")
+        assert settings.novita_api_key is not None
+        return cls(
+            settings.novita_api_key,
+            settings.novita_base_url,
+            request_timeout=settings.request_timeout,
+            max_download_bytes=settings.max_download_bytes,
+            max_submits_per_minute=settings.max_submits_per_minute,
+            retry=retry or RetryPolicy(),
+            clock=clock,
+            sleep=sleep,
+        )
+
+    def __repr__(self) -> str:
+        return f"NovitaClient(base_url={self.base_url!r}, api_key={self._api_key!r})"
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session (if one was opened). Safe to call more than once."""
+        self._closed = True
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("NovitaClient is closed")
+        if self._http is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                limit_per_host=self._max_connections_per_host,
+                ttl_dns_cache=300,
+            )
+            # sock_connect (not connect) so waiting for a pooled connection counts only
+            # against the total; a slow TCP handshake still fails fast and is safe to retry.
+            timeout = aiohttp.ClientTimeout(
+                total=self.request_timeout, sock_connect=min(10.0, self.request_timeout)
+            )
+            self._http = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                headers={"User-Agent": self._user_agent},
+                raise_for_status=False,
+            )
+        return self._http
+
+    # --- public API ------------------------------------------------------------------------
+
+    async def submit(self, prompt: str, size: ImageSize) -> str:
+        """Create a txt2img task and return its task_id. Waits locally under the rate limit."""
+        body = {"prompt": prompt, "size": size.wire}
+
+        async def attempt() -> str:
+            self.stats.submit_wait_seconds += await self.submit_limiter.acquire()
+            self.stats.submits += 1
+            try:
+                status, headers, raw = await self._call_novita(
+                    "POST", SUBMIT_PATH, operation="submit", json_body=body
+                )
+                if not 200 <= status < 300:
+                    raise self._error_from_response(status, headers, raw, "submit", None)
+                return _task_id_from_submit(raw)
+            except RateLimitedError as exc:
+                if exc.retry_after is not None:  # let every other submitter wait too
+                    self.submit_limiter.hold_off(exc.retry_after)
+                raise
+
+        def may_retry(exc: NovitaError) -> bool:
+            return isinstance(exc, RateLimitedError | ConnectionFailedError)
+
+        return await self._with_retries("submit", None, attempt, may_retry)
+
+    async def get_task(self, task_id: str) -> TaskResult:
+        """One task-result lookup, retrying transient failures within `RetryPolicy`."""
+        not_found_seen = 0
+
+        async def attempt() -> TaskResult:
+            self.stats.polls += 1
+            status, headers, raw = await self._call_novita(
+                "GET", TASK_RESULT_PATH, operation="poll", params={"task_id": task_id},
+                task_id=task_id,
+            )
+            if not 200 <= status < 300:
+                raise self._error_from_response(status, headers, raw, "poll", task_id)
+            return _task_result_from(raw, task_id)
+
+        def may_retry(exc: NovitaError) -> bool:
+            nonlocal not_found_seen
+            if isinstance(exc, TaskNotFoundError):
+                not_found_seen += 1
+                return not_found_seen <= TASK_NOT_FOUND_RETRIES
+            return exc.retryable
+
+        return await self._with_retries("poll", task_id, attempt, may_retry)
+
+    async def download(self, image: GeneratedImage, *, task_id: str | None = None) -> bytes:
+        """Fetch the image bytes (streamed, capped). Never sends the Novita key to the host."""
+        try:
+            url = URL(image.url, encoded=True)
+        except (TypeError, ValueError):
+            raise ImageUnavailableError("image URL is malformed", task_id=task_id) from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ImageUnavailableError("image URL is not an http(s) link", task_id=task_id)
+
+        async def attempt() -> bytes:
+            self.stats.downloads += 1
+            with _transport_errors("download", task_id):
+                async with self._session().get(url, headers={"Accept": "image/*"}) as resp:
+                    return await self._image_bytes(resp, task_id)
+
+        return await self._with_retries(
+            "download", task_id, attempt, lambda exc: exc.retryable
+        )
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    async def _with_retries(
+        self,
+        operation: str,
+        task_id: str | None,
+        attempt: Callable[[], Awaitable[T]],
+        may_retry: Callable[[NovitaError], bool],
+    ) -> T:
+        retry_number = 0
+        while True:
+            try:
+                return await attempt()
+            except NovitaError as exc:
+                retry_number += 1
+                retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
+                if (
+                    retry_number >= self.retry.attempts
+                    or not may_retry(exc)
+                    or not self.retry.allows_retry_after(retry_after)
+                ):
+                    raise
+                delay = self.retry.delay(retry_number, retry_after, self._rng)
+                log.debug(
+                    "novita %s: retry %d/%d in %.2fs (task %s) after %s: %s",
+                    operation, retry_number, self.retry.attempts - 1, delay,
+                    task_id or "-", type(exc).__name__, exc,
+                )
+                self.stats.retries += 1
+                await self._sleep(delay)
+
+    async def _call_novita(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, str] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+        task_id: str | None = None,
+    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        headers = {
+            "Authorization": f"Bearer {self._api_key.reveal()}",
+            "Accept": "application/json",
+        }
+        with _transport_errors(operation, task_id):
+            async with self._session().request(
+                method, self.base_url + path, params=params, json=json_body, headers=headers
+            ) as resp:
+                try:
+                    raw = await _read_at_most(resp, MAX_API_BODY_BYTES)
+                except _BodyTooLarge:
+                    raise MalformedResponseError(
+                        f"{operation} reply is larger than {MAX_API_BODY_BYTES} bytes",
+                        status=resp.status, task_id=task_id,
+                    ) from None
+                return resp.status, resp.headers, raw
+
+    def _error_from_response(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        raw: bytes,
+        operation: str,
+        task_id: str | None,
+    ) -> NovitaError:
+        """Map Novita's `{code, reason, message, metadata}` (or an HTML/empty body) to a type."""
+        reason, detail = _parse_error_body(raw, headers.get("Content-Type", ""))
+        message = f"{operation} failed: {_excerpt(detail, self._api_key)}"
+        common: dict[str, Any] = {"status": status, "reason": reason, "task_id": task_id}
+        if status == 429 or reason == "RATE_LIMIT_EXCEEDED":
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            return RateLimitedError(message, retry_after=retry_after, **common)
+        if reason in _BALANCE_REASONS:
+            return InsufficientBalanceError(message, **common)
+        if reason in _AUTH_REASONS:
+            return AuthenticationError(message, **common)
+        if reason == "ILLEGAL_PROMPT":
+            return PromptRefusedError(message, **common)
+        if reason == "TASK_NOT_FOUND":
+            return TaskNotFoundError(message, **common)
+        if status >= 500 or status == 408:
+            return UpstreamUnavailableError(message, **common)
+        if status in (401, 403):
+            return AuthenticationError(message, **common)
+        return BadRequestError(message, **common)
+
+    async def _image_bytes(self, resp: aiohttp.ClientResponse, task_id: str | None) -> bytes:
+        status = resp.status
+        if status in _EXPIRED_IMAGE_STATUSES:
+            raise ImageUnavailableError(
+                "image link has expired or the image is gone", status=status, task_id=task_id
+            )
+        if status == 429:
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            raise RateLimitedError(
+                "image host is throttling", retry_after=retry_after, status=status,
+                task_id=task_id,
+            )
+        if status >= 500 or status == 408:
+            raise UpstreamUnavailableError(
+                "image host is unavailable", status=status, task_id=task_id
+            )
+        if not 200 <= status < 300:
+            raise ImageUnavailableError(
+                "image host refused the download", status=status, task_id=task_id
+            )
+        content_type = resp.content_type.lower()  # aiohttp defaults a missing one to octet
+        if not content_type.startswith("image/") and content_type not in _GENERIC_BINARY_TYPES:
+            raise ImageUnavailableError(
+                f"image host sent {content_type!r}, not an image", status=status,
+                task_id=task_id,
+            )
+        try:
+            data = await _read_at_most(resp, self.max_download_bytes)
+        except _BodyTooLarge as exc:
+            raise ImageTooLargeError(
+                f"image is larger than the {self.max_download_bytes} byte limit "
+                f"({exc.size} bytes or more)", status=status, task_id=task_id,
+            ) from None
+        if not data:
+            raise ImageUnavailableError("image host sent an empty body", status=status,
+                                        task_id=task_id)
+        if not content_type.startswith("image/") and not _looks_like_image(data):
+            raise ImageUnavailableError(
+                "image host sent bytes that are not a known image format", status=status,
+                task_id=task_id,
+            )
+        return data
+
+
+# --- helpers (pure) --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _transport_errors(operation: str, task_id: str | None) -> Iterator[None]:
+    """Turn aiohttp/socket failures into typed errors. `from None`: aiohttp's response errors
+    carry request_info, whose repr includes our Authorization header."""
+    try:
+        yield
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        raise ConnectionFailedError(
+            f"{operation}: could not connect ({type(exc).__name__})", task_id=task_id
+        ) from None
+    except TimeoutError:
+        raise UpstreamUnavailableError(f"{operation}: timed out", task_id=task_id) from None
+    except aiohttp.InvalidURL:
+        raise BadRequestError(f"{operation}: invalid URL", task_id=task_id) from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailableError(
+            f"{operation}: connection problem ({type(exc).__name__})", task_id=task_id
+        ) from None
+
+
+async def _read_at_most(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+    """Read the body, refusing (by Content-Length first, then by counting) more than `cap`."""
+    declared = _content_length(resp.headers.get("Content-Length"))
+    if declared is not None and declared > cap:
+        raise _BodyTooLarge(declared)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in resp.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
+        total += len(chunk)
+        if total > cap:
+            raise _BodyTooLarge(total)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _content_length(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+def _looks_like_image(data: bytes) -> bool:
+    if data.startswith(_IMAGE_MAGIC):
+        return True
+    return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+
+
+def _parse_error_body(raw: bytes, content_type: str) -> tuple[str | None, str]:
+    """(`reason`, human detail) from a non-2xx body that may be JSON, HTML or empty."""
+    if not raw.strip():
+        return None, "empty reply"
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        text = raw[:2000].decode("utf-8", errors="replace")
+        kind = "HTML" if "html" in content_type.lower() or "<html" in text.lower() else "text"
+        return None, f"non-JSON {kind} reply: {text}"
+    if not isinstance(data, Mapping):
+        return None, f"unexpected JSON reply: {raw[:200].decode('utf-8', errors='replace')}"
+    if isinstance(data.get("error"), Mapping):  # OpenAI-style envelope, in case it appears
+        data = data["error"]
+    reason = data.get("reason")
+    message = data.get("message")
+    reason_text = reason.strip().upper() if isinstance(reason, str) and reason.strip() else None
+    detail = message if isinstance(message, str) and message.strip() else (reason_text or "")
+    return reason_text, detail or "no message"
+
+
+def _excerpt(text: str, secret: Secret) -> str:
+    """A short, single-line, secret-free piece of an upstream message."""
+    key = secret.reveal()
+    if key:
+        text = text.replace(key, "[redacted]")
+    text = _BEARER.sub("Bearer [redacted]", text)
+    text = " ".join(_TAGS.sub(" ", text).split())
+    if len(text) > EXCERPT_CHARS:
+        text = text[: EXCERPT_CHARS - 1] + "…"
+    return text
+
+
+def _json_object(raw: bytes, what: str, task_id: str | None) -> Mapping[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise MalformedResponseError(f"{what} reply is not JSON", task_id=task_id) from None
+    if not isinstance(data, Mapping):
+        raise MalformedResponseError(f"{what} reply is not a JSON object", task_id=task_id)
+    return data
+
+
+def _task_id_from_submit(raw: bytes) -> str:
+    data = _json_object(raw, "submit", None)
+    task_id = data.get("task_id")
+    if not isinstance(task_id, str) or not _TASK_ID_PATTERN.match(task_id.strip()):
+        raise MalformedResponseError("submit reply has no usable task_id")
+    return task_id.strip()
+
+
+def _task_result_from(raw: bytes, task_id: str) -> TaskResult:
+    data = _json_object(raw, "task-result", task_id)
+    try:
+        result = TaskResult.from_json(data, task_id=task_id)
+    except (ValueError, TypeError) as exc:
+        raise MalformedResponseError(f"task-result reply: {exc}", task_id=task_id) from None
+    if result.task_id != task_id:  # never hand one person's image to another
+        raise MalformedResponseError(
+            f"task-result reply is for another task ({result.task_id})", task_id=task_id
+        )
+    return result
