@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,10 +64,13 @@ class TaskResult:
     @classmethod
     def from_json(cls, data: Mapping[str, Any], task_id: str = "") -> TaskResult:
         """Parse a task-result body. Raises `ValueError` (or TypeError) when the shape is wrong."""
+        if not isinstance(data, Mapping):
+            raise ValueError("task-result reply is not a JSON object")
         task = data.get("task")
         if not isinstance(task, Mapping):
             raise ValueError("task-result reply has no 'task' object")
-        raw_status = str(task.get("status", ""))
+        status_raw = task.get("status")
+        raw_status = status_raw if isinstance(status_raw, str) else ""
         images_raw = data.get("images") or []
         if not isinstance(images_raw, list):
             raise ValueError("'images' is not a list")
@@ -92,9 +96,10 @@ def _number(value: object) -> float:
     if value is None or value == "":
         return 0.0
     try:
-        return float(str(value))
+        number = float(str(value))
     except ValueError:
         return 0.0
+    return number if math.isfinite(number) else 0.0  # "nan"/"inf" would poison arithmetic
 
 
 def _image(item: Mapping[str, Any]) -> GeneratedImage:
