@@ -1,0 +1,360 @@
+"""One image job: submit → poll → download under a single monotonic deadline, with progress.
+
+The engine knows nothing about Discord. It talks to anything shaped like `TaskClient` (the real
+`NovitaClient`, or a fake in tests), decides when to poll through a `PollStrategy`, learns how
+long jobs take through a `DurationModel`, and reports `ProgressUpdate`s to an optional callback.
+Cancelling the asyncio task running `run()` stops it at once: `CancelledError` propagates and no
+further request is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from bot.config import Settings
+from bot.imaging import ImageSize
+from bot.jobs.durations import DurationEstimate, DurationModel, censored_finish
+from bot.jobs.polling import AdaptivePlanner, PollState, PollStrategy, forecast_finish
+from bot.jobs.progress import JobPhase, JobResult, JobTimings, ProgressCallback, ProgressUpdate
+from bot.novita.errors import (
+    ImageUnavailableError,
+    JobTimeoutError,
+    NovitaError,
+    TaskFailedError,
+)
+from bot.novita.models import GeneratedImage, TaskResult, TaskStatus
+
+log = logging.getLogger("bot.jobs")
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+SubmittedHook = Callable[[str], Awaitable[None]]
+
+
+class TaskClient(Protocol):
+    """What the engine needs from a Novita client (`bot.novita.client.NovitaClient` fits)."""
+
+    async def submit(self, prompt: str, size: ImageSize) -> str: ...
+
+    async def get_task(self, task_id: str) -> TaskResult: ...
+
+    async def download(self, image: GeneratedImage, *, task_id: str | None = None) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    poll_min_interval: float = 0.5
+    poll_max_interval: float = 10.0
+    deadline_seconds: float = 300.0
+    # An estimated percent never passes this: only a finished download shows 100.
+    estimate_cap_percent: float = 95.0
+    # While waiting between sparse polls, refresh the estimated progress this often.
+    progress_tick_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.poll_min_interval <= self.poll_max_interval:
+            raise ValueError("need 0 < poll_min_interval <= poll_max_interval")
+        if self.deadline_seconds <= 0 or self.progress_tick_seconds <= 0:
+            raise ValueError("deadline_seconds and progress_tick_seconds must be positive")
+        if not 0 < self.estimate_cap_percent < 100:
+            raise ValueError("estimate_cap_percent must be between 0 and 100")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobSettings:
+        return cls(
+            poll_min_interval=settings.poll_min_interval,
+            poll_max_interval=settings.poll_max_interval,
+            deadline_seconds=settings.job_deadline,
+        )
+
+
+@dataclass
+class _Tracker:
+    """What one job has seen so far; times are seconds since submit."""
+
+    size: ImageSize
+    submitted_at: float  # engine clock
+    started_at: float    # engine clock, when run() began (before submit)
+    deadline: float      # engine clock
+    task_id: str
+    polls: int = 0
+    status: TaskStatus | None = None
+    last_queued_at: float | None = None
+    first_processing_at: float | None = None
+    last_pending_at: float = 0.0
+    upstream_eta: float = 0.0
+    upstream_percent: float = 0.0
+    percent: float = 0.0
+
+    def state(self, elapsed: float) -> PollState:
+        return PollState(
+            elapsed=elapsed,
+            polls=self.polls,
+            status=self.status,
+            last_queued_at=self.last_queued_at,
+            first_processing_at=self.first_processing_at,
+            upstream_eta=self.upstream_eta,
+        )
+
+
+class JobEngine:
+    def __init__(
+        self,
+        client: TaskClient,
+        settings: JobSettings,
+        durations: DurationModel | None = None,
+        *,
+        planner: PollStrategy | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.durations = durations if durations is not None else DurationModel()
+        self.planner: PollStrategy = planner or AdaptivePlanner(
+            min_interval=settings.poll_min_interval, max_interval=settings.poll_max_interval
+        )
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    async def run(
+        self,
+        prompt: str,
+        size: ImageSize,
+        on_progress: ProgressCallback | None = None,
+        *,
+        on_submitted: SubmittedHook | None = None,
+    ) -> JobResult:
+        started = self._clock()
+        deadline = started + self.settings.deadline_seconds
+        await self._report(on_progress, ProgressUpdate(JobPhase.SUBMITTING, 0.0, True, None, 0.0))
+        task_id = await self._bounded(self.client.submit(prompt, size), deadline, None)
+        log.info("task submitted task=%s size=%s", task_id, size.wire)
+        if on_submitted is not None:
+            try:
+                await on_submitted(task_id)
+            except Exception:  # a journal hiccup must not lose an already-paid task
+                log.exception("on_submitted hook failed task=%s", task_id)
+        job = _Tracker(size, self._clock(), started, deadline, task_id)
+        return await self._follow(job, prompt, on_progress)
+
+    async def resume(
+        self,
+        task_id: str,
+        prompt: str,
+        size: ImageSize,
+        *,
+        started_ago: float,
+        on_progress: ProgressCallback | None = None,
+    ) -> JobResult:
+        """Continue a task submitted `started_ago` seconds earlier (e.g. before a restart).
+
+        The deadline still counts from the original start, so a task resumed too late fails
+        with `JobTimeoutError` without another request.
+        """
+        started = self._clock() - max(0.0, started_ago)
+        job = _Tracker(size, started, started, started + self.settings.deadline_seconds, task_id)
+        log.info("task resumed task=%s started_ago=%.1fs", task_id, started_ago)
+        return await self._follow(job, prompt, on_progress)
+
+    # --- the job's life -------------------------------------------------------------------------
+
+    async def _follow(
+        self, job: _Tracker, prompt: str, on_progress: ProgressCallback | None
+    ) -> JobResult:
+        estimate = self.durations.expected(job.size)
+        result, noticed = await self._wait_for_success(job, estimate, on_progress)
+        if not result.images:
+            raise ImageUnavailableError("the task succeeded but returned no image",
+                                        task_id=job.task_id)
+        image = result.images[0]
+        await self._report(on_progress, self._update(
+            job, JobPhase.DOWNLOADING, estimate, noticed, downloading=True))
+        image_bytes = await self._bounded(
+            self.client.download(image, task_id=job.task_id), job.deadline, job.task_id
+        )
+        done = self._clock()
+        await self._report(on_progress, ProgressUpdate(
+            JobPhase.DONE, 100.0, False, 0.0, done - job.started_at, task_id=job.task_id))
+        log.info("task done task=%s polls=%d total=%.1fs", job.task_id, job.polls,
+                 done - job.started_at)
+        return JobResult(
+            task_id=job.task_id,
+            prompt=prompt,
+            size=job.size,
+            image=image_bytes,
+            image_type=image.image_type,
+            nsfw_flagged=result.nsfw_flagged,
+            polls=job.polls,
+            timings=JobTimings(
+                submit_seconds=job.submitted_at - job.started_at,
+                wait_seconds=noticed - job.submitted_at,
+                download_seconds=done - noticed,
+                total_seconds=done - job.started_at,
+            ),
+        )
+
+    async def _wait_for_success(
+        self, job: _Tracker, estimate: DurationEstimate, on_progress: ProgressCallback | None
+    ) -> tuple[TaskResult, float]:
+        """Poll until SUCCEED; returns the reply and when (engine clock) it was seen."""
+        await self._report(on_progress, self._update(job, JobPhase.QUEUED, estimate, self._clock()))
+        unknown_logged = False
+        while True:
+            state = job.state(self._clock() - job.submitted_at)
+            forecast = forecast_finish(state, estimate)
+            delay = self.planner.next_delay(state, estimate, self._rng)
+            await self._pause(job, delay, estimate, on_progress)
+            job.polls += 1
+            try:
+                result = await self._bounded(
+                    self.client.get_task(job.task_id), job.deadline, job.task_id)
+            except NovitaError as exc:
+                if not exc.retryable:
+                    raise
+                log.warning("poll failed, will keep polling task=%s error=%s", job.task_id,
+                            type(exc).__name__)
+                continue
+            now = self._clock()
+            since_submit = now - job.submitted_at
+            job.upstream_eta, job.upstream_percent = result.eta_seconds, result.progress_percent
+            if result.status is TaskStatus.SUCCEED:
+                self._learn(job, since_submit, forecast.mean, forecast.spread)
+                return result, now
+            if result.status is TaskStatus.FAILED:
+                raise TaskFailedError("the task failed", reason=result.reason or None,
+                                      task_id=job.task_id)
+            if result.status is TaskStatus.QUEUED:
+                job.last_queued_at = since_submit
+            elif result.status is TaskStatus.PROCESSING and job.first_processing_at is None:
+                job.first_processing_at = since_submit
+            elif result.status is TaskStatus.UNKNOWN and not unknown_logged:
+                unknown_logged = True
+                log.warning("unknown task status %r, polling on until the deadline task=%s",
+                            result.raw_status, job.task_id)
+            job.status = result.status
+            job.last_pending_at = since_submit
+            phase = JobPhase.QUEUED if result.status is TaskStatus.QUEUED else JobPhase.GENERATING
+            await self._report(on_progress, self._update(job, phase, estimate, now))
+
+    async def _pause(
+        self,
+        job: _Tracker,
+        delay: float,
+        estimate: DurationEstimate,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        """Sleep `delay` (refreshing estimated progress meanwhile), or fail at the deadline."""
+        wake = self._clock() + delay
+        while True:
+            now = self._clock()
+            if now >= job.deadline:
+                raise JobTimeoutError(
+                    f"no image after {self.settings.deadline_seconds:g} s", task_id=job.task_id)
+            if now >= wake:
+                return
+            step = min(wake, job.deadline) - now
+            if on_progress is not None:
+                step = min(step, self.settings.progress_tick_seconds)
+            await self._sleep(step)
+            if on_progress is not None and self._clock() < wake:
+                phase = JobPhase.QUEUED if job.status in (None, TaskStatus.QUEUED) else (
+                    JobPhase.GENERATING)
+                await self._report(on_progress, self._update(job, phase, estimate, self._clock()))
+
+    def _learn(self, job: _Tracker, seen_at: float, mean: float, spread: float) -> None:
+        finished = censored_finish(job.last_pending_at, seen_at, mean, spread)
+        if job.last_queued_at is None:
+            self.durations.observe(job.size, finished, 0.0)
+        elif job.first_processing_at is not None:
+            started = (job.last_queued_at + job.first_processing_at) / 2
+            self.durations.observe(job.size, finished - started, started)
+        # QUEUED then straight to SUCCEED: the split is unknown, so nothing is learned.
+
+    # --- progress -------------------------------------------------------------------------------
+
+    def _update(
+        self,
+        job: _Tracker,
+        phase: JobPhase,
+        estimate: DurationEstimate,
+        now: float,
+        *,
+        downloading: bool = False,
+    ) -> ProgressUpdate:
+        since_submit = now - job.submitted_at
+        forecast = forecast_finish(job.state(since_submit), estimate)
+        cap = self.settings.estimate_cap_percent
+        if job.upstream_percent > 0:
+            percent, is_estimate = min(job.upstream_percent, 99.0), False
+        else:
+            percent, is_estimate = _estimated_percent(since_submit, forecast.mean, cap), True
+        if downloading:
+            percent = max(percent, min(cap + 1, 99.0))
+        job.percent = max(job.percent, percent)  # never move backwards
+        if job.upstream_eta > 0:
+            eta: float | None = job.upstream_eta
+        elif downloading:
+            eta = 0.0
+        elif since_submit <= forecast.mean + 2 * forecast.spread:
+            eta = max(0.0, forecast.mean - since_submit)
+        else:
+            eta = None  # running long: no honest guess
+        return ProgressUpdate(
+            phase=phase,
+            percent=job.percent,
+            percent_is_estimate=is_estimate,
+            eta_seconds=eta,
+            elapsed_seconds=now - job.started_at,
+            task_id=job.task_id,
+        )
+
+    async def _report(self, callback: ProgressCallback | None, update: ProgressUpdate) -> None:
+        if callback is None:
+            return
+        try:
+            outcome = callback(update)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:  # a broken progress display must never kill the job
+            log.exception("progress callback failed task=%s", update.task_id)
+
+    # --- deadline -------------------------------------------------------------------------------
+
+    async def _bounded(
+        self, call: Coroutine[Any, Any, T], deadline: float, task_id: str | None
+    ) -> T:
+        """Await an HTTP call, giving up when the job's deadline passes."""
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            call.close()
+            raise JobTimeoutError(
+                f"no image after {self.settings.deadline_seconds:g} s", task_id=task_id)
+        try:
+            return await asyncio.wait_for(call, timeout=remaining)
+        except TimeoutError:
+            raise JobTimeoutError(
+                f"no image after {self.settings.deadline_seconds:g} s", task_id=task_id
+            ) from None
+
+
+def _estimated_percent(elapsed: float, expected: float, cap: float) -> float:
+    """Linear up to 90 % at the expected finish, then creeping towards `cap`, never reaching it."""
+    if expected <= 0:
+        return cap
+    ratio = max(0.0, elapsed / expected)
+    linear_part = min(90.0, cap)
+    if ratio <= 1:
+        return linear_part * ratio
+    return linear_part + (cap - linear_part) * (1 - math.exp(-3 * (ratio - 1)))
