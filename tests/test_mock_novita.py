@@ -124,7 +124,7 @@ async def test_size_defaults_to_1024_square(mock: MockNovita, http: aiohttp.Clie
         ({}, 400, "MISSING_API_KEY"),
         ({"Authorization": "Bearer wrong"}, 403, "INVALID_API_KEY"),
         ({"Authorization": f"Token {KEY}"}, 403, "INVALID_API_KEY"),
-        ({"Authorization": "Bearer "}, 403, "INVALID_API_KEY"),
+        ({"Authorization": "Bearer "}, 400, "MISSING_API_KEY"),
     ],
 )
 async def test_auth_is_checked_on_both_endpoints(

@@ -294,11 +294,13 @@ class MockNovita:
 
     def _check_auth(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "").strip()
-        if not header:
-            raise _Rejection(novita_error(400, "MISSING_API_KEY", "missing api key"))
         scheme, _, token = header.partition(" ")
+        token = token.strip()
+        # No header, or "Bearer" with nothing after it (UNCONFIRMED which one Novita sends then).
+        if not header or (scheme.lower() == "bearer" and not token):
+            raise _Rejection(novita_error(400, "MISSING_API_KEY", "missing api key"))
         expected = self.config.api_key.encode()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected):
             raise _Rejection(novita_error(403, "INVALID_API_KEY", "invalid api key"))
 
     async def _submit(self, request: web.Request) -> web.Response:
