@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
 from aioresponses import aioresponses
@@ -738,3 +740,106 @@ def test_from_settings_uses_the_configured_values() -> None:
 def test_from_settings_without_a_key_names_the_setting() -> None:
     with pytest.raises(SettingsError, match="NOVITA_API_KEY"):
         NovitaClient.from_settings(Settings())
+
+
+# --- over a real loopback socket: what aioresponses cannot show -------------------------------
+
+
+class LoopbackServer:
+    """A tiny aiohttp.web app whose handlers a test sets; records every request's headers."""
+
+    def __init__(self) -> None:
+        self.app = aiohttp.web.Application()
+        self.seen: list[tuple[str, dict[str, str]]] = []
+        self.release = asyncio.Event()
+        self.runner: aiohttp.web.AppRunner | None = None
+        self.base_url = ""
+
+    async def hang(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        self.seen.append((request.path, dict(request.headers)))
+        await self.release.wait()  # never answers within the client's timeout
+        return aiohttp.web.json_response({})
+
+    async def image(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        self.seen.append((request.path, dict(request.headers)))
+        return aiohttp.web.Response(body=JPEG, content_type="image/jpeg")
+
+    async def __aenter__(self) -> LoopbackServer:
+        self.app.router.add_post(SUBMIT_PATH, self.hang)
+        self.app.router.add_get(TASK_RESULT_PATH, self.hang)
+        self.app.router.add_get("/img.jpeg", self.image)
+        self.runner = aiohttp.web.AppRunner(self.app)
+        await self.runner.setup()
+        site = aiohttp.web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = self.runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release.set()
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+
+def loopback_client(base_url: str, fake_time: FakeTime) -> NovitaClient:
+    return NovitaClient(
+        Secret(KEY), base_url, request_timeout=0.2, retry=RetryPolicy(attempts=2, jitter=0.0),
+        clock=fake_time.clock, sleep=fake_time.sleep,
+    )
+
+
+async def test_real_timeouts_are_typed_and_submit_is_sent_once(fake_time: FakeTime) -> None:
+    async with LoopbackServer() as server, loopback_client(server.base_url, fake_time) as client:
+        with pytest.raises(UpstreamUnavailableError, match="timed out"):
+            await client.submit("p", ImageSize(512, 512))
+        with pytest.raises(UpstreamUnavailableError, match="timed out") as info:
+            await client.get_task(TASK_ID)
+        assert info.value.task_id == TASK_ID
+    paths = [path for path, _ in server.seen]
+    assert paths == [SUBMIT_PATH, TASK_RESULT_PATH, TASK_RESULT_PATH]
+
+
+async def test_real_image_host_gets_user_agent_but_never_the_key(fake_time: FakeTime) -> None:
+    async with LoopbackServer() as server, loopback_client(server.base_url, fake_time) as client:
+        image = GeneratedImage(url=f"{server.base_url}/img.jpeg", url_ttl_seconds=0,
+                               image_type="jpeg", nsfw=None)
+        assert await client.download(image) == JPEG
+    ((path, headers),) = server.seen
+    assert path == "/img.jpeg"
+    assert headers["User-Agent"] == USER_AGENT
+    assert "Authorization" not in headers
+    assert KEY not in repr(headers)
+
+
+async def test_real_connection_refused_is_retried_for_submit(fake_time: FakeTime) -> None:
+    with socket.socket() as probe:  # find a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with loopback_client(f"http://127.0.0.1:{port}", fake_time) as client:
+        with pytest.raises(ConnectionFailedError):
+            await client.submit("p", ImageSize(512, 512))
+        assert client.stats.submits == 2  # refused before sending: safe to try again
+        assert client.stats.retries == 1
+
+
+async def test_a_huge_retry_after_does_not_freeze_other_submitters(
+    client: NovitaClient, mocked: aioresponses, fake_time: FakeTime
+) -> None:
+    mocked.post(SUBMIT_URL, status=429, body="", headers={"Retry-After": "3600"})
+    mocked.post(SUBMIT_URL, payload={"task_id": TASK_ID})
+    with pytest.raises(RateLimitedError):
+        await client.submit("p", ImageSize(512, 512))
+    assert await client.submit("q", ImageSize(512, 512)) == TASK_ID
+    assert fake_time.sleeps == [POLICY.max_retry_after]
+
+
+async def test_novita_redirects_are_not_followed(
+    client: NovitaClient, mocked: aioresponses
+) -> None:
+    mocked.post(SUBMIT_URL, status=302, body="", headers={"Location": "https://elsewhere.test/"})
+    with pytest.raises(BadRequestError) as info:
+        await client.submit("p", ImageSize(512, 512))
+    assert info.value.status == 302
+    (call,) = calls(mocked, "POST", SUBMIT_URL)
+    assert call.kwargs["allow_redirects"] is False

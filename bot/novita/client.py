@@ -220,8 +220,11 @@ class NovitaClient:
                     raise self._error_from_response(status, headers, raw, "submit", None)
                 return _task_id_from_submit(raw)
             except RateLimitedError as exc:
-                if exc.retry_after is not None:  # let every other submitter wait too
-                    self.submit_limiter.hold_off(exc.retry_after)
+                if exc.retry_after is not None:  # let every other submitter wait too, but
+                    # never longer than we would wait ourselves: jobs have deadlines
+                    self.submit_limiter.hold_off(
+                        min(exc.retry_after, self.retry.max_retry_after)
+                    )
                 raise
 
         def may_retry(exc: NovitaError) -> bool:
@@ -318,7 +321,8 @@ class NovitaClient:
         }
         with _transport_errors(operation, task_id):
             async with self._session().request(
-                method, self.base_url + path, params=params, json=json_body, headers=headers
+                method, self.base_url + path, params=params, json=json_body, headers=headers,
+                allow_redirects=False,  # the key goes to base_url and nowhere else
             ) as resp:
                 try:
                     raw = await _read_at_most(resp, MAX_API_BODY_BYTES)
