@@ -638,21 +638,20 @@ async def test_start_stop_and_real_port() -> None:
 
 
 def test_standalone_main_prints_url_and_key_and_stops_on_sigterm() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys; from bot.testing.mock_novita import main; "
-         "sys.exit(main(['--port', '0', '--key', 'demo-key', '--time-scale', '0.1']))"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        second = process.stdout.readline()
-        assert re.match(r"^Mock Novita listening on http://127\.0\.0\.1:\d+$", first.strip())
-        assert "NOVITA_API_KEY=demo-key" in second
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    command = [
+        sys.executable, "-c",
+        "import sys; from bot.testing.mock_novita import main; "
+        "sys.exit(main(['--port', '0', '--key', 'demo-key', '--time-scale', '0.1']))",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline()
+            second = process.stdout.readline()
+            assert re.match(r"^Mock Novita listening on http://127\.0\.0\.1:\d+$", first.strip())
+            assert "NOVITA_API_KEY=demo-key" in second
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
