@@ -323,3 +323,26 @@ async def test_download_gateway_error_is_retried(mock: MockNovita, client: Novit
     assert data.startswith(b"\xff\xd8\xff")
     assert mock.tasks[result.task_id].downloads == 1
     assert mock.stats.downloads == 3
+
+
+# --- real time --------------------------------------------------------------------------------
+
+
+async def test_real_clock_with_tiny_durations() -> None:
+    """No fake clock: a 50 ms task on time.monotonic, polled every 5 ms, finishes and downloads.
+    (The exact state sequence is covered with the manual clock; this only proves real time.)"""
+    config = MockNovitaConfig(api_key=KEY, time_scale=0.001, fixed_duration=50,
+                              queue_probability=0)
+    async with MockNovita(config) as mock, NovitaClient(Secret(KEY), mock.base_url) as client:
+        task_id = await client.submit("a dog", ImageSize(1024, 1024))
+        statuses = []
+        for _ in range(2000):
+            result = await client.get_task(task_id)
+            statuses.append(result.status)
+            if result.status.is_terminal:
+                break
+            await asyncio.sleep(0.005)
+        assert statuses[-1] is TaskStatus.SUCCEED
+        record = mock.tasks[task_id]
+        assert record.detected_at is not None and record.detected_at >= record.succeeded_at
+        assert await client.download(result.images[0], task_id=task_id)
