@@ -499,10 +499,7 @@ class MockNovita:
         if fault in (Fault.RATE_LIMIT, Fault.RATE_LIMIT_NO_RETRY_AFTER):
             headers: dict[str, str] = {}
             if fault is Fault.RATE_LIMIT:
-                seconds = armed.retry_after if armed and armed.retry_after is not None else (
-                    self.config.retry_after_seconds * self.config.time_scale
-                )
-                headers["Retry-After"] = f"{seconds:g}"
+                headers["Retry-After"] = f"{self._retry_after(armed):g}"
             return novita_error(
                 429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded, please retry later",
                 headers=headers,
@@ -517,6 +514,12 @@ class MockNovita:
         if fault is Fault.TASK_NOT_FOUND:
             return novita_error(404, "TASK_NOT_FOUND", "task not found")
         raise AssertionError(f"{fault} is not a request fault")
+
+    def _retry_after(self, armed: RequestFault | None) -> float:
+        """Seconds: the injection's own value, else the configured default (scaled)."""
+        if armed is not None and armed.retry_after is not None:
+            return armed.retry_after
+        return self.config.retry_after_seconds * self.config.time_scale
 
 
 # --- standalone ---------------------------------------------------------------------------------
