@@ -117,6 +117,36 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("PROGRESS_EDIT_INTERVAL_SECONDS", "progress_edit_interval", "float", 2.0,
           "Minimum gap between two edits of one progress message.", "Jobs",
           minimum=0.0, maximum=60),
+    # --- limits (0 = unlimited everywhere; each server can override its own) -------------------
+    Field("USER_GENERATIONS_PER_WINDOW", "user_generations_per_window", "int", 5,
+          "Images one member may start per rolling window. 0 = unlimited.", "Limits",
+          minimum=0, maximum=100000),
+    Field("USER_WINDOW_MINUTES", "user_window_minutes", "int", 10,
+          "Length of that rolling window, in minutes.", "Limits", minimum=1, maximum=10080),
+    Field("USER_MAX_CONCURRENT_JOBS", "user_max_concurrent_jobs", "int", 2,
+          "Jobs one member may have running or queued at once. 0 = unlimited.", "Limits",
+          minimum=0, maximum=1000),
+    Field("USER_DAILY_QUOTA", "user_daily_quota", "int", 25,
+          "Images one member may make per day; resets at 00:00 UTC. 0 = unlimited.", "Limits",
+          minimum=0, maximum=1000000),
+    Field("GUILD_MAX_CONCURRENT_JOBS", "guild_max_concurrent_jobs", "int", 0,
+          "Jobs one server may have running or queued at once. 0 = unlimited.", "Limits",
+          minimum=0, maximum=100000),
+    Field("GUILD_DAILY_CAP", "guild_daily_cap", "int", 0,
+          "Images one server may make per day (00:00 UTC reset). 0 = unlimited.", "Limits",
+          minimum=0, maximum=10000000),
+    Field("MAX_CONCURRENT_UPSTREAM_TASKS", "max_concurrent_upstream_tasks", "int", 8,
+          "Novita tasks this process runs at once; more wait in a queue that takes turns "
+          "between members. 0 = unlimited.", "Limits", minimum=0, maximum=10000),
+    Field("PRICE_PER_IMAGE_USD", "price_per_image_usd", "float", 0.02,
+          "Estimated price of one image, for spend statistics and caps (check your Novita "
+          "billing page).", "Limits", minimum=0, maximum=100),
+    Field("GUILD_DAILY_SPEND_CAP_USD", "guild_daily_spend_cap_usd", "float", 0.0,
+          "Estimated spend per server per day (00:00 UTC reset) after which new jobs are "
+          "refused. 0 = no cap.", "Limits", minimum=0, maximum=1000000),
+    Field("BOT_DAILY_SPEND_CAP_USD", "bot_daily_spend_cap_usd", "float", 0.0,
+          "Estimated spend of the whole bot per day (00:00 UTC reset) after which new jobs "
+          "are refused. 0 = no cap.", "Limits", minimum=0, maximum=1000000),
 )
 
 
@@ -136,6 +166,16 @@ class Settings:
     max_download_mb: float = 25.0
     max_submits_per_minute: int = 20
     progress_edit_interval: float = 2.0
+    user_generations_per_window: int = 5
+    user_window_minutes: int = 10
+    user_max_concurrent_jobs: int = 2
+    user_daily_quota: int = 25
+    guild_max_concurrent_jobs: int = 0
+    guild_daily_cap: int = 0
+    max_concurrent_upstream_tasks: int = 8
+    price_per_image_usd: float = 0.02
+    guild_daily_spend_cap_usd: float = 0.0
+    bot_daily_spend_cap_usd: float = 0.0
     extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property

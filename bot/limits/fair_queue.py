@@ -1,0 +1,135 @@
+"""Bounds how many upstream tasks run at once, and makes the wait fair between people.
+
+When every slot is busy, waiters are served round-robin between owners (people) and first-in,
+first-out within one owner, so one member who queues ten images cannot push everyone else back
+ten places. Each waiter can watch its position in line change.
+
+The queue lives in one process: with several processes sharing a database, each has its own
+queue and its own `capacity` (the ledger still enforces every per-user and per-guild limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable, Hashable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+PositionCallback = Callable[[int], None]
+
+
+@dataclass(eq=False)
+class _Waiter:
+    owner: Hashable
+    granted: asyncio.Future[None]
+    on_position: PositionCallback | None
+    position: int = field(default=0)
+
+
+class FairQueue:
+    """`async with queue.slot(user_id, on_position=cb):` runs the body while holding a slot.
+
+    `on_position(n)` is called with 1 for "next in line", 2, 3, … whenever the waiter's place
+    changes, and with 0 once it holds a slot; it is not called if a slot is free at once.
+    Callbacks run synchronously inside the queue; schedule slow work (message edits) elsewhere.
+    `capacity` 0 means unlimited.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 0:
+            raise ValueError("capacity must be 0 (unlimited) or more")
+        self.capacity = capacity
+        self._running = 0
+        # Owners in serving order; each holds its own waiters in arrival order.
+        self._lines: OrderedDict[Hashable, deque[_Waiter]] = OrderedDict()
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(line) for line in self._lines.values())
+
+    @asynccontextmanager
+    async def slot(
+        self, owner: Hashable, on_position: PositionCallback | None = None
+    ) -> AsyncIterator[None]:
+        await self._acquire(owner, on_position)
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _has_room(self) -> bool:
+        return self.capacity == 0 or self._running < self.capacity
+
+    async def _acquire(self, owner: Hashable, on_position: PositionCallback | None) -> None:
+        if self._has_room() and not self._lines:
+            self._running += 1
+            return
+        waiter = _Waiter(owner, asyncio.get_running_loop().create_future(), on_position)
+        self._lines.setdefault(owner, deque()).append(waiter)
+        self._renumber()
+        try:
+            await waiter.granted
+        except asyncio.CancelledError:
+            if waiter.granted.done() and not waiter.granted.cancelled():
+                self._release()  # granted just as we were cancelled: pass the slot on
+            else:
+                self._forget(waiter)
+                self._renumber()
+            raise
+
+    def _release(self) -> None:
+        self._running -= 1
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        while self._lines and self._has_room():
+            owner, line = self._lines.popitem(last=False)
+            waiter = line.popleft()
+            if line:
+                self._lines[owner] = line  # this owner goes to the back of the rotation
+            self._running += 1
+            waiter.granted.set_result(None)
+            self._notify(waiter, 0)
+        self._renumber()
+
+    def _forget(self, waiter: _Waiter) -> None:
+        line = self._lines.get(waiter.owner)
+        if line is None:
+            return
+        line.remove(waiter)
+        if not line:
+            del self._lines[waiter.owner]
+
+    def _serving_order(self) -> list[_Waiter]:
+        """Everyone waiting, in the order they will be served if nobody else arrives."""
+        lines = list(self._lines.values())
+        order: list[_Waiter] = []
+        depth = 0
+        while True:
+            turn = [line[depth] for line in lines if len(line) > depth]
+            if not turn:
+                return order
+            order.extend(turn)
+            depth += 1
+
+    def _renumber(self) -> None:
+        for position, waiter in enumerate(self._serving_order(), start=1):
+            if waiter.position != position:
+                self._notify(waiter, position)
+
+    def _notify(self, waiter: _Waiter, position: int) -> None:
+        waiter.position = position
+        if waiter.on_position is None:
+            return
+        try:
+            waiter.on_position(position)
+        except Exception:  # one broken observer must not stall the queue for everyone
+            log.exception("queue position callback failed")

@@ -1,0 +1,351 @@
+"""Who may start an image now: pure rules, no I/O, time passed in.
+
+Vocabulary:
+* A limit of 0 means unlimited (and is therefore the most generous value).
+* Per-user limits count the member's jobs *in this guild*: each guild sets its own limits, so
+  each guild's ledger rows are what count against them. Spend caps protect the money.
+* "Today" is the UTC day: daily quotas, daily caps and daily spend reset at 00:00 UTC, the
+  same instant for everyone, so `/imagine-quota` can show one exact reset time.
+* The rolling window counts jobs started in the last `window` (default 10 minutes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+UNLIMITED: Final = 0
+MICRO: Final = 1_000_000  # money is counted in micro-dollars so sums are exact
+
+
+def start_of_utc_day(now: dt.datetime) -> dt.datetime:
+    utc = now.astimezone(dt.UTC)
+    return utc.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_utc_midnight(now: dt.datetime) -> dt.datetime:
+    return start_of_utc_day(now) + dt.timedelta(days=1)
+
+
+def start_of_utc_month(now: dt.datetime) -> dt.datetime:
+    return start_of_utc_day(now).replace(day=1)
+
+
+def usd_to_micro(usd: float) -> int:
+    return round(usd * MICRO)
+
+
+def most_generous(values: Iterable[int]) -> int | None:
+    """The largest limit, where 0 (unlimited) beats every number; None if there are none."""
+    found: int | None = None
+    for value in values:
+        if value == UNLIMITED:
+            return UNLIMITED
+        found = value if found is None else max(found, value)
+    return found
+
+
+@dataclass(frozen=True)
+class UserLimits:
+    per_window: int
+    window: dt.timedelta
+    concurrent: int
+    daily: int
+
+    @classmethod
+    def unlimited(cls, window: dt.timedelta = dt.timedelta(minutes=10)) -> UserLimits:
+        return cls(UNLIMITED, window, UNLIMITED, UNLIMITED)
+
+
+@dataclass(frozen=True)
+class GuildLimits:
+    concurrent: int
+    daily: int
+    daily_spend_usd: float  # 0 = no cap
+
+
+@dataclass(frozen=True)
+class LimitOverrides:
+    """A guild's own values; None keeps the bot-wide default."""
+
+    per_window: int | None = None
+    window_minutes: int | None = None
+    concurrent: int | None = None
+    daily: int | None = None
+    guild_concurrent: int | None = None
+    guild_daily: int | None = None
+    guild_daily_spend_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class RoleLimits:
+    """What one role changes for its members; None leaves that limit alone.
+
+    The window length stays the guild's: roles change how many, not how long.
+    """
+
+    per_window: int | None = None
+    concurrent: int | None = None
+    daily: int | None = None
+
+
+@dataclass(frozen=True)
+class LimitPolicy:
+    """The limits in force for one guild (bot defaults with the guild's overrides applied)."""
+
+    user: UserLimits
+    guild: GuildLimits
+    bot_daily_spend_usd: float = 0.0
+    price_per_image_usd: float = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LimitPolicy:
+        return cls(
+            user=UserLimits(
+                per_window=settings.user_generations_per_window,
+                window=dt.timedelta(minutes=settings.user_window_minutes),
+                concurrent=settings.user_max_concurrent_jobs,
+                daily=settings.user_daily_quota,
+            ),
+            guild=GuildLimits(
+                concurrent=settings.guild_max_concurrent_jobs,
+                daily=settings.guild_daily_cap,
+                daily_spend_usd=settings.guild_daily_spend_cap_usd,
+            ),
+            bot_daily_spend_usd=settings.bot_daily_spend_cap_usd,
+            price_per_image_usd=settings.price_per_image_usd,
+        )
+
+    def for_guild(self, overrides: LimitOverrides) -> LimitPolicy:
+        def pick(value: int | None, default: int) -> int:
+            return default if value is None else value
+
+        user = UserLimits(
+            per_window=pick(overrides.per_window, self.user.per_window),
+            window=(
+                self.user.window
+                if overrides.window_minutes is None
+                else dt.timedelta(minutes=overrides.window_minutes)
+            ),
+            concurrent=pick(overrides.concurrent, self.user.concurrent),
+            daily=pick(overrides.daily, self.user.daily),
+        )
+        spend = overrides.guild_daily_spend_usd
+        guild = GuildLimits(
+            concurrent=pick(overrides.guild_concurrent, self.guild.concurrent),
+            daily=pick(overrides.guild_daily, self.guild.daily),
+            daily_spend_usd=self.guild.daily_spend_usd if spend is None else spend,
+        )
+        return replace(self, user=user, guild=guild)
+
+    def for_member(
+        self,
+        role_ids: Collection[int],
+        role_limits: Mapping[int, RoleLimits],
+        exempt_role_ids: Collection[int] = (),
+    ) -> MemberLimits:
+        """Apply the member's roles: exempt roles lift user limits; overrides replace defaults.
+
+        Each limit is resolved on its own: among the member's roles that set it, the most
+        generous value wins; if none of them sets it, the guild's value stays.
+        """
+        if any(role in exempt_role_ids for role in role_ids):
+            return MemberLimits(self, UserLimits.unlimited(self.user.window), exempt=True)
+        mine = [role_limits[role] for role in role_ids if role in role_limits]
+
+        def resolve(values: Iterable[int | None], default: int) -> int:
+            best = most_generous(v for v in values if v is not None)
+            return default if best is None else best
+
+        user = UserLimits(
+            per_window=resolve((r.per_window for r in mine), self.user.per_window),
+            window=self.user.window,
+            concurrent=resolve((r.concurrent for r in mine), self.user.concurrent),
+            daily=resolve((r.daily for r in mine), self.user.daily),
+        )
+        return MemberLimits(self, user, exempt=False)
+
+
+@dataclass(frozen=True)
+class MemberLimits:
+    policy: LimitPolicy
+    user: UserLimits
+    exempt: bool
+
+    def cost_microusd(self, images: int) -> int:
+        return usd_to_micro(self.policy.price_per_image_usd) * images
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the ledger says right now, for one member in one guild (counted jobs only)."""
+
+    window_starts: Sequence[dt.datetime] = ()  # start times inside the window, oldest first
+    user_today: int = 0
+    user_active: int = 0
+    guild_active: int = 0
+    guild_today: int = 0
+    guild_spent_today_microusd: int = 0
+    bot_spent_today_microusd: int = 0
+
+
+class LimitKind(enum.StrEnum):
+    BANNED = "banned"
+    CHANNEL = "channel"
+    BLOCKED_TERM = "blocked_term"
+    BOT_SPEND = "bot_spend"
+    GUILD_SPEND = "guild_spend"
+    GUILD_DAILY = "guild_daily"
+    USER_DAILY = "user_daily"
+    USER_WINDOW = "user_window"
+    GUILD_CONCURRENT = "guild_concurrent"
+    USER_CONCURRENT = "user_concurrent"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Allowed, or refused by one named limit with a sentence fragment for the member.
+
+    `reason` completes "Sorry, …" (e.g. "you have used your 25 images for today");
+    `retry_at` is when the refusal lifts by itself (None: when a running job finishes, or never).
+    """
+
+    allowed: bool
+    limit: LimitKind | None = None
+    reason: str = ""
+    retry_at: dt.datetime | None = None
+    detail: str | None = field(default=None, compare=False)  # e.g. the blocked term matched
+
+    @classmethod
+    def allow(cls) -> Decision:
+        return cls(True)
+
+    @classmethod
+    def refuse(
+        cls,
+        limit: LimitKind,
+        reason: str,
+        retry_at: dt.datetime | None = None,
+        detail: str | None = None,
+    ) -> Decision:
+        return cls(False, limit, reason, retry_at, detail)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _window_text(window: dt.timedelta) -> str:
+    minutes = int(window.total_seconds() // 60)
+    if minutes % 60 == 0 and minutes >= 60:
+        return _plural(minutes // 60, "hour")
+    return _plural(minutes, "minute")
+
+
+def window_frees_at(
+    starts: Sequence[dt.datetime], limit: int, window: dt.timedelta
+) -> dt.datetime:
+    """When enough of these starts (oldest first) leave the window for one more under `limit`."""
+    return starts[len(starts) - limit] + window
+
+
+def _exceeds(spent: int, cost: int, cap_usd: float) -> bool:
+    return cap_usd > 0 and spent + cost > usd_to_micro(cap_usd)
+
+
+def evaluate(
+    limits: MemberLimits, usage: Usage, now: dt.datetime, cost_microusd: int | None = None
+) -> Decision:
+    """May this member start one more job now? Checks the longest-lasting refusal first.
+
+    `cost_microusd` is the job's estimated price (default: one image at the policy's price).
+
+    Spend caps refuse a job that would take the day's spend past the cap, so the cap is never
+    exceeded. Exempt members skip the per-user limits but not the guild's or the bot's.
+    """
+    policy, user = limits.policy, limits.user
+    midnight = next_utc_midnight(now)
+    cost = limits.cost_microusd(1) if cost_microusd is None else cost_microusd
+    if _exceeds(usage.bot_spent_today_microusd, cost, policy.bot_daily_spend_usd):
+        return Decision.refuse(
+            LimitKind.BOT_SPEND, "the bot has reached its spending limit for today", midnight
+        )
+    if _exceeds(usage.guild_spent_today_microusd, cost, policy.guild.daily_spend_usd):
+        return Decision.refuse(
+            LimitKind.GUILD_SPEND, "this server has reached its spending limit for today", midnight
+        )
+    if policy.guild.daily and usage.guild_today >= policy.guild.daily:
+        return Decision.refuse(
+            LimitKind.GUILD_DAILY,
+            f"this server has used its {_plural(policy.guild.daily, 'image')} for today",
+            midnight,
+        )
+    if user.daily and usage.user_today >= user.daily:
+        return Decision.refuse(
+            LimitKind.USER_DAILY,
+            f"you have used your {_plural(user.daily, 'image')} for today",
+            midnight,
+        )
+    if user.per_window and len(usage.window_starts) >= user.per_window:
+        return Decision.refuse(
+            LimitKind.USER_WINDOW,
+            f"you can start {_plural(user.per_window, 'image')} every {_window_text(user.window)}",
+            window_frees_at(usage.window_starts, user.per_window, user.window),
+        )
+    if policy.guild.concurrent and usage.guild_active >= policy.guild.concurrent:
+        return Decision.refuse(
+            LimitKind.GUILD_CONCURRENT,
+            f"this server already has {_plural(usage.guild_active, 'image')} in progress",
+        )
+    if user.concurrent and usage.user_active >= user.concurrent:
+        return Decision.refuse(
+            LimitKind.USER_CONCURRENT,
+            f"you already have {_plural(usage.user_active, 'image')} in progress "
+            f"(the limit is {user.concurrent})",
+        )
+    return Decision.allow()
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    """What `/imagine-quota` shows; `None` remaining means unlimited."""
+
+    exempt: bool
+    limits: UserLimits
+    window_used: int
+    window_remaining: int | None
+    window_frees_at: dt.datetime | None  # when the oldest counted job leaves the window
+    daily_used: int
+    daily_remaining: int | None
+    daily_resets_at: dt.datetime
+    active: int
+    concurrent_remaining: int | None
+    next_request: Decision  # would one more image be admitted right now?
+
+
+def quota_status(limits: MemberLimits, usage: Usage, now: dt.datetime) -> QuotaStatus:
+    user = limits.user
+
+    def remaining(limit: int, used: int) -> int | None:
+        return None if limit == UNLIMITED else max(0, limit - used)
+
+    used_in_window = len(usage.window_starts)
+    return QuotaStatus(
+        exempt=limits.exempt,
+        limits=user,
+        window_used=used_in_window,
+        window_remaining=remaining(user.per_window, used_in_window),
+        window_frees_at=usage.window_starts[0] + user.window if usage.window_starts else None,
+        daily_used=usage.user_today,
+        daily_remaining=remaining(user.daily, usage.user_today),
+        daily_resets_at=next_utc_midnight(now),
+        active=usage.user_active,
+        concurrent_remaining=remaining(user.concurrent, usage.user_active),
+        next_request=evaluate(limits, usage, now),
+    )

@@ -1,0 +1,396 @@
+"""The usage ledger: one row per generation, the single source of truth for limits and spend.
+
+Because limits are counted from these rows (not from memory), they survive restarts and hold
+across processes sharing the database. A row's status says whether it counts:
+
+    reserved ──▶ submitted ──▶ succeeded            counted
+        │            ├──────▶ cancelled            counted (Novita bills a submitted task)
+        │            └──────▶ failed               not counted (refunded)
+        └──▶ refunded                              not counted (never reached Novita)
+
+`waived` rows (a moderator reset someone's quota) stop counting against limits but still count
+as money spent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import Integer, RowMapping, and_, case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.storage.clock import Clock, utc_now
+from bot.storage.database import Database
+from bot.storage.schema import usage_ledger
+
+MICRO: Final = 1_000_000
+
+
+class LedgerStatus(enum.StrEnum):
+    RESERVED = "reserved"
+    SUBMITTED = "submitted"
+    SUCCEEDED = "succeeded"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+COUNTED: Final = frozenset(
+    {LedgerStatus.RESERVED, LedgerStatus.SUBMITTED, LedgerStatus.SUCCEEDED, LedgerStatus.CANCELLED}
+)
+ACTIVE: Final = frozenset({LedgerStatus.RESERVED, LedgerStatus.SUBMITTED})
+_COUNTED_VALUES: Final = sorted(str(s) for s in COUNTED)
+_ACTIVE_VALUES: Final = sorted(str(s) for s in ACTIVE)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    guild_id: int
+    channel_id: int
+    user_id: int
+    prompt: str
+    size: str  # "W*H"
+    images: int = 1
+    cost_microusd: int = 0
+    reroll_of: int | None = None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    guild_id: int
+    channel_id: int
+    user_id: int
+    prompt: str
+    size: str
+    images: int
+    cost_microusd: int
+    status: LedgerStatus
+    waived: bool
+    reroll_of: int | None
+    task_id: str | None
+    error: str | None
+    timings: Mapping[str, float]
+    created_at: dt.datetime
+    submitted_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+    @property
+    def cost_usd(self) -> float:
+        return self.cost_microusd / MICRO
+
+    @property
+    def counted(self) -> bool:
+        return self.status in COUNTED and not self.waived
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    entries: list[LedgerEntry]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.entries) < self.total
+
+
+@dataclass(frozen=True)
+class UsageCounts:
+    """Counted usage at one instant (same field names as `bot.limits.policy.Usage`)."""
+
+    window_starts: tuple[dt.datetime, ...] = ()
+    user_today: int = 0
+    user_active: int = 0
+    guild_active: int = 0
+    guild_today: int = 0
+    guild_spent_today_microusd: int = 0
+    bot_spent_today_microusd: int = 0
+
+
+@dataclass(frozen=True)
+class UsageWindow:
+    """The instants that bound each count (all computed by the caller from one `now`)."""
+
+    window_start: dt.datetime  # rows created strictly after this are in the rolling window
+    day_start: dt.datetime
+    active_since: dt.datetime  # older unfinished rows are presumed lost (crashed process)
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    jobs: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    images: int = 0
+    spent_microusd: int = 0
+    users: int = 0
+    by_status: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def spent_usd(self) -> float:
+        return self.spent_microusd / MICRO
+
+
+class UsageLedger:
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._clock = clock
+
+    # --- inside the caller's (locked) transaction ------------------------------------------
+    async def counts(
+        self, conn: AsyncConnection, guild_id: int, user_id: int, bounds: UsageWindow
+    ) -> UsageCounts:
+        """Counted usage for one member and their guild; run it under the admission lock."""
+        t = usage_ledger
+        earliest = min(bounds.window_start, bounds.day_start, bounds.active_since)
+        rows = (
+            await conn.execute(
+                select(t.c.created_at, t.c.status).where(
+                    t.c.guild_id == guild_id,
+                    t.c.user_id == user_id,
+                    t.c.created_at >= earliest,
+                    t.c.status.in_(_COUNTED_VALUES),
+                    t.c.waived.is_(False),
+                )
+            )
+        ).all()
+        starts = sorted(created for created, _ in rows if created > bounds.window_start)
+        user_today = sum(1 for created, _ in rows if created >= bounds.day_start)
+        user_active = sum(
+            1 for created, status in rows if status in ACTIVE and created > bounds.active_since
+        )
+
+        is_active = and_(t.c.status.in_(_ACTIVE_VALUES), t.c.created_at > bounds.active_since)
+        is_today = t.c.created_at >= bounds.day_start
+        counts_limits = and_(is_today, t.c.waived.is_(False))
+        guild = (
+            await conn.execute(
+                select(
+                    func.coalesce(func.sum(case((is_active, 1), else_=0)), 0),
+                    func.coalesce(func.sum(case((counts_limits, 1), else_=0)), 0),
+                    func.coalesce(func.sum(case((is_today, t.c.cost_microusd), else_=0)), 0),
+                ).where(
+                    t.c.guild_id == guild_id,
+                    t.c.status.in_(_COUNTED_VALUES),
+                    t.c.created_at >= min(bounds.day_start, bounds.active_since),
+                )
+            )
+        ).one()
+        bot_spent = await self._spent(conn, bounds.day_start, None)
+        return UsageCounts(
+            window_starts=tuple(starts),
+            user_today=user_today,
+            user_active=user_active,
+            guild_active=int(guild[0]),
+            guild_today=int(guild[1]),
+            guild_spent_today_microusd=int(guild[2]),
+            bot_spent_today_microusd=bot_spent,
+        )
+
+    async def insert(self, conn: AsyncConnection, job: NewJob, created_at: dt.datetime) -> int:
+        """Add a `reserved` row and return its id (the admission ticket)."""
+        result = await conn.execute(
+            usage_ledger.insert()
+            .values(
+                guild_id=job.guild_id,
+                channel_id=job.channel_id,
+                user_id=job.user_id,
+                prompt=job.prompt,
+                size=job.size,
+                images=job.images,
+                cost_microusd=job.cost_microusd,
+                status=str(LedgerStatus.RESERVED),
+                waived=False,
+                reroll_of=job.reroll_of,
+                created_at=created_at,
+            )
+            .returning(usage_ledger.c.id)
+        )
+        return int(result.scalar_one())
+
+    # --- life cycle of one row -------------------------------------------------------------
+    async def mark_submitted(self, ticket: int, task_id: str) -> bool:
+        """Record the upstream task; False if the row is not waiting to be submitted."""
+        return await self._transition(
+            ticket,
+            {LedgerStatus.RESERVED},
+            LedgerStatus.SUBMITTED,
+            task_id=task_id,
+            submitted_at=self._clock(),
+        )
+
+    async def finish(
+        self,
+        ticket: int,
+        status: LedgerStatus,
+        *,
+        task_id: str | None = None,
+        error: str | None = None,
+        timings: Mapping[str, float] | None = None,
+    ) -> bool:
+        """Close an active row with a final status; False if it was already closed.
+
+        `cancelled` on a row that never reached Novita becomes `refunded`.
+        """
+        if status in ACTIVE:
+            raise ValueError(f"{status} is not a final status")
+        values: dict[str, Any] = {"finished_at": self._clock()}
+        if task_id is not None:
+            values["task_id"] = task_id
+        if error is not None:
+            values["error"] = error[:200]
+        if timings is not None:
+            values["timings"] = json.dumps(dict(timings), sort_keys=True)
+        if status is LedgerStatus.CANCELLED:
+            if await self._transition(
+                ticket, {LedgerStatus.RESERVED}, LedgerStatus.REFUNDED, **values
+            ):
+                return True
+            return await self._transition(ticket, {LedgerStatus.SUBMITTED}, status, **values)
+        return await self._transition(ticket, ACTIVE, status, **values)
+
+    async def refund(self, ticket: int, *, error: str | None = None) -> bool:
+        """The job never ran or failed: it stops counting against any limit or budget."""
+        return await self.finish(ticket, LedgerStatus.REFUNDED, error=error)
+
+    async def waive(self, guild_id: int, user_id: int, since: dt.datetime) -> int:
+        """A moderator's reset: the member's jobs since `since` stop counting against limits."""
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(usage_ledger)
+                .where(
+                    usage_ledger.c.guild_id == guild_id,
+                    usage_ledger.c.user_id == user_id,
+                    usage_ledger.c.created_at >= since,
+                    usage_ledger.c.waived.is_(False),
+                )
+                .values(waived=True)
+            )
+        return int(result.rowcount)
+
+    # --- reading ---------------------------------------------------------------------------
+    async def get(self, ticket: int) -> LedgerEntry | None:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(select(usage_ledger).where(usage_ledger.c.id == ticket))
+            ).mappings().first()
+        return None if row is None else _entry(row)
+
+    async def history(
+        self, guild_id: int, *, user_id: int | None = None, offset: int = 0, limit: int = 10
+    ) -> HistoryPage:
+        """Newest first, one page at a time, optionally for one member."""
+        where = [usage_ledger.c.guild_id == guild_id]
+        if user_id is not None:
+            where.append(usage_ledger.c.user_id == user_id)
+        async with self._db.read() as conn:
+            total = (
+                await conn.execute(select(func.count()).select_from(usage_ledger).where(*where))
+            ).scalar_one()
+            rows = await conn.execute(
+                select(usage_ledger)
+                .where(*where)
+                .order_by(usage_ledger.c.created_at.desc(), usage_ledger.c.id.desc())
+                .offset(offset)
+                .limit(limit)
+            )
+            entries = [_entry(row) for row in rows.mappings()]
+        return HistoryPage(entries, int(total), offset, limit)
+
+    async def spent_microusd(self, since: dt.datetime, guild_id: int | None = None) -> int:
+        """Estimated spend on counted jobs since `since` (one guild, or the whole bot)."""
+        async with self._db.read() as conn:
+            return await self._spent(conn, since, guild_id)
+
+    async def summary(self, since: dt.datetime, guild_id: int | None = None) -> UsageSummary:
+        t = usage_ledger
+        where = [t.c.created_at >= since]
+        if guild_id is not None:
+            where.append(t.c.guild_id == guild_id)
+        async with self._db.read() as conn:
+            by_status = {
+                str(status): int(n)
+                for status, n in await conn.execute(
+                    select(t.c.status, func.count()).where(*where).group_by(t.c.status)
+                )
+            }
+            counted = and_(*where, t.c.status.in_(_COUNTED_VALUES))
+            images, spent, users = (
+                await conn.execute(
+                    select(
+                        func.coalesce(func.sum(t.c.images), 0),
+                        func.coalesce(func.sum(t.c.cost_microusd), 0),
+                        func.count(func.distinct(t.c.user_id)),
+                    ).where(counted)
+                )
+            ).one()
+        return UsageSummary(
+            jobs=sum(by_status.values()),
+            succeeded=by_status.get(LedgerStatus.SUCCEEDED, 0),
+            failed=by_status.get(LedgerStatus.FAILED, 0),
+            images=int(images),
+            spent_microusd=int(spent),
+            users=int(users),
+            by_status=by_status,
+        )
+
+    # --- internals -------------------------------------------------------------------------
+    async def _spent(self, conn: AsyncConnection, since: dt.datetime, guild_id: int | None) -> int:
+        t = usage_ledger
+        where = [t.c.created_at >= since, t.c.status.in_(_COUNTED_VALUES)]
+        if guild_id is not None:
+            where.append(t.c.guild_id == guild_id)
+        total = (
+            await conn.execute(
+                select(func.coalesce(func.sum(t.c.cost_microusd), 0, type_=Integer)).where(*where)
+            )
+        ).scalar_one()
+        return int(total)
+
+    async def _transition(
+        self,
+        ticket: int,
+        allowed_from: frozenset[LedgerStatus] | set[LedgerStatus],
+        to: LedgerStatus,
+        **values: Any,
+    ) -> bool:
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(usage_ledger)
+                .where(
+                    usage_ledger.c.id == ticket,
+                    usage_ledger.c.status.in_(sorted(str(s) for s in allowed_from)),
+                )
+                .values(status=str(to), **values)
+            )
+        return bool(result.rowcount)
+
+
+def _entry(row: RowMapping) -> LedgerEntry:
+    timings = json.loads(row["timings"]) if row["timings"] else {}
+    return LedgerEntry(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        prompt=row["prompt"],
+        size=row["size"],
+        images=row["images"],
+        cost_microusd=row["cost_microusd"],
+        status=LedgerStatus(row["status"]),
+        waived=bool(row["waived"]),
+        reroll_of=row["reroll_of"],
+        task_id=row["task_id"],
+        error=row["error"],
+        timings=timings,
+        created_at=row["created_at"],
+        submitted_at=row["submitted_at"],
+        finished_at=row["finished_at"],
+    )

@@ -1,0 +1,123 @@
+"""The tables as the queries see them: the shape after the newest migration.
+
+Migrations (`bot/storage/migrations/`) create and change the real tables; this module describes
+the result for SQLAlchemy Core queries. A test migrates an empty database and checks the two
+agree, so a migration without a matching change here (or the reverse) fails CI.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
+
+from bot.storage.columns import AutoId, UtcTimestamp
+
+metadata = MetaData()
+
+guild_settings = Table(
+    "guild_settings", metadata,
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("nsfw_policy", String(16), nullable=False, server_default="block"),
+    Column("user_generations_per_window", Integer),
+    Column("user_window_minutes", Integer),
+    Column("user_max_concurrent_jobs", Integer),
+    Column("user_daily_quota", Integer),
+    Column("guild_max_concurrent_jobs", Integer),
+    Column("guild_daily_cap", Integer),
+    Column("guild_daily_spend_cap_usd", Float),
+    Column("updated_at", UtcTimestamp, nullable=False),
+)
+
+role_overrides = Table(
+    "role_overrides", metadata,
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("role_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("generations_per_window", Integer),
+    Column("max_concurrent_jobs", Integer),
+    Column("daily_quota", Integer),
+    Column("updated_at", UtcTimestamp, nullable=False),
+)
+
+exempt_roles = Table(
+    "exempt_roles", metadata,
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("role_id", BigInteger, primary_key=True, autoincrement=False),
+)
+
+blocked_terms = Table(
+    "blocked_terms", metadata,
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("term", String(100), primary_key=True),
+    Column("added_by", BigInteger),
+    Column("created_at", UtcTimestamp, nullable=False),
+)
+
+allowed_channels = Table(
+    "allowed_channels", metadata,
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("channel_id", BigInteger, primary_key=True, autoincrement=False),
+)
+
+banned_users = Table(
+    "banned_users", metadata,
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("reason", String(200)),
+    Column("banned_by", BigInteger),
+    Column("created_at", UtcTimestamp, nullable=False),
+)
+
+usage_ledger = Table(
+    "usage_ledger", metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("guild_id", BigInteger, nullable=False),
+    Column("channel_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("size", String(16), nullable=False),
+    Column("images", Integer, nullable=False, server_default="1"),
+    Column("cost_microusd", BigInteger, nullable=False, server_default="0"),
+    Column("status", String(16), nullable=False),
+    Column("waived", Boolean, nullable=False, server_default=false()),
+    Column("reroll_of", BigInteger),
+    Column("task_id", String(128)),
+    Column("error", String(200)),
+    Column("timings", Text),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("submitted_at", UtcTimestamp),
+    Column("finished_at", UtcTimestamp),
+)
+
+durations = Table(
+    "durations", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("updated_at", UtcTimestamp, nullable=False),
+)
+
+job_journal = Table(
+    "job_journal", metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("ticket_id", BigInteger),
+    Column("guild_id", BigInteger, nullable=False),
+    Column("channel_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("interaction_id", BigInteger),
+    Column("message_id", BigInteger),
+    Column("prompt", Text, nullable=False),
+    Column("size", String(16), nullable=False),
+    Column("task_id", String(128)),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("updated_at", UtcTimestamp, nullable=False),
+)
