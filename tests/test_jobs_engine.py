@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
 
+from bot.config import Secret
 from bot.imaging import ImageSize
 from bot.jobs.durations import DurationModel
 from bot.jobs.engine import JobEngine, JobSettings
 from bot.jobs.polling import FixedInterval
 from bot.jobs.progress import JobPhase, ProgressUpdate
+from bot.novita.client import NovitaClient
 from bot.novita.errors import (
     AuthenticationError,
     ImageUnavailableError,
@@ -22,6 +27,9 @@ from bot.novita.errors import (
     UpstreamUnavailableError,
 )
 from bot.novita.models import GeneratedImage, TaskResult, TaskStatus
+from bot.novita.retry import RetryPolicy
+from bot.testing.mock_novita import MockNovita, MockNovitaConfig
+from bot.testing.mock_novita_faults import Endpoint, Fault
 
 SIZE = ImageSize(1024, 1024)
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg"
@@ -337,3 +345,91 @@ async def test_baseline_strategy_runs_through_the_same_engine() -> None:
                        sleep=clock.sleep, rng=random.Random(1))
     result = await engine.run("a fox", SIZE)
     assert result.polls == 20  # 0.5, 1.0, … 10.0
+
+
+# --- against the real mock Novita over loopback sockets ------------------------------------------
+
+SCALE = 0.01  # a 20 s job takes 0.2 s
+
+
+@contextlib.asynccontextmanager
+async def mock_engine(
+    **mock_options: object,
+) -> AsyncIterator[tuple[JobEngine, MockNovita, NovitaClient]]:
+    config = MockNovitaConfig(time_scale=SCALE, draw_prompt=False, **mock_options)  # type: ignore[arg-type]
+    async with MockNovita(config) as mock, NovitaClient(
+        Secret(config.api_key), mock.base_url, max_submits_per_minute=0,
+        retry=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.001),
+    ) as client:
+        engine = JobEngine(
+            client, JobSettings(deadline_seconds=120.0),
+            clock=lambda: time.monotonic() / SCALE,
+            sleep=lambda seconds: asyncio.sleep(seconds * SCALE),
+            rng=random.Random(3),
+        )
+        yield engine, mock, client
+
+
+@pytest.mark.timeout(30)
+async def test_real_mock_concurrent_jobs_succeed_with_few_polls() -> None:
+    sizes = [ImageSize(512, 512), ImageSize(768, 1024), ImageSize(1024, 1024),
+             ImageSize(1024, 1536), ImageSize(1536, 1536)] * 2
+    async with mock_engine(seed=5, queue_probability=0.0) as (engine, mock, client):
+        results = await asyncio.gather(*(engine.run("a red fox", size) for size in sizes))
+        delays = []
+        for result, size in zip(results, sizes, strict=True):
+            assert result.size == size and result.image.startswith(b"\xff\xd8")
+            task = mock.tasks[result.task_id]
+            assert (task.width, task.height) == (size.width, size.height)
+            assert task.detected_at is not None
+            delays.append((task.detected_at - task.succeeded_at) / SCALE)
+        # An early finish can wait for the next sparse poll; the typical one is seen fast.
+        assert max(delays) <= 10.0 + 2.0 and sorted(delays)[len(delays) // 2] < 2.0
+        assert client.stats.polls / len(sizes) < 12  # a 0.5 s poller would need ~40
+        assert engine.durations.expected(ImageSize(1024, 1024)).observations == 2
+
+
+@pytest.mark.timeout(30)
+async def test_real_mock_gateway_errors_while_polling_are_survived() -> None:
+    async with mock_engine(seed=1, queue_probability=0.0) as (engine, mock, _):
+        mock.faults.inject(Fault.BAD_GATEWAY, on=Endpoint.POLL, times=4)
+        result = await engine.run("a red fox", ImageSize(512, 512))
+        assert result.image.startswith(b"\xff\xd8")
+
+
+@pytest.mark.timeout(30)
+async def test_real_mock_failed_task_raises_task_failed() -> None:
+    async with mock_engine(seed=1) as (engine, _, _):
+        with pytest.raises(TaskFailedError) as caught:
+            await engine.run("a red fox [mock:failed]", ImageSize(512, 512))
+        assert caught.value.task_id
+
+
+@pytest.mark.timeout(30)
+async def test_real_mock_cancel_stops_requests() -> None:
+    async with mock_engine(seed=1) as (engine, mock, client):
+        submitted = asyncio.Event()
+        task_ids: list[str] = []
+
+        async def on_submitted(task_id: str) -> None:
+            task_ids.append(task_id)
+            submitted.set()
+
+        three_polls = asyncio.Event()
+
+        def on_progress(update: ProgressUpdate) -> None:
+            if client.stats.polls >= 3:
+                three_polls.set()
+
+        job = asyncio.create_task(
+            engine.run("a red fox [mock:never-finish]", ImageSize(512, 512), on_progress,
+                       on_submitted=on_submitted))
+        await submitted.wait()
+        await three_polls.wait()
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        polls_at_cancel = len(mock.tasks[task_ids[0]].poll_times)
+        await asyncio.sleep(20 * SCALE)  # several planned poll gaps
+        assert len(mock.tasks[task_ids[0]].poll_times) <= polls_at_cancel + 1
+        assert client.stats.polls <= polls_at_cancel + 1
