@@ -412,6 +412,7 @@ async def test_sharded_bot_gets_each_guild_on_its_shard(fake: FakeDiscord) -> No
     async with run_bot_against(fake, bot):
         assert {g.id for g in bot.guilds} == {g.id for g in guilds}
         assert sorted(c.shard for c in fake.gateway.connections) == [(0, 2), (1, 2)]
+        assert {bot.get_guild(g.id).shard_id for g in guilds} == {0, 1}  # type: ignore[union-attr]
         for guild in guilds:
             assert bot.get_guild(guild.id).shard_id == (guild.id >> 22) % 2  # type: ignore[union-attr]
 
@@ -478,3 +479,84 @@ def test_message_within_limits_passes() -> None:
     embed = {"title": "t" * 256, "description": "d" * 4096, "fields": fields}
     rows = [_row(*(f"{r}-{i}" for i in range(5))) for r in range(5)]
     check_message({"content": "x" * 2000, "embeds": [embed], "components": rows}, [])
+
+
+async def test_late_delivery_by_channel_message_and_dm(world: World) -> None:
+    fake = world.fake
+    shy = fake.add_member(world.guild, "shy", accepts_dms=False)
+    async with run_bot_against(fake, make_bot()) as bot:
+        channel = bot.get_channel(world.channel.id)
+        assert isinstance(channel, discord.TextChannel)
+        alice = discord.Object(world.alice.id)
+        sent = await channel.send(
+            f"{world.alice.mention} your image @everyone",
+            file=discord.File(io.BytesIO(PNG_BYTES), filename="late.png"),
+            allowed_mentions=discord.AllowedMentions(everyone=False, users=[alice], roles=False),
+        )
+        user = await bot.fetch_user(world.alice.id)
+        dm = await user.send("here it is")
+        with pytest.raises(discord.Forbidden) as refused:
+            await (await bot.fetch_user(shy.id)).send("hello?")
+    late = fake.messages[sent.id]
+    assert late.attachment("late.png").data == PNG_BYTES and late.source == "channel"
+    assert late.mentioned_user_ids == {world.alice.id} and not late.mention_everyone
+    assert fake.messages[dm.id].content == "here it is"
+    assert refused.value.code == 50007
+
+
+async def test_two_bot_processes_split_the_shards(fake: FakeDiscord) -> None:
+    guilds = [fake.add_guild(f"g{i}") for i in range(6)]
+    channels = {g.id: fake.add_channel(g, "art") for g in guilds}
+    members = {g.id: fake.add_member(g, "alice") for g in guilds}
+    handled_by: dict[int, int] = {}
+
+    def process(shard_id: int) -> commands.AutoShardedBot:
+        bot = QuickIdentifyBot(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            shard_count=2,
+            shard_ids=[shard_id],
+        )
+
+        @bot.tree.command(name="where", description="Which process answers")
+        async def where(interaction: discord.Interaction) -> None:
+            handled_by[interaction.guild_id or 0] = shard_id
+            await interaction.response.send_message(str(shard_id))
+
+        return bot
+
+    async with run_bot_against(fake, process(0)), run_bot_against(fake, process(1)):
+        for guild in guilds:
+            interaction = await fake.invoke_slash(channels[guild.id], members[guild.id], "where")
+            await interaction.wait_original()
+    assert handled_by == {g.id: (g.id >> 22) % 2 for g in guilds}
+    assert set(handled_by.values()) == {0, 1}
+
+
+class PromptModal(discord.ui.Modal, title="Edit prompt"):
+    prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+        label="Prompt", custom_id="prompt"
+    )
+
+    def __init__(self, submitted: asyncio.Future[str]) -> None:
+        super().__init__(custom_id="edit-prompt")
+        self.submitted = submitted
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("saved", ephemeral=True)
+        self.submitted.set_result(self.prompt.value)
+
+
+async def test_modal_round_trip(world: World) -> None:
+    submitted: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def handler(interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(PromptModal(submitted))
+
+    async with run_bot_against(world.fake, bot_with(handler)):
+        interaction = await world.fake.invoke_slash(world.channel, world.alice, "probe")
+        assert await interaction.wait_acknowledged() == 9
+        assert interaction.modal is not None and interaction.modal["title"] == "Edit prompt"
+        submit = await world.fake.submit_modal(interaction, {"prompt": "a dog"})
+        assert await submitted == "a dog"
+        assert await submit.wait_acknowledged() == 4

@@ -287,7 +287,7 @@ class FakeDiscord:
         locale: str = "en-US",
     ) -> FakeGuild:
         state = self.state
-        guild_id = state.snowflake()
+        guild_id = state.snowflake.guild_id()
         guild = FakeGuild(
             id=guild_id,
             name=name,
@@ -410,16 +410,24 @@ class FakeDiscord:
         )
 
     async def submit_modal(
-        self, interaction: FakeInteraction, values: Mapping[str, str]
+        self, interaction: FakeInteraction, values: Mapping[str, str | Sequence[str]]
     ) -> FakeInteraction:
-        """Submit the modal the bot showed for `interaction` with text input `values`."""
+        """Submit the modal the bot showed for `interaction`: {input custom_id: value}.
+
+        The submission mirrors the modal's layout (action rows or labels), as Discord's does;
+        a list value answers a select.
+        """
         if interaction.modal is None:
             raise ValueError("the bot did not answer this interaction with a modal")
-        rows = [
-            {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
-            for key, value in values.items()
-        ]
-        data: JSON = {"custom_id": interaction.modal["custom_id"], "components": rows}
+        unknown = set(values) - {
+            c["custom_id"] for c in _walk(interaction.modal["components"]) if "custom_id" in c
+        }
+        if unknown:
+            raise ValueError(f"the modal has no inputs {sorted(unknown)}")
+        data: JSON = {
+            "custom_id": interaction.modal["custom_id"],
+            "components": [_submitted(c, values) for c in interaction.modal["components"]],
+        }
         message = self.messages.get(interaction.target_message_id or 0)
         return await self._send_interaction(
             MODAL_SUBMIT,
@@ -583,6 +591,31 @@ class FakeDiscord:
         return interaction
 
 
+def _walk(components: list[JSON]) -> list[JSON]:
+    found: list[JSON] = []
+    for component in components:
+        found.append(component)
+        found.extend(_walk(component.get("components") or []))
+        if isinstance(component.get("component"), dict):
+            found.extend(_walk([component["component"]]))
+    return found
+
+
+def _submitted(component: JSON, values: Mapping[str, str | Sequence[str]]) -> JSON:
+    """What a member's submission looks like for one modal component."""
+    if component.get("type") == 1:
+        return {"type": 1, "components": [_submitted(c, values) for c in component["components"]]}
+    if isinstance(component.get("component"), dict):  # a label around one input
+        return {"type": component["type"], "component": _submitted(component["component"], values)}
+    answer: JSON = {"type": component["type"], "custom_id": component.get("custom_id")}
+    value = values.get(str(component.get("custom_id")), "")
+    if isinstance(value, str):
+        answer["value"] = value
+    else:
+        answer["values"] = list(value)
+    return answer
+
+
 @contextlib.asynccontextmanager
 async def run_bot_against(
     fake: FakeDiscord,
@@ -595,6 +628,8 @@ async def run_bot_against(
 
     `guild_ready_timeout` shortens discord.py's wait for further GUILD_CREATEs before READY
     (2 s by default; a discord.py internal, set here to keep tests fast; None leaves it).
+    A bot running several shards also waits 5 s between IDENTIFYs (its `before_identify_hook`);
+    override that hook in tests that start more than one shard.
     """
     configure_endpoints(fake.rest_base, fake.gateway_url)
     if guild_ready_timeout is not None:

@@ -64,14 +64,21 @@ def utcnow_iso() -> str:
 
 
 class SnowflakeFactory:
-    """Unique, increasing snowflakes whose timestamp part is the current time."""
+    """Unique snowflakes whose timestamp part is (about) the current time."""
 
     def __init__(self) -> None:
         self._sequence = itertools.count(1)
+        # Guild ids take consecutive milliseconds from an hour ago, so that consecutive guilds
+        # land on consecutive shards (`(id >> 22) % shard_count`) and never collide with others.
+        self._guild_millis = int(time.time() * 1000) - DISCORD_EPOCH_MS - 3_600_000
 
     def __call__(self) -> int:
         millis = int(time.time() * 1000) - DISCORD_EPOCH_MS
         return (millis << 22) | (next(self._sequence) & 0x3FFFFF)
+
+    def guild_id(self) -> int:
+        self._guild_millis += 1
+        return (self._guild_millis << 22) | (next(self._sequence) & 0x3FFFFF)
 
 
 def filesize_limit_for_tier(premium_tier: int) -> int:

@@ -81,7 +81,7 @@ class FakeInteraction:
     """An interaction the fake sent, and how the bot answered it."""
 
     id: int
-    token: str
+    token: str = field(repr=False)
     type: int
     data: JSON
     guild: FakeGuild | None
@@ -89,7 +89,7 @@ class FakeInteraction:
     member: FakeMember
     created_at: float
     attachment_size_limit: int
-    payload: JSON
+    payload: JSON = field(repr=False)  # the INTERACTION_CREATE data, token included
     target_message_id: int | None = None  # the message a component/modal belongs to
     acknowledged_at: float | None = None
     response_type: int | None = None
