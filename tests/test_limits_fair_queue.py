@@ -12,6 +12,12 @@ from bot.limits.fair_queue import FairQueue
 pytestmark = pytest.mark.timeout(10)
 
 
+async def settle() -> None:
+    """Let every ready task run until it blocks again (no wall-clock waiting)."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
 class Harness:
     """Starts jobs that take a slot and hold it until the test releases them."""
 
@@ -28,10 +34,13 @@ class Harness:
         self._started[name] = asyncio.Event()
         self.positions[name] = []
         self.tasks[name] = asyncio.create_task(self._job(owner, name))
-        await asyncio.sleep(0)  # let it reach the queue, so arrival order is the call order
+        await settle()  # it reaches the queue now, so arrival order is the call order
 
     async def _job(self, owner: Hashable, name: str) -> None:
-        async with self.queue.slot(owner, on_position=self.positions[name].append):
+        async def on_position(position: int) -> None:
+            self.positions[name].append(position)
+
+        async with self.queue.slot(owner, on_position=on_position):
             self.served.append(name)
             self._started[name].set()
             await self._release[name].wait()
@@ -40,6 +49,7 @@ class Harness:
         await self._started[name].wait()
         self._release[name].set()
         await self.tasks[name]
+        await settle()
 
 
 async def test_capacity_bounds_running_jobs() -> None:
@@ -49,7 +59,6 @@ async def test_capacity_bounds_running_jobs() -> None:
     assert h.served == ["a", "b"]
     assert (h.queue.running, h.queue.waiting) == (2, 1)
     await h.finish("a")
-    await asyncio.sleep(0)
     assert h.served == ["a", "b", "c"]
     await h.finish("b")
     await h.finish("c")
@@ -71,16 +80,15 @@ async def test_round_robin_between_owners_fifo_within_one() -> None:
     assert h.served == order
 
 
-async def test_positions_move_up_and_zero_means_running() -> None:
+async def test_positions_move_up_as_the_line_moves() -> None:
     h = Harness(FairQueue(1))
     await h.start("x", "x")
     await h.start("a", "a")
     await h.start("b", "b")
     assert h.positions == {"x": [], "a": [1], "b": [2]}
     await h.finish("x")
-    await asyncio.sleep(0)
-    assert h.positions["a"] == [1, 0]
-    assert h.positions["b"] == [2, 1]
+    assert h.served == ["x", "a"]
+    assert h.positions == {"x": [], "a": [1], "b": [2, 1]}
 
 
 async def test_newcomer_goes_ahead_of_a_heavy_users_backlog() -> None:
@@ -101,6 +109,7 @@ async def test_cancelled_waiter_leaves_the_line() -> None:
     h.tasks["a"].cancel()
     with pytest.raises(asyncio.CancelledError):
         await h.tasks["a"]
+    await settle()
     assert h.positions["b"] == [2, 1]
     await h.finish("x")
     await h.finish("b")
@@ -120,7 +129,7 @@ async def test_cancel_right_after_being_granted_passes_the_slot_on() -> None:
 
     a = asyncio.create_task(job("a"))
     b = asyncio.create_task(job("b"))
-    await asyncio.sleep(0)
+    await settle()
     assert queue.waiting == 2
     await holder.__aexit__(None, None, None)  # grants a's slot without yielding to the loop
     a.cancel()  # ...and a is cancelled before it could run
@@ -136,32 +145,30 @@ async def test_unlimited_capacity_never_waits() -> None:
     for i in range(50):
         await h.start(i % 3, f"j{i}")
     assert len(h.served) == 50 and h.queue.waiting == 0
+    assert all(positions == [] for positions in h.positions.values())
     for i in range(50):
         await h.finish(f"j{i}")
 
 
-async def test_a_failing_position_callback_does_not_stall_the_queue() -> None:
-    queue = FairQueue(1)
-    release = asyncio.Event()
+async def test_a_failing_position_callback_fails_only_its_own_waiter() -> None:
+    h = Harness(FairQueue(1))
+    await h.start("x", "x")
 
-    async def hold() -> None:
-        async with queue.slot("x"):
-            await release.wait()
-
-    def broken(position: int) -> None:
+    async def broken(position: int) -> None:
         raise RuntimeError("observer bug")
 
-    async def wait_in_line() -> str:
-        async with queue.slot("y", on_position=broken):
-            return "ran"
+    async def doomed() -> None:
+        async with h.queue.slot("y", on_position=broken):
+            pytest.fail("must not get a slot")
 
-    holder = asyncio.create_task(hold())
-    await asyncio.sleep(0)
-    waiter = asyncio.create_task(wait_in_line())
-    await asyncio.sleep(0)
-    release.set()
-    assert await waiter == "ran"
-    await holder
+    task = asyncio.create_task(doomed())
+    await h.start("z", "z")
+    with pytest.raises(RuntimeError, match="observer bug"):
+        await task
+    await h.finish("x")
+    await h.finish("z")
+    assert h.served == ["x", "z"]
+    assert (h.queue.running, h.queue.waiting) == (0, 0)
 
 
 def test_negative_capacity_is_refused() -> None:

@@ -11,31 +11,28 @@ queue and its own `capacity` (the ledger still enforces every per-user and per-g
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-log = logging.getLogger(__name__)
-
-PositionCallback = Callable[[int], None]
+PositionCallback = Callable[[int], Awaitable[None]]
 
 
 @dataclass(eq=False)
 class _Waiter:
     owner: Hashable
-    granted: asyncio.Future[None]
-    on_position: PositionCallback | None
-    position: int = field(default=0)
+    moved: asyncio.Event = field(default_factory=asyncio.Event)
+    position: int = 0
+    granted: bool = False
 
 
 class FairQueue:
     """`async with queue.slot(user_id, on_position=cb):` runs the body while holding a slot.
 
-    `on_position(n)` is called with 1 for "next in line", 2, 3, … whenever the waiter's place
-    changes, and with 0 once it holds a slot; it is not called if a slot is free at once.
-    Callbacks run synchronously inside the queue; schedule slow work (message edits) elsewhere.
+    While waiting, `await on_position(n)` runs in the waiter's own task with 1 for "next in
+    line", 2, 3, … each time its place changes (never when a slot is free at once). If that
+    callback raises, the waiter leaves the line and the exception propagates to it alone.
     `capacity` 0 means unlimited.
     """
 
@@ -72,13 +69,20 @@ class FairQueue:
         if self._has_room() and not self._lines:
             self._running += 1
             return
-        waiter = _Waiter(owner, asyncio.get_running_loop().create_future(), on_position)
+        waiter = _Waiter(owner)
         self._lines.setdefault(owner, deque()).append(waiter)
         self._renumber()
+        reported = 0
         try:
-            await waiter.granted
-        except asyncio.CancelledError:
-            if waiter.granted.done() and not waiter.granted.cancelled():
+            while not waiter.granted:
+                if on_position is not None and waiter.position != reported:
+                    reported = waiter.position
+                    await on_position(reported)
+                else:
+                    waiter.moved.clear()
+                    await waiter.moved.wait()
+        except BaseException:
+            if waiter.granted:
                 self._release()  # granted just as we were cancelled: pass the slot on
             else:
                 self._forget(waiter)
@@ -96,8 +100,8 @@ class FairQueue:
             if line:
                 self._lines[owner] = line  # this owner goes to the back of the rotation
             self._running += 1
-            waiter.granted.set_result(None)
-            self._notify(waiter, 0)
+            waiter.granted = True
+            waiter.moved.set()
         self._renumber()
 
     def _forget(self, waiter: _Waiter) -> None:
@@ -123,13 +127,5 @@ class FairQueue:
     def _renumber(self) -> None:
         for position, waiter in enumerate(self._serving_order(), start=1):
             if waiter.position != position:
-                self._notify(waiter, position)
-
-    def _notify(self, waiter: _Waiter, position: int) -> None:
-        waiter.position = position
-        if waiter.on_position is None:
-            return
-        try:
-            waiter.on_position(position)
-        except Exception:  # one broken observer must not stall the queue for everyone
-            log.exception("queue position callback failed")
+                waiter.position = position
+                waiter.moved.set()
