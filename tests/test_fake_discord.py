@@ -560,3 +560,31 @@ async def test_modal_round_trip(world: World) -> None:
         submit = await world.fake.submit_modal(interaction, {"prompt": "a dog"})
         assert await submitted == "a dog"
         assert await submit.wait_acknowledged() == 4
+
+
+async def test_slash_command_in_a_dm(world: World) -> None:
+    seen: asyncio.Future[tuple[bool, int]] = asyncio.get_running_loop().create_future()
+
+    async def handler(interaction: discord.Interaction) -> None:
+        seen.set_result((interaction.guild is None, interaction.user.id))
+        await interaction.response.send_message("hi in private")
+
+    async with run_bot_against(world.fake, bot_with(handler)):
+        dm = world.fake.dm_channel(world.alice)
+        interaction = await world.fake.invoke_slash(dm, world.alice, "probe")
+        assert await seen == (True, world.alice.id)
+        assert (await interaction.wait_original()).channel_id == dm.id
+
+
+async def test_options_must_match_the_registered_types(world: World) -> None:
+    bot = make_bot()
+    cog = ImagineLikeCog()
+    await bot.add_cog(cog)
+    async with run_bot_against(world.fake, bot):
+        await bot.tree.sync()
+        with pytest.raises(TypeError):
+            await world.fake.invoke_slash(world.channel, world.alice, "ping", {"prompt": 3})
+        await bot.close()
+        with pytest.raises(RuntimeError):  # nothing listens for this guild's shard any more
+            await world.fake.invoke_slash(world.channel, world.alice, "ping", {"prompt": "x"})
+    assert not world.fake.interactions

@@ -31,7 +31,8 @@ Start it, build a world, run a bot against it, play members::
   `add_guild(name, *, premium_tier=0, filesize_limit=None, bot_permissions=...)`,
   `add_channel(guild, name, *, nsfw=False, bot_permissions=None)`,
   `add_role(guild, name, permissions=0)`,
-  `add_member(guild, name, *, permissions=None, roles=(), accepts_dms=True)`.
+  `add_member(guild, name, *, permissions=None, roles=(), accepts_dms=True)`,
+  `dm_channel(member)` (invoke commands there to play a DM).
 - Playing members (each sends INTERACTION_CREATE to the connected bot and returns a
   `FakeInteraction`): `invoke_slash(channel, member, "cmd [group] [sub]", options, *,
   attachment_size_limit=None, locale="en-US")`, `click(message, custom_id, member, *,
@@ -136,6 +137,8 @@ _OPTION_TYPES: tuple[tuple[type, int], ...] = (
     (FakeChannel, 7),
     (FakeRole, 8),
 )
+# Declared option types a Python value may answer (a whole number also fits a "number").
+_COMPATIBLE_TYPES = {5: {5}, 4: {4, 10}, 10: {10}, 3: {3}, 6: {6, 9}, 7: {7}, 8: {8, 9}}
 _SUBCOMMAND, _SUBCOMMAND_GROUP = 1, 2
 
 
@@ -327,6 +330,10 @@ class FakeDiscord:
         self.state.channels[channel.id] = channel
         return channel
 
+    def dm_channel(self, member: FakeMember | FakeUser) -> FakeChannel:
+        """The DM channel between the bot and `member` (for interactions in DMs)."""
+        return self.state.dm_channel(member.user if isinstance(member, FakeMember) else member)
+
     def add_role(self, guild: FakeGuild, name: str, permissions: int = 0) -> FakeRole:
         role = FakeRole(self.state.snowflake(), guild.id, name, permissions, len(guild.roles))
         guild.roles.append(role)
@@ -486,13 +493,17 @@ class FakeDiscord:
         self, name: str, value: Any, schema: list[JSON] | None, resolved: JSON, focused: bool
     ) -> JSON:
         option_type = next((t for cls, t in _OPTION_TYPES if isinstance(value, cls)), None)
+        if option_type is None:
+            raise TypeError(f"cannot send option {name!r} of type {type(value).__name__}")
         if schema is not None:
             declared = next((o for o in schema if o["name"] == name), None)
             if declared is None:
                 raise ValueError(f"the registered command has no option {name!r}")
+            # Discord's client sends only values of the declared type (lengths and ranges it
+            # also enforces are left unchecked, so tests can play an outdated client).
+            if not focused and int(declared["type"]) not in _COMPATIBLE_TYPES[option_type]:
+                raise TypeError(f"option {name!r} is declared as type {declared['type']}")
             option_type = int(declared["type"])
-        if option_type is None:
-            raise TypeError(f"cannot send option {name!r} of type {type(value).__name__}")
         if isinstance(value, FakeMember):
             resolved.setdefault("users", {})[str(value.id)] = value.user.payload()
             member = value.payload(permissions=self._member_permissions(value))
@@ -584,9 +595,14 @@ class FakeDiscord:
             target_message_id=message.id if message is not None else None,
             _state=state,
         )
+        # Stored before sending: the bot may answer before `dispatch` returns.
         state.interactions[interaction_id] = interaction
         state.interactions_by_token[token] = interaction
-        await self.gateway.dispatch("INTERACTION_CREATE", payload, channel.guild_id)
+        try:
+            await self.gateway.dispatch("INTERACTION_CREATE", payload, channel.guild_id)
+        except BaseException:
+            del state.interactions[interaction_id], state.interactions_by_token[token]
+            raise
         await state.notify()
         return interaction
 

@@ -670,15 +670,7 @@ class FakeRestApi:
         user = self.state.users.get(recipient_id)
         if user is None:
             raise invalid_form(("recipient_id",), "USER_NOT_FOUND", "Unknown User")
-        channel = next(
-            (c for c in self.state.channels.values() if c.recipient is user),
-            None,
-        )
-        if channel is None:
-            channel = FakeChannel(
-                id=self.state.snowflake(), guild_id=None, name="", type=1, recipient=user
-            )
-            self.state.channels[channel.id] = channel
+        channel = self.state.dm_channel(user)
         return json_response(channel.payload())
 
     async def get_guild(self, request: web.Request) -> web.Response:

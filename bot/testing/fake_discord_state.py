@@ -213,6 +213,15 @@ class FakeDiscordState:
         assert result is not None
         return result
 
+    def dm_channel(self, user: FakeUser) -> FakeChannel:
+        """The bot's DM channel with `user`, opened on first use."""
+        for channel in self.channels.values():
+            if channel.recipient is user:
+                return channel
+        channel = FakeChannel(self.snowflake(), None, "", type=1, recipient=user)
+        self.channels[channel.id] = channel
+        return channel
+
     # -- interactions ----------------------------------------------------------------------
 
     def new_token(self) -> str:
