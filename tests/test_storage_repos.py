@@ -21,6 +21,7 @@ from bot.storage import (
     NsfwPolicy,
     RoleOverride,
     RoleOverrideRepo,
+    StateStore,
     UsageLedger,
 )
 from bot.storage.database import Database
@@ -246,3 +247,11 @@ async def test_job_journal(database: Database, utc_clock: FakeClock) -> None:
     utc_clock.advance(days=2)
     assert await journal.prune(finished_before=utc_clock.now - dt.timedelta(days=1)) == 1
     assert await journal.get("job-b") is None and await journal.get("job-a") is not None
+
+
+async def test_state_store(database: Database) -> None:
+    store = StateStore(database)
+    assert await store.get("tree-hash") is None
+    await store.set("tree-hash", "abc")
+    await store.set("tree-hash", "def")
+    assert await store.get("tree-hash") == "def"

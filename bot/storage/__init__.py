@@ -15,6 +15,7 @@ from bot.storage.ledger import (
 from bot.storage.migrations import LATEST_VERSION, SchemaTooNewError
 from bot.storage.moderation import Ban, ModerationRepo, ModerationRules
 from bot.storage.roles import MemberRoles, RoleOverride, RoleOverrideRepo
+from bot.storage.state import StateStore
 
 __all__ = [
     "LATEST_VERSION",
@@ -39,6 +40,7 @@ __all__ = [
     "RoleOverride",
     "RoleOverrideRepo",
     "SchemaTooNewError",
+    "StateStore",
     "UsageLedger",
     "UsageSummary",
 ]

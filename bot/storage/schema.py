@@ -121,3 +121,10 @@ job_journal = Table(
     Column("created_at", UtcTimestamp, nullable=False),
     Column("updated_at", UtcTimestamp, nullable=False),
 )
+
+bot_state = Table(
+    "bot_state", metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UtcTimestamp, nullable=False),
+)
