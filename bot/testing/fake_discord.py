@@ -40,6 +40,10 @@ Start it, build a world, run a bot against it, play members::
   `submit_modal(interaction, {field_custom_id: value})`. Option values: str/int/float/bool,
   `FakeMember`/`FakeUser`/`FakeChannel`/`FakeRole` (sent with `resolved` data); types come
   from the registered command when the bot synced, else from the Python value.
+- `FakeInteraction`: `id`, `type`, `data`, `payload`, `created_at`, `acknowledged_at`,
+  `ack_latency`, `response_type` (4 message, 5 deferred, 6 deferred update, 7 update, 8
+  autocomplete, 9 modal), `ephemeral`, `original_message()`, `followups()`,
+  `autocomplete_choices`, `modal`, `attachment_size_limit`.
 - Records: `calls` (`RecordedCall`: method, path, route template, query, json, files with
   bytes, headers without Authorization, `at`, status, response), `calls_to(method, route)`,
   `messages[id]` (`FakeMessage`: content, embeds, attachments with bytes, components, flags,
@@ -48,9 +52,13 @@ Start it, build a world, run a bot against it, play members::
   (429s sent) and `rate_limit_exhausted_count` (edits that used a message's last token).
 - Waiting (event-driven, never polling): `await fake.wait_for(lambda: value_or_None,
   timeout=5)`, `await fake.wait_for_call(method, route, predicate)`,
-  `interaction.wait_acknowledged()`, `interaction.wait_original(predicate)`.
+  `interaction.wait_acknowledged()`, `interaction.wait_original(predicate)`,
+  `fake.wait_for_bot(connections)`; `channel_messages(channel)`.
 - `run_bot_against(fake, bot)`: points discord.py at the fake (`configure_endpoints`), logs
-  in, connects, waits for READY, yields, closes the bot cleanly.
+  in, connects, waits for READY (shortening discord.py's 2 s `guild_ready_timeout`), yields,
+  closes the bot cleanly. Bots with several shards wait 5 s between IDENTIFYs unless their
+  `before_identify_hook` is overridden. Several bots (processes) may connect at once; an
+  event goes to the newest connection whose shard owns the guild.
 
 Strictness (Discord's status, code and `{"code", "message", "errors"}` body)
 ---------------------------------------------------------------------------
