@@ -279,3 +279,32 @@ def render_env_example() -> str:
         out.append(f"# {f.help}")
         out.append(f"{f.env}={shown}")
     return "\n".join(out) + "\n"
+
+
+def render_config_table() -> str:
+    """The README's configuration table, generated from `FIELDS`."""
+    rows = ["| variable | default | what it does |", "|---|---|---|"]
+    for f in FIELDS:
+        if f.kind == "secret":
+            default = "**required**"
+        elif f.default is None:
+            default = "(discord.py's)"
+        else:
+            default = f"`{f.default}`"
+        rows.append(f"| `{f.env}` | {default} | {f.help} |")
+    return "\n".join(rows)
+
+
+def sync_docs(root: Path) -> None:
+    """Rewrite `.env.example` and the README table from `FIELDS` (`python -m bot.config`)."""
+    (root / ".env.example").write_text(render_env_example())
+    readme = root / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- config-table:start -->", "<!-- config-table:end -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{render_config_table()}\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    sync_docs(Path(__file__).resolve().parent.parent)

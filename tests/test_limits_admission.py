@@ -20,7 +20,6 @@ from bot.storage.database import Database
 if TYPE_CHECKING:
     from tests.db_fixtures import FakeClock
 
-pytest_plugins = ("tests.db_fixtures",)
 pytestmark = pytest.mark.timeout(60)
 
 GUILD, CHANNEL, USER = 111, 222, 333

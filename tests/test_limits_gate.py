@@ -17,7 +17,6 @@ from bot.storage.database import Database
 if TYPE_CHECKING:
     from tests.db_fixtures import FakeClock
 
-pytest_plugins = ("tests.db_fixtures",)
 
 
 def make_gate(db: Database, clock: FakeClock, daily: int = 2) -> LedgerGate:

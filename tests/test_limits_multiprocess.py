@@ -15,7 +15,6 @@ from bot.storage.ledger import UsageLedger
 if TYPE_CHECKING:
     from tests.db_fixtures import DbTarget
 
-pytest_plugins = ("tests.db_fixtures",)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,6 @@ from bot.storage.schema import metadata as current_metadata
 if TYPE_CHECKING:
     from tests.db_fixtures import DbTarget
 
-pytest_plugins = ("tests.db_fixtures",)
 
 T0 = dt.datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
 

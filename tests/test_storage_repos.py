@@ -30,7 +30,6 @@ from bot.storage.ledger import UsageWindow
 if TYPE_CHECKING:
     from tests.db_fixtures import FakeClock
 
-pytest_plugins = ("tests.db_fixtures",)
 
 SNOWFLAKE = 1_234_567_890_123_456_789  # Discord ids need all 64 bits
 

@@ -1,0 +1,80 @@
+"""Command line: `python -m bot [run|generate|mock-novita|demo|sync]` (the default is `run`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot.config import SettingsError, load_settings
+from bot.logs import configure_logging
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="imagine-bot: a Discord /imagine bot for Qwen-Image on Novita AI.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the Discord bot (the default)")
+
+    sync = sub.add_parser("sync", help="register the slash commands with Discord, then exit")
+    sync.add_argument(
+        "--guild", type=int, default=None, help="sync to one guild (instant) instead of globally"
+    )
+
+    from bot.generate import add_arguments as add_generate_arguments
+
+    add_generate_arguments(
+        sub.add_parser("generate", help="make one image from the terminal (no Discord)")
+    )
+
+    mock = sub.add_parser("mock-novita", help="run the mock Novita server on its own")
+    mock.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    demo = sub.add_parser("demo", help="see the whole bot work offline: fake Discord + mock Novita")
+    demo.add_argument("prompt", nargs="?", default="a poster that says HELLO")
+    demo.add_argument("--size", default="1024*1536")
+    demo.add_argument("--out", default="demo.jpeg")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        if command == "generate":
+            from bot.generate import run as run_generate
+
+            configure_logging("WARNING")
+            return asyncio.run(run_generate(args))
+        if command == "mock-novita":
+            from bot.testing import mock_novita
+
+            configure_logging("INFO")
+            return mock_novita.main(list(args.rest))
+        if command == "demo":
+            from bot.demo import run as run_demo
+
+            configure_logging("WARNING")
+            return asyncio.run(run_demo(args.prompt, args.size, args.out))
+
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        from bot import app
+
+        if command == "sync":
+            settings.require("discord_token")
+            return asyncio.run(app.sync_commands(settings, guild_id=args.guild))
+        settings.require("discord_token", "novita_api_key")
+        return app.run_bot(settings)
+    except SettingsError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

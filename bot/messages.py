@@ -1,0 +1,66 @@
+"""The one place where errors become short, friendly sentences for people.
+
+Code below raises typed errors; the edges (Discord cog, CLI) call `describe_error` to say what
+happened. Unknown errors get a generic sentence plus an error id that also appears in the log.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from bot.imaging import InvalidPromptError, InvalidSizeError
+from bot.novita import errors as novita
+
+MISCONFIGURED = "The bot's image service is misconfigured. Please tell a server admin."
+
+
+def new_error_id() -> str:
+    """A short id people can quote to an admin; the same id is written to the log."""
+    return secrets.token_hex(4)
+
+
+def describe_error(exc: BaseException) -> str | None:
+    """A friendly one-liner for a known error, or None when the error is unexpected."""
+    match exc:
+        case InvalidSizeError():
+            return f"That size doesn't work: {exc.problem}."
+        case InvalidPromptError():
+            return f"That prompt doesn't work: {exc.problem}."
+        case novita.PromptRefusedError():
+            return "The image service refused this prompt as inappropriate. Try rewording it."
+        case novita.AuthenticationError():
+            return MISCONFIGURED
+        case novita.InsufficientBalanceError():
+            return "The bot's image service account is out of credit. Please tell a server admin."
+        case novita.BadRequestError():
+            return "The image service rejected the request as invalid."
+        case novita.RateLimitedError():
+            return "The image service is busy right now. Please try again in a minute."
+        case novita.TaskFailedError():
+            reason = (exc.reason or "").strip()
+            return (
+                f"The image service could not make this image: {reason}"
+                if reason
+                else ("The image service could not make this image.")
+            )
+        case novita.JobTimeoutError():
+            return "This took too long and was stopped. Please try again."
+        case novita.ImageTooLargeError():
+            return "The finished image was too large to download."
+        case novita.ImageUnavailableError():
+            return "The finished image could not be fetched (it may have expired). Please retry."
+        case novita.JobCancelledError():
+            return "Cancelled."
+        case novita.TaskNotFoundError():
+            return "The image service lost track of this job. Please try again."
+        case novita.UpstreamUnavailableError() | novita.MalformedResponseError():
+            return "The image service is having trouble right now. Please try again shortly."
+    return None
+
+
+def describe_with_id(exc: BaseException, error_id: str) -> str:
+    """Like `describe_error`, falling back to a generic sentence that quotes `error_id`."""
+    known = describe_error(exc)
+    if known is not None:
+        return known
+    return f"Something went wrong on our side (error id `{error_id}`). Please try again."

@@ -1,0 +1,159 @@
+"""What members see: embeds for progress, results, failures and refusals. Pure functions.
+
+Progress embeds avoid anything that changes every second (elapsed time and ETA are Discord
+relative timestamps, which the client counts down by itself), so a message is edited only when
+the phase, the queue position or the progress bar's step changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Final
+
+import discord
+
+from bot.imaging import ImageSize
+from bot.jobs.progress import JobPhase, ProgressUpdate
+
+BRAND_COLOUR: Final = discord.Colour(0x7C5CFF)
+SUCCESS_COLOUR: Final = discord.Colour(0x2ECC71)
+FAILURE_COLOUR: Final = discord.Colour(0xE74C3C)
+NOTICE_COLOUR: Final = discord.Colour(0xF1C40F)
+
+BAR_CELLS: Final = 12
+PERCENT_STEP: Final = 5  # the shown percent moves in 5 % steps, so edits stay rare
+EMBED_DESCRIPTION_LIMIT: Final = 4096
+PROMPT_SHOWN_LIMIT: Final = 1500  # leaves room for the rest of the embed inside 6,000 chars
+
+NO_MENTIONS: Final = discord.AllowedMentions.none()
+
+
+def format_prompt(prompt: str, limit: int = PROMPT_SHOWN_LIMIT) -> str:
+    """Escape markdown and mentions so a prompt shows as typed and pings nobody, then truncate."""
+    text = discord.utils.escape_mentions(discord.utils.escape_markdown(prompt))
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    # Never end on a lone escaping backslash, which would escape the ellipsis.
+    while cut.endswith("\\"):
+        cut = cut[:-1]
+    return cut + "…"
+
+
+def progress_bar(percent: float, cells: int = BAR_CELLS) -> str:
+    filled = max(0, min(cells, round(percent / 100 * cells)))
+    return "▰" * filled + "▱" * (cells - filled)
+
+
+def shown_percent(update: ProgressUpdate) -> int:
+    """The percent people see, in steps; never 100 until the job is done."""
+    if update.phase is JobPhase.DONE:
+        return 100
+    stepped = int(update.percent // PERCENT_STEP * PERCENT_STEP)
+    return max(0, min(99, stepped))
+
+
+def relative(moment: dt.datetime) -> str:
+    return discord.utils.format_dt(moment, "R")
+
+
+@dataclass(frozen=True)
+class JobView:
+    """Everything about one job that the embeds show, apart from its progress."""
+
+    prompt: str
+    size: ImageSize
+    requester_id: int
+    requester_name: str
+    started_at: dt.datetime  # wall clock, UTC
+
+
+_PHASE_TITLES: Final = {
+    JobPhase.WAITING: "⏳ Waiting for a free slot",
+    JobPhase.SUBMITTING: "📨 Sending to the image service",
+    JobPhase.QUEUED: "⏳ Queued at the image service",
+    JobPhase.GENERATING: "🎨 Generating",
+    JobPhase.DOWNLOADING: "📥 Downloading",
+    JobPhase.DONE: "✅ Done",
+}
+
+
+def progress_signature(update: ProgressUpdate, now: dt.datetime) -> tuple[object, ...]:
+    """What a progress embed depends on: edit only when this changes."""
+    eta_bucket = None
+    if update.eta_seconds is not None:
+        # The ETA is a relative timestamp; move it only when it shifts by 10 s or more.
+        eta_bucket = round((now.timestamp() + update.eta_seconds) / 10)
+    return (update.phase, update.queue_position, shown_percent(update), eta_bucket)
+
+
+def progress_embed(job: JobView, update: ProgressUpdate, now: dt.datetime) -> discord.Embed:
+    title = _PHASE_TITLES[update.phase]
+    if update.phase is JobPhase.WAITING and update.queue_position:
+        title = f"⏳ In the queue: position {update.queue_position}"
+    embed = discord.Embed(title=title, description=format_prompt(job.prompt), colour=BRAND_COLOUR)
+    percent = shown_percent(update)
+    estimate = " (estimate)" if update.percent_is_estimate else ""
+    embed.add_field(
+        name="Progress", value=f"`{progress_bar(percent)}` {percent} %{estimate}", inline=False
+    )
+    if update.eta_seconds is not None and update.phase not in (JobPhase.DONE, JobPhase.WAITING):
+        eta = now + dt.timedelta(seconds=max(1.0, update.eta_seconds))
+        embed.add_field(name="Ready", value=f"about {relative(eta)}")
+    embed.add_field(name="Started", value=relative(job.started_at))
+    embed.add_field(name="Size", value=str(job.size))
+    embed.set_footer(text=f"Requested by {job.requester_name}")
+    return embed
+
+
+def result_embed(
+    job: JobView, *, filename: str, seconds: float, spoiler: bool = False, note: str | None = None
+) -> discord.Embed:
+    embed = discord.Embed(
+        title="✅ Here is your image", description=format_prompt(job.prompt), colour=SUCCESS_COLOUR
+    )
+    if not spoiler:
+        # A spoilered file must not be previewed by the embed, or the spoiler is pointless.
+        embed.set_image(url=f"attachment://{filename}")
+    embed.add_field(name="Size", value=str(job.size))
+    embed.add_field(name="Took", value=f"{seconds:.1f} s")
+    embed.add_field(name="Requested by", value=f"<@{job.requester_id}>")
+    if note:
+        embed.add_field(name="Note", value=note, inline=False)
+    return embed
+
+
+def withheld_embed(job: JobView) -> discord.Embed:
+    return discord.Embed(
+        title="🔞 Image withheld",
+        description=(
+            "The image service flagged this image as possibly NSFW, and this channel is not "
+            "age-restricted, so it was not posted."
+        ),
+        colour=NOTICE_COLOUR,
+    ).set_footer(text=f"Requested by {job.requester_name}")
+
+
+def failure_embed(job: JobView | None, reason: str, *, title: str = "❌ No image") -> discord.Embed:
+    embed = discord.Embed(title=title, description=reason, colour=FAILURE_COLOUR)
+    if job is not None:
+        embed.add_field(name="Prompt", value=format_prompt(job.prompt, limit=1000), inline=False)
+        embed.set_footer(text=f"Requested by {job.requester_name}")
+    return embed
+
+
+def cancelled_embed(job: JobView, by_name: str) -> discord.Embed:
+    return failure_embed(
+        job,
+        f"Cancelled by {discord.utils.escape_markdown(by_name)}. "
+        "(If the image service had already started, the job may still be billed.)",
+        title="🛑 Cancelled",
+    )
+
+
+def refusal_text(reason: str, retry_at: dt.datetime | None = None) -> str:
+    """One ephemeral line: why, and when to try again."""
+    if retry_at is None:
+        return reason
+    return f"{reason} You can try again {relative(retry_at)}."
