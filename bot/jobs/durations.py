@@ -30,8 +30,12 @@ _MIN_SPREAD_RATIO: Final = 0.04      # never become certain to the tenth of a se
 _MIN_SECONDS: Final = 1.0
 _MIN_ALPHA: Final = 0.1              # weight of a new observation once a bucket is established
 _BUCKET_MEGAPIXELS: Final = 0.25
-_OUTLIER_SPREADS: Final = 2.5
-_MAD_TO_SD: Final = math.sqrt(math.pi / 2)  # mean absolute deviation → standard deviation
+_CLIP_SPREADS: Final = 1.5
+# E[min(|e|, k·sd)] / sd for a normal e: turns the clipped mean deviation back into an sd.
+_CLIPPED_MAD_PER_SD: Final = (
+    math.sqrt(2 / math.pi) * (1 - math.exp(-_CLIP_SPREADS**2 / 2))
+    + 2 * _CLIP_SPREADS * (1 - 0.5 * (1 + math.erf(_CLIP_SPREADS / math.sqrt(2))))
+)
 _FORMAT_VERSION: Final = 1
 
 
@@ -75,14 +79,16 @@ class _Ewma:
     spread: float  # standard deviation estimate
     count: int = 0
 
-    def update(self, value: float, *, min_spread: float) -> None:
+    def update(self, value: float, *, min_spread: float, learn_spread: bool = True) -> None:
         alpha = max(_MIN_ALPHA, 1.0 / (self.count + 2))  # the prior counts as one observation
-        # Winsorise: one job stuck behind an unseen queue must not swing the estimate.
-        limit = _OUTLIER_SPREADS * self.spread
+        # Huber-style clipping: a job stuck behind a queue we never saw must not swing the
+        # estimate, nor (repeatedly) widen the spread and with it the dense polling window.
+        limit = _CLIP_SPREADS * self.spread
         error = min(max(value - self.mean, -limit), limit)
-        deviation = abs(error) * _MAD_TO_SD
+        deviation = abs(error) / _CLIPPED_MAD_PER_SD
         self.mean += alpha * error
-        self.spread = max(min_spread, self.spread + alpha * (deviation - self.spread))
+        if learn_spread:
+            self.spread = max(min_spread, self.spread + alpha * (deviation - self.spread))
         self.count += 1
 
 
@@ -111,19 +117,30 @@ class DurationModel:
         )
 
     def observe(
-        self, size: ImageSize, generation_seconds: float, queue_seconds: float | None = None
+        self,
+        size: ImageSize,
+        generation_seconds: float,
+        queue_seconds: float | None = None,
+        *,
+        precise: bool = True,
     ) -> None:
-        """Record one finished job. `queue_seconds` is None when the queue wait was not seen."""
+        """Record one finished job. `queue_seconds` is None when the queue wait was not seen.
+
+        `precise=False` says the finish was only bracketed by two far-apart polls: the guess
+        still informs the mean, but its error would only inflate the spread, so that is kept.
+        """
         if not math.isfinite(generation_seconds) or generation_seconds <= 0:
             return
         prior = prior_generation_seconds(size)
-        self._speed.update(generation_seconds / prior, min_spread=_MIN_SPREAD_RATIO)
+        self._speed.update(generation_seconds / prior, min_spread=_MIN_SPREAD_RATIO,
+                           learn_spread=precise)
         key = bucket_key(size)
         bucket = self._buckets.get(key)
         if bucket is None:
             start = prior * self._speed.mean
             bucket = self._buckets[key] = _Ewma(start, start * _PRIOR_SPREAD_RATIO)
-        bucket.update(generation_seconds, min_spread=bucket.mean * _MIN_SPREAD_RATIO)
+        bucket.update(generation_seconds, min_spread=bucket.mean * _MIN_SPREAD_RATIO,
+                      learn_spread=precise)
         if queue_seconds is not None and math.isfinite(queue_seconds) and queue_seconds >= 0:
             self._queue.update(queue_seconds, min_spread=0.1)
 

@@ -275,11 +275,13 @@ class JobEngine:
 
     def _learn(self, job: _Tracker, seen_at: float, mean: float, spread: float) -> None:
         finished = censored_finish(job.last_pending_at, seen_at, mean, spread)
+        # Only a finish pinned down by close polls says anything about the spread.
+        precise = seen_at - job.last_pending_at <= max(0.5 * spread, 1e-9)
         if job.last_queued_at is None:
-            self.durations.observe(job.size, finished, 0.0)
+            self.durations.observe(job.size, finished, 0.0, precise=precise)
         elif job.first_processing_at is not None:
             started = (job.last_queued_at + job.first_processing_at) / 2
-            self.durations.observe(job.size, finished - started, started)
+            self.durations.observe(job.size, finished - started, started, precise=precise)
         # QUEUED then straight to SUCCEED: the split is unknown, so nothing is learned.
 
     # --- progress -------------------------------------------------------------------------------

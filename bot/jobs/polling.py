@@ -87,8 +87,8 @@ class AdaptivePlanner:
     min_interval: float = 0.5
     max_interval: float = 10.0
     lead_spreads: float = 0.1
-    backoff_after: float = 1.5
-    backoff_growth: float = 1.6
+    backoff_after: float = 1.0
+    backoff_growth: float = 2.0
     queued_share: float = 0.15   # while QUEUED, poll every this share of the generation time
     jitter: float = 0.1
 
