@@ -39,6 +39,11 @@ from bot.testing.mock_novita import MockNovita, MockNovitaConfig
 MANAGE_MESSAGES = 1 << 13
 MANAGE_GUILD = 1 << 5
 
+# Discord allows 5 edits of a message per 5 s; the bot's default progress interval is 2 s. The
+# stack shortens that interval to 0.05 s, so it shortens the fake's window by the same factor
+# (40×): loopback jobs keep Discord's proportions instead of tripping a 5-second bucket.
+STACK_EDIT_RATE_WINDOW = 5.0 / 40
+
 # Titles of the embeds a job can end with (see bot.presentation).
 FINAL_TITLE_PREFIXES = ("✅ Here is your image", "❌", "🛑", "🔞")
 
@@ -50,7 +55,9 @@ class StackOptions:
     queue_probability: float = 0.0
     database_url: str | None = None  # default: a fresh SQLite file in a temp folder
     settings: dict[str, Any] = field(default_factory=dict)  # Settings overrides
-    fake_discord: FakeDiscordConfig = field(default_factory=FakeDiscordConfig)
+    fake_discord: FakeDiscordConfig = field(
+        default_factory=lambda: FakeDiscordConfig(edit_rate_window=STACK_EDIT_RATE_WINDOW)
+    )
     draw_prompt: bool = True
 
 
