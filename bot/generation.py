@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # Discord answers 401 / 50027 once an interaction token is older than 15 minutes.
 INVALID_WEBHOOK_TOKEN = 50027
+# On shutdown each running job gets this long to tell its member it was stopped.
+SHUTDOWN_EDIT_TIMEOUT = 5.0
 
 
 class JobSlots(Protocol):
@@ -230,6 +232,12 @@ class GenerationService:
         except asyncio.CancelledError:
             outcome = JobOutcome.CANCELLED
             if job.cancelled_by is None:  # the bot is shutting down
+                # Say so rather than leave a progress bar (and a dead Cancel button) forever.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._show(interaction, ui.interrupted_embed(job.view)),
+                        SHUTDOWN_EDIT_TIMEOUT,
+                    )
                 raise
             await self._show(interaction, ui.cancelled_embed(job.view, job.cancelled_by))
         except Exception as exc:

@@ -152,6 +152,14 @@ def cancelled_embed(job: JobView, by_name: str) -> discord.Embed:
     )
 
 
+def interrupted_embed(job: JobView) -> discord.Embed:
+    return failure_embed(
+        job,
+        "The bot restarted before this image was ready. Please try again.",
+        title="🛑 Stopped",
+    )
+
+
 def refusal_text(reason: str, retry_at: dt.datetime | None = None) -> str:
     """One ephemeral line: why, and when to try again."""
     if retry_at is None:
