@@ -100,8 +100,9 @@ FIELDS: Final[tuple[Field, ...]] = (
     # --- job engine ----------------------------------------------------------------------------
     Field("POLL_MIN_INTERVAL_SECONDS", "poll_min_interval", "float", 0.5,
           "Shortest gap between two polls of one task.", "Jobs", minimum=0.01, maximum=60),
-    Field("POLL_MAX_INTERVAL_SECONDS", "poll_max_interval", "float", 5.0,
-          "Longest gap between two polls of one task.", "Jobs", minimum=0.05, maximum=300),
+    Field("POLL_MAX_INTERVAL_SECONDS", "poll_max_interval", "float", 10.0,
+          "Longest gap between two polls of one task (early on, while it cannot be ready yet; "
+          "once it is overdue, gaps stay under 5 s).", "Jobs", minimum=0.05, maximum=300),
     Field("JOB_DEADLINE_SECONDS", "job_deadline", "float", 300.0,
           "Give up on a job after this long (submit to downloaded image).", "Jobs",
           minimum=1, maximum=3600),
@@ -160,7 +161,7 @@ class Settings:
     database_url: str = "sqlite+aiosqlite:///data/imagine.db"
     log_level: str = "INFO"
     poll_min_interval: float = 0.5
-    poll_max_interval: float = 5.0
+    poll_max_interval: float = 10.0
     job_deadline: float = 300.0
     request_timeout: float = 60.0
     max_download_mb: float = 25.0
@@ -243,7 +244,7 @@ def settings_from_mapping(
         except ValueError as exc:
             shown = "(hidden)" if field_.kind == "secret" else repr(raw.strip())
             problems.append(f"{field_.env}={shown} {exc}")
-    if values.get("poll_min_interval", 0.5) > values.get("poll_max_interval", 5.0):
+    if values.get("poll_min_interval", 0.5) > values.get("poll_max_interval", 10.0):
         problems.append("POLL_MIN_INTERVAL_SECONDS must not exceed POLL_MAX_INTERVAL_SECONDS")
     if problems:
         raise SettingsError(problems)

@@ -86,6 +86,9 @@ class AdaptivePlanner:
 
     min_interval: float = 0.5
     max_interval: float = 10.0
+    # Once a job runs past its forecast, cap the back-off lower than the sparse early steps:
+    # early on a finish is implausible, late it is overdue, and long gaps there hurt p99.
+    late_max_interval: float = 5.0
     lead_spreads: float = 0.1
     backoff_after: float = 1.0
     backoff_growth: float = 2.0
@@ -104,7 +107,7 @@ class AdaptivePlanner:
             return self._clamp(gap / math.ceil(gap / self.max_interval))
         z = (state.elapsed - forecast.mean) / spread
         delay = self.min_interval * self.backoff_growth ** max(0.0, z - self.backoff_after)
-        return self._clamp(self._jittered(delay, rng))
+        return self._clamp(min(self._jittered(delay, rng), self.late_max_interval))
 
     def _jittered(self, delay: float, rng: random.Random) -> float:
         return delay * rng.uniform(1 - self.jitter, 1 + self.jitter)
