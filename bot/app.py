@@ -27,7 +27,7 @@ from bot.services import Services
 log = logging.getLogger(__name__)
 
 # Loaded by name (discord.py's extension loader), so `bot/` never imports `cogs/`.
-EXTENSIONS: tuple[str, ...] = ("cogs.imagine",)
+EXTENSIONS: tuple[str, ...] = ("cogs.imagine", "cogs.admin", "cogs.quota")
 
 COMMAND_HASH_KEY = "command_tree_hash"
 

@@ -301,13 +301,14 @@ def evaluate(
     if policy.guild.concurrent and usage.guild_active >= policy.guild.concurrent:
         return Decision.refuse(
             LimitKind.GUILD_CONCURRENT,
-            f"this server already has {_plural(usage.guild_active, 'image')} in progress",
+            f"this server already has {_plural(usage.guild_active, 'image')} in progress; "
+            "try again when one of them is done",
         )
     if user.concurrent and usage.user_active >= user.concurrent:
         return Decision.refuse(
             LimitKind.USER_CONCURRENT,
             f"you already have {_plural(usage.user_active, 'image')} in progress "
-            f"(the limit is {user.concurrent})",
+            f"(the limit is {user.concurrent}); try again when one of them is done",
         )
     return Decision.allow()
 

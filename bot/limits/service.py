@@ -109,6 +109,15 @@ def lock_keys(guild_id: int, user_id: int, policy: LimitPolicy) -> list[str]:
     return keys
 
 
+def channel_list(channel_ids: Collection[int], shown: int = 5) -> str:
+    """Channel mentions (they render as links and ping nobody), a few at most."""
+    ordered = sorted(channel_ids)
+    text = ", ".join(f"<#{channel_id}>" for channel_id in ordered[:shown])
+    if len(ordered) > shown:
+        text += f" or one of {len(ordered) - shown} more"
+    return text
+
+
 def check_moderation(
     request: AdmissionRequest, rules: ModerationRules
 ) -> Decision:
@@ -119,7 +128,10 @@ def check_moderation(
             )
         allowed = rules.allowed_channel_ids
         if allowed and not ({request.channel_id, request.parent_channel_id} & allowed):
-            return Decision.refuse(LimitKind.CHANNEL, "images can't be made in this channel")
+            return Decision.refuse(
+                LimitKind.CHANNEL,
+                "images can't be made in this channel; try " + channel_list(allowed),
+            )
     term = BlockedTerms(rules.blocked_terms).find(request.prompt)
     if term is not None:
         return Decision.refuse(

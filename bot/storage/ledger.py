@@ -341,6 +341,26 @@ class UsageLedger:
             by_status=by_status,
         )
 
+    async def top_users(
+        self, since: dt.datetime, guild_id: int, limit: int = 5
+    ) -> list[tuple[int, int]]:
+        """(user id, images) of the members who made the most images since `since`, most first."""
+        t = usage_ledger
+        images = func.sum(t.c.images)
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(t.c.user_id, images)
+                .where(
+                    t.c.guild_id == guild_id,
+                    t.c.created_at >= since,
+                    t.c.status.in_(_COUNTED_VALUES),
+                )
+                .group_by(t.c.user_id)
+                .order_by(images.desc(), t.c.user_id)
+                .limit(limit)
+            )
+            return [(int(user), int(count)) for user, count in rows]
+
     # --- internals -------------------------------------------------------------------------
     async def _spent(self, conn: AsyncConnection, since: dt.datetime, guild_id: int | None) -> int:
         t = usage_ledger
