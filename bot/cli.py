@@ -30,8 +30,11 @@ def _build_parser() -> argparse.ArgumentParser:
         sub.add_parser("generate", help="make one image from the terminal (no Discord)")
     )
 
-    mock = sub.add_parser("mock-novita", help="run the mock Novita server on its own")
-    mock.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    sub.add_parser(
+        "mock-novita",
+        help="run the mock Novita server on its own (--port 8089, --time-scale, --key; see --help)",
+        add_help=False,
+    )
 
     demo = sub.add_parser("demo", help="see the whole bot work offline: fake Discord + mock Novita")
     demo.add_argument("prompt", nargs="?", default="a poster that says HELLO")
@@ -41,7 +44,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["mock-novita"]:
+        # The mock has its own options (--port, --time-scale, …); hand them over untouched.
+        from bot.testing import mock_novita
+
+        configure_logging("INFO")
+        return mock_novita.main(arguments[1:])
+    args = _build_parser().parse_args(arguments)
     command = args.command or "run"
     try:
         if command == "generate":
@@ -49,11 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             configure_logging("WARNING")
             return asyncio.run(run_generate(args))
-        if command == "mock-novita":
-            from bot.testing import mock_novita
-
-            configure_logging("INFO")
-            return mock_novita.main(list(args.rest))
         if command == "demo":
             from bot.demo import run as run_demo
 
