@@ -140,7 +140,12 @@ def run_bot(settings: Settings) -> int:
     """Run until stopped (Ctrl+C / SIGTERM). Returns the process exit code."""
     configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
     assert settings.discord_token is not None
-    bot = ImagineBot(settings)
+    shards: dict[str, Any] = {}
+    if settings.shard_count:
+        shards["shard_count"] = settings.shard_count
+        if settings.shard_ids:
+            shards["shard_ids"] = list(settings.shard_ids)
+    bot = ImagineBot(settings, **shards)
     try:
         bot.run(settings.discord_token.reveal(), log_handler=None)
     except discord.LoginFailure:

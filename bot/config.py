@@ -62,7 +62,7 @@ class SettingsError(Exception):
 class Field:
     env: str
     attr: str
-    kind: str  # "secret", "str", "url", "int", "float", "bool", "level"
+    kind: str  # "secret", "str", "url", "int", "int_list", "float", "bool", "level"
     default: Any
     help: str
     section: str
@@ -94,6 +94,12 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("DATABASE_URL", "database_url", "str", "sqlite+aiosqlite:///data/imagine.db",
           "SQLAlchemy URL: SQLite file (default) or postgresql+asyncpg://user:pass@host/db "
           "for several processes.", "Endpoints"),
+    Field("SHARD_COUNT", "shard_count", "int", 0,
+          "Total shards across all processes; 0 = ask Discord and run them all here.",
+          "Endpoints", minimum=0, maximum=100000),
+    Field("SHARD_IDS", "shard_ids", "int_list", None,
+          "Comma-separated shard ids this process runs (e.g. 0,1), with SHARD_COUNT set; "
+          "empty = all of them.", "Endpoints", example=""),
     Field("LOG_LEVEL", "log_level", "level", "INFO",
           "Level for the bot's own loggers (the discord logger never goes below INFO).",
           "Endpoints"),
@@ -159,6 +165,8 @@ class Settings:
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str | None = None
     database_url: str = "sqlite+aiosqlite:///data/imagine.db"
+    shard_count: int = 0
+    shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
     poll_min_interval: float = 0.5
     poll_max_interval: float = 10.0
@@ -208,6 +216,11 @@ def _parse(field_: Field, raw: str) -> Any:
         if level not in _LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
         return level
+    if kind == "int_list":
+        try:
+            return tuple(int(part) for part in raw.replace(" ", "").split(",") if part)
+        except ValueError:
+            raise ValueError("must be comma-separated whole numbers, e.g. 0,1") from None
     if kind == "bool":
         lowered = raw.lower()
         if lowered in {"1", "true", "yes", "on"}:
@@ -246,6 +259,12 @@ def settings_from_mapping(
             problems.append(f"{field_.env}={shown} {exc}")
     if values.get("poll_min_interval", 0.5) > values.get("poll_max_interval", 10.0):
         problems.append("POLL_MIN_INTERVAL_SECONDS must not exceed POLL_MAX_INTERVAL_SECONDS")
+    shard_ids = values.get("shard_ids")
+    shard_count = values.get("shard_count", 0)
+    if shard_ids and not shard_count:
+        problems.append("SHARD_IDS needs SHARD_COUNT (the total across all processes)")
+    elif shard_ids and any(not 0 <= i < shard_count for i in shard_ids):
+        problems.append(f"SHARD_IDS must each be between 0 and SHARD_COUNT-1 ({shard_count - 1})")
     if problems:
         raise SettingsError(problems)
     known = {f.env for f in fields}

@@ -101,3 +101,14 @@ def test_python_m_bot_without_env_prints_settings_message(tmp_path: Path) -> Non
     assert "Traceback" not in proc.stderr
     assert "DISCORD_TOKEN" in proc.stderr and "NOVITA_API_KEY" in proc.stderr
     assert ".env.example" in proc.stderr
+
+
+def test_shards_are_parsed_and_checked() -> None:
+    settings = load_settings(env_file=None, environ={"SHARD_COUNT": "4", "SHARD_IDS": "2, 3"})
+    assert settings.shard_count == 4 and settings.shard_ids == (2, 3)
+    with pytest.raises(SettingsError, match="SHARD_COUNT"):
+        load_settings(env_file=None, environ={"SHARD_IDS": "0"})
+    with pytest.raises(SettingsError, match="between 0 and"):
+        load_settings(env_file=None, environ={"SHARD_COUNT": "2", "SHARD_IDS": "0,2"})
+    with pytest.raises(SettingsError, match="comma-separated"):
+        load_settings(env_file=None, environ={"SHARD_COUNT": "2", "SHARD_IDS": "zero"})
