@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import time
@@ -28,7 +29,12 @@ _MIN_SIDE: Final = 256
 
 
 class ThrottledProgress(Generic[T]):
-    """Forward an update to `edit` when its signature changed and the interval has passed."""
+    """Forward an update to `edit` when its signature changed and the interval has passed.
+
+    An update that arrives too early is kept and sent once the interval has passed, unless a
+    newer one replaces it first; so the message always catches up with the latest state, even
+    when no further update comes (a queue position that stays put, a phase that lasts).
+    """
 
     def __init__(
         self,
@@ -36,29 +42,41 @@ class ThrottledProgress(Generic[T]):
         signature: Callable[[T], Hashable],
         min_interval: float,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._edit = edit
         self._signature = signature
         self._min_interval = min_interval
         self._clock = clock
+        self._sleep = sleep
         self._last_signature: Hashable = object()
         self._last_edit_at: float | None = None
         self._lock = asyncio.Lock()
+        self._pending: tuple[T] | None = None  # the latest update not shown yet, if any
+        self._flush_task: asyncio.Task[None] | None = None
+        self._closed = False
         self.edits = 0
 
     async def offer(self, update: T) -> bool:
-        """Edit if due; returns whether an edit was made. Discord errors are logged, not raised."""
+        """Edit now if due (returns whether an edit was made), else keep it for later.
+        Discord errors are logged, not raised."""
+        if self._closed:
+            return False
         signature = self._signature(update)
         if signature == self._last_signature:
+            self._drop_pending()  # the message already shows this
             return False
-        now = self._clock()
-        if self._last_edit_at is not None and now - self._last_edit_at < self._min_interval:
-            return False  # the next update will carry the change
-        if self._lock.locked():
-            return False  # an edit is in flight; do not queue behind it
+        if self._lock.locked() or self.seconds_until_allowed() > 0:
+            self._pending = (update,)
+            self._schedule_flush()
+            return False
+        return await self._send(update, signature)
+
+    async def _send(self, update: T, signature: Hashable) -> bool:
         async with self._lock:
-            self._last_edit_at = now
+            self._last_edit_at = self._clock()
             self._last_signature = signature
+            self._drop_pending()
             try:
                 await self._edit(update)
             except Exception:  # a failed progress edit must never fail the job
@@ -66,6 +84,39 @@ class ThrottledProgress(Generic[T]):
                 return False
             self.edits += 1
             return True
+
+    def _drop_pending(self) -> None:
+        self._pending = None
+        task = self._flush_task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()  # it is only sleeping: an edit in flight holds the lock we hold
+            self._flush_task = None
+
+    def _schedule_flush(self) -> None:
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_later(), name="progress-flush")
+
+    async def _flush_later(self) -> None:
+        while self._pending is not None and not self._closed:
+            await self._sleep(self.seconds_until_allowed())
+            async with self._lock:  # let an edit in flight land first
+                pass
+            pending, self._pending = self._pending, None
+            if pending is None or self._closed:
+                return
+            await self.offer(pending[0])
+
+    async def close(self) -> None:
+        """No more progress edits: drop what is pending and let an edit in flight finish."""
+        self._closed = True
+        self._pending = None
+        async with self._lock:
+            pass
+        task, self._flush_task = self._flush_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def seconds_until_allowed(self) -> float:
         """How long a final edit should wait to keep the edit rate under the interval."""

@@ -89,6 +89,10 @@ class ActiveJobs:
         job = self._jobs.get(job_id)
         if job is None or job.task is None or job.task.done():
             return False
+        if job.cancelled_by is not None:
+            # Already stopping (a double click): cancelling again would interrupt the edit that
+            # shows "Cancelled" and leave the progress message behind.
+            return True
         job.cancelled_by = by_name
         job.task.cancel()
         return True
@@ -227,10 +231,12 @@ class GenerationService:
                     request.prompt, request.size, on_progress, on_submitted=on_submitted
                 )
             task_id = result.task_id
+            await reporter.close()
             await asyncio.sleep(reporter.seconds_until_allowed())
             outcome = await self._deliver(job, interaction, result)
         except asyncio.CancelledError:
             outcome = JobOutcome.CANCELLED
+            await reporter.close()  # no progress edit may land after the final one
             if job.cancelled_by is None:  # the bot is shutting down
                 # Say so rather than leave a progress bar (and a dead Cancel button) forever.
                 with contextlib.suppress(TimeoutError):
@@ -241,6 +247,7 @@ class GenerationService:
                 raise
             await self._show(interaction, ui.cancelled_embed(job.view, job.cancelled_by))
         except Exception as exc:
+            await reporter.close()
             outcome, task_id = await self._fail(job, interaction, exc)
         finally:
             self.jobs.remove(job.job_id)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 
@@ -40,6 +41,86 @@ async def test_throttle_survives_a_failing_edit() -> None:
 
     throttle: ThrottledProgress[int] = ThrottledProgress(edit, lambda v: v, 0.0)
     assert not await throttle.offer(1)
+
+
+class Recorder:
+    """An edit callback that lets a test wait for the n-th edit, and a sleep that moves a clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.edits: list[int] = []
+        self.slept: list[float] = []
+        self.changed = asyncio.Event()
+
+    async def edit(self, value: int) -> None:
+        self.edits.append(value)
+        self.changed.set()
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.clock.now += seconds
+        await asyncio.sleep(0)
+
+    async def wait_edits(self, count: int) -> list[int]:
+        async with asyncio.timeout(2):
+            while len(self.edits) < count:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.edits
+
+
+def throttle_for(recorder: Recorder) -> ThrottledProgress[int]:
+    return ThrottledProgress(
+        recorder.edit, lambda v: v // 10, 2.0, recorder.clock, sleep=recorder.sleep
+    )
+
+
+async def test_throttle_sends_a_held_back_update_once_the_interval_passed() -> None:
+    """A queue position that then stays put must still reach the message."""
+    recorder = Recorder(Clock())
+    throttle = throttle_for(recorder)
+    assert await throttle.offer(1)
+    recorder.clock.now = 0.5
+    assert not await throttle.offer(15)  # too early: held back, not lost
+    assert await recorder.wait_edits(2) == [1, 15]
+    assert recorder.slept == [pytest.approx(1.5)]
+    await throttle.close()
+
+
+async def test_throttle_sends_only_the_newest_held_back_update() -> None:
+    recorder = Recorder(Clock())
+    throttle = throttle_for(recorder)
+    assert await throttle.offer(1)
+    assert not await throttle.offer(15)
+    assert not await throttle.offer(25)
+    assert await recorder.wait_edits(2) == [1, 25]
+    await throttle.close()
+
+
+async def test_throttle_forgets_a_held_back_update_that_the_message_already_shows() -> None:
+    recorder = Recorder(Clock())
+    throttle = throttle_for(recorder)
+    assert await throttle.offer(1)
+    assert not await throttle.offer(15)
+    assert not await throttle.offer(2)  # back to what is shown: nothing to send later
+    await asyncio.sleep(0.01)
+    assert recorder.edits == [1]
+    await throttle.close()
+
+
+async def test_throttle_close_drops_pending_updates_and_refuses_new_ones() -> None:
+    clock = Clock()
+    edits: list[int] = []
+
+    async def edit(value: int) -> None:
+        edits.append(value)
+
+    throttle: ThrottledProgress[int] = ThrottledProgress(edit, lambda v: v // 10, 2.0, clock)
+    assert await throttle.offer(1)
+    assert not await throttle.offer(15)  # would be sent in 2 s (real time)
+    await throttle.close()  # returns at once: the pending flush is cancelled
+    assert not await throttle.offer(35)
+    assert edits == [1]
 
 
 def noisy_png(side: int) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -174,3 +175,52 @@ async def test_reroll_of_an_unknown_job_says_so(stack: LocalStack) -> None:
     reply = await ephemeral_reply(await stack.fake.click(message, forged, stack.bob))
     assert reply == "I no longer have the details of this image to re-roll it."
     assert len(stack.mock.tasks) == 1
+
+
+async def test_a_second_cancel_click_does_not_interrupt_the_first(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interaction, message = await running_job(stack, stack.alice)
+    custom_id = next(cid for cid in message.custom_ids() if cid.startswith("imagine:cancel:"))
+    service = stack.bot.generation
+    show = service._show
+    second_clicks: list[FakeInteraction] = []
+
+    async def show_after_a_second_click(*args: Any, **kwargs: Any) -> None:
+        # The moderator clicks Cancel too, just as the job is about to say "Cancelled".
+        if not second_clicks:
+            second_clicks.append(await stack.fake.click(message, custom_id, stack.mod))
+            await second_clicks[0].wait_acknowledged()
+        await show(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_show", show_after_a_second_click)
+    first = await stack.click(message, "Cancel", stack.alice)
+    assert await first.wait_acknowledged() == 6
+    final = await stack.wait_result(interaction)
+    assert title(final) == "🛑 Cancelled"
+    assert description(final).startswith("Cancelled by alice.")
+    assert button_labels(final) == []
+    assert second_clicks[0].response_type == 6  # acknowledged quietly: it is being cancelled
+
+
+async def test_cancel_while_waiting_for_a_slot_never_submits() -> None:
+    options = StackOptions(time_scale=0.01, settings={"max_concurrent_upstream_tasks": 1})
+    async with LocalStack(options) as stack:
+        first, _ = await running_job(stack, stack.alice)  # holds the only upstream slot
+        waiting = await stack.imagine(stack.bob, "a patient heron", "512*512")
+        message = await waiting.wait_original(lambda m: "In the queue" in title(m))
+        assert title(message) == "⏳ In the queue: position 1"
+        assert "Cancel" in button_labels(message)
+
+        click = await stack.click(message, "Cancel", stack.bob)
+        assert await click.wait_acknowledged() == 6
+        assert title(await stack.wait_result(waiting)) == "🛑 Cancelled"
+        assert stack.mock.stats.submits == 1  # only the first job ever reached Novita
+
+        # The slot still works: cancel the first job and the next one runs.
+        first_message = first.original_message()
+        assert first_message is not None
+        await stack.click(first_message, "Cancel", stack.alice)
+        assert title(await stack.wait_result(first)) == "🛑 Cancelled"
+        after = await stack.imagine(stack.bob, "a quick heron", "512*512")
+        assert title(await stack.wait_result(after)) == "✅ Here is your image"
