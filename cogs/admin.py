@@ -96,7 +96,11 @@ class HistoryPageButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
-        cog = client.get_cog(Admin.__cog_name__) if isinstance(client, commands.Bot) else None
+        cog = (
+            client.get_cog(Admin.__cog_name__)
+            if isinstance(client, (commands.Bot, commands.AutoShardedBot))
+            else None
+        )
         if not isinstance(cog, Admin) or not is_moderator(interaction):
             await send(interaction, Reply("You don't have permission to use this here."))
             return

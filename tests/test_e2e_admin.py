@@ -144,8 +144,40 @@ async def test_members_without_manage_server_are_refused(stack: LocalStack) -> N
         assert "permission" in reply.content
         reply = await admin(stack, "show", member=member)
         assert "permission" in reply.content and not reply.embeds
-    assert (await stack.services.admissions.guild_settings.get(stack.guild.id)).user_daily_quota \
-        is None  # type: ignore[union-attr]
+    admissions = stack.services.admissions
+    assert admissions is not None
+    assert (await admissions.guild_settings.get(stack.guild.id)).user_daily_quota is None
+    in_dms = await stack.fake.invoke_slash(
+        stack.fake.dm_channel(stack.admin), stack.admin, "imagine-admin show"
+    )
+    assert "permission" in (await ephemeral_reply(in_dms)).content
+
+
+async def test_commands_are_registered_for_moderators_only(stack: LocalStack) -> None:
+    commands = {c["name"]: c for c in stack.fake.global_commands}
+    group = commands["imagine-admin"]
+    assert int(group["default_member_permissions"]) == 1 << 5  # Manage Server
+    assert group.get("contexts") == [0] or group.get("dm_permission") is False
+
+    def names(options: list[dict[str, Any]], prefix: str = "") -> list[str]:
+        found = []
+        for option in options:
+            if option["type"] in (1, 2):
+                assert re.fullmatch(r"[a-z_-]{1,32}", option["name"]), option["name"]
+                assert 1 <= len(option["description"]) <= 100
+                found.append(prefix + option["name"])
+                found += names(option.get("options", []), prefix + option["name"] + " ")
+        return found
+
+    assert set(names(group["options"])) >= {
+        "show", "usage", "history", "nsfw", "limits set", "limits reset", "roles set",
+        "roles clear", "roles list", "exempt add", "exempt remove", "exempt list", "words add",
+        "words remove", "words list", "channels allow", "channels remove", "channels list",
+        "users ban", "users unban", "users reset", "users bans",
+    }
+    assert "default_member_permissions" not in commands["imagine-quota"] or (
+        commands["imagine-quota"]["default_member_permissions"] is None
+    )
 
 
 async def test_invalid_values_are_explained(stack: LocalStack) -> None:
