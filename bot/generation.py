@@ -199,13 +199,25 @@ class GenerationService:
         )
         running_view = self.views.running(job.job_id, request.user_id)
 
+        token_expired = False
+
         async def edit_progress(update: ProgressUpdate) -> None:
+            nonlocal token_expired
+            if token_expired:
+                return
             now = dt.datetime.now(dt.UTC)
-            await interaction.edit_original_response(
-                embed=ui.progress_embed(job.view, update, now),
-                view=running_view,
-                allowed_mentions=ui.NO_MENTIONS,
-            )
+            try:
+                await interaction.edit_original_response(
+                    embed=ui.progress_embed(job.view, update, now),
+                    view=running_view,
+                    allowed_mentions=ui.NO_MENTIONS,
+                )
+            except discord.HTTPException as exc:
+                if exc.code != INVALID_WEBHOOK_TOKEN:
+                    raise
+                # The token outlived its 15 minutes: every later edit would fail the same way.
+                log.info("job %s: interaction token expired; no more progress", job.job_id)
+                token_expired = True
 
         reporter: ThrottledProgress[ProgressUpdate] = ThrottledProgress(
             edit_progress,

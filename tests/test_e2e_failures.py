@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.messages import MISCONFIGURED
+from bot.storage.guild_settings import GuildConfig, NsfwPolicy
 from bot.testing.fake_discord import FakeMessage
 from bot.testing.mock_novita import Endpoint, Fault, MockTask
 from bot.testing.stack import LocalStack, StackOptions
@@ -188,6 +189,9 @@ async def test_after_the_interaction_token_expires_the_image_is_posted_to_the_ch
             )
 
         late = await stack.fake.wait_for(posted, timeout=10)
+        # One progress edit found the token dead; no more were tried after it.
+        expired = [c for c in stack.fake.calls if c.status == 401]
+        assert len(expired) <= 2  # at most one progress edit, then the final edit
         (task,) = stack.mock.tasks.values()
         assert late.content == f"<@{stack.alice.id}>, your image is ready."
         assert late.attachments[0].filename == f"{task.task_id}.jpeg"
@@ -203,3 +207,26 @@ async def test_after_the_interaction_token_expires_the_image_is_posted_to_the_ch
         delete = await stack.click(late, "Delete", stack.alice)
         assert await delete.wait_acknowledged() == 6
         await stack.fake.wait_for(lambda: late.deleted or None)
+
+
+async def test_nsfw_image_is_spoilered_when_the_server_chose_spoilers(stack: LocalStack) -> None:
+    assert stack.services.admissions is not None
+    repo = stack.services.admissions.guild_settings
+    await repo.save(GuildConfig(stack.guild.id, nsfw_policy=NsfwPolicy.SPOILER))
+    message = await run_job(stack, "a statue [mock:nsfw]")
+    assert title(message) == "✅ Here is your image"
+    (attachment,) = message.attachments
+    assert attachment.spoiler and attachment.filename.startswith("SPOILER_")
+    assert "image" not in message.embeds[0]  # a preview would defeat the spoiler
+
+
+async def test_an_interaction_acknowledged_too_late_starts_no_job() -> None:
+    async with LocalStack(StackOptions(time_scale=0.01)) as stack:
+        stack.fake.config.ack_window = 0.0  # every acknowledgement arrives "after 3 s"
+        interaction = await stack.imagine(stack.alice, "too late", "512*512")
+        await stack.fake.wait_for_call(
+            "POST", "/interactions/{interaction_id}/{token}/callback", lambda c: c.status == 404
+        )
+        assert interaction.original_message() is None
+        assert stack.mock.stats.submits == 0
+        assert not stack.bot.generation.jobs

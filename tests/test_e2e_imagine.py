@@ -208,3 +208,38 @@ async def test_demo_runs_end_to_end_and_writes_a_jpeg(
     printed = capsys.readouterr().out
     assert "(estimate)" in printed and "✅ Here is your image" in printed
     assert f"Saved the delivered image to {out} (512×512 JPEG)." in printed
+
+
+MARKDOWN_HEAVY = "**bold** _it_ `code` ||secret|| > quote @everyone <@&1> ~~x~~ # h "
+
+
+@pytest.mark.parametrize("ending", ["", " [mock:failed]", " [mock:nsfw]"])
+async def test_a_longest_markdown_heavy_prompt_fits_every_message(
+    stack: LocalStack, ending: str
+) -> None:
+    """The fake rejects embeds over Discord's limits, so any ending that overflows fails here."""
+    prompt = (MARKDOWN_HEAVY * 40)[: 2000 - len(ending)] + ending
+    assert len(prompt) == 2000
+    interaction = await stack.imagine(stack.alice, prompt, "512*512")
+    message = await stack.wait_result(interaction)
+    assert title(message).startswith(("✅", "❌", "🔞"))
+    assert all(call.status == 200 for call in stack.fake.calls if call.route.startswith("/web"))
+    assert_pings_nobody(stack.fake)
+
+
+async def test_a_long_prompt_can_be_cancelled(stack: LocalStack) -> None:
+    prompt = (MARKDOWN_HEAVY * 40)[:1980] + " [mock:never-finish]"
+    interaction = await stack.imagine(stack.alice, prompt, "512*512")
+    message = await interaction.wait_original(lambda m: "Cancel" in button_labels(m))
+    await stack.click(message, "Cancel", stack.alice)
+    assert title(await stack.wait_result(interaction)) == "🛑 Cancelled"
+    assert all(call.status in (200, 204) for call in stack.fake.calls)
+
+
+async def test_imagine_in_a_direct_message(stack: LocalStack) -> None:
+    interaction = await stack.imagine(
+        stack.alice, "a postcard", "512*512", channel=stack.fake.dm_channel(stack.alice)
+    )
+    message = await stack.wait_result(interaction)
+    assert title(message) == "✅ Here is your image"
+    assert message.guild_id is None
