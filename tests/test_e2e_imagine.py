@@ -145,7 +145,7 @@ async def test_progress_edits_keep_the_interval_including_the_final_edit() -> No
     assert len(times) >= 3
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     # The bot measures the interval when it sends; the fake when the request arrives.
-    assert min(gaps) >= interval - 0.03, gaps
+    assert min(gaps) >= interval - 0.08, gaps  # slack for request latency under load
     # Without throttling, a 1.2 s job at 0.01-0.1 s polls would edit far more often.
     assert len(times) <= 1.2 / interval + 3
     assert stack.fake.rate_limited_count == 0

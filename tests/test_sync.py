@@ -65,7 +65,7 @@ async def test_a_changed_tree_syncs_once_more(stack: LocalStack) -> None:
     assert len(stack.fake.calls_to(*GLOBAL_SYNC)) == 2
 
 
-async def test_the_hash_does_not_depend_on_registration_order(stack: LocalStack) -> None:
+async def test_the_hash_is_stable_across_restarts(stack: LocalStack) -> None:
     first = stack.bot.command_tree_hash()
     await stack.restart_bot()
     assert stack.bot.command_tree_hash() == first
