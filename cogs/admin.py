@@ -107,7 +107,9 @@ class HistoryPageButton(
         embed, view = await cog.history_page(
             interaction.guild_id or 0, self.user_id or None, self.page
         )
-        await interaction.response.edit_message(embed=embed, view=view)
+        await interaction.response.edit_message(
+            embed=embed, view=view, allowed_mentions=NO_MENTIONS
+        )
 
 
 def history_view(user_id: int | None, page: int, pages: int) -> discord.ui.View | None:

@@ -14,6 +14,7 @@ import pytest
 from bot.app import ImagineBot
 from bot.testing.fake_discord import FakeMember, FakeMessage, FakeRole
 from bot.testing.stack import LocalStack, StackOptions
+from tests.e2e_support import assert_pings_nobody
 from tests.test_e2e_admin import (
     RELATIVE_TIME,
     admin,
@@ -21,6 +22,7 @@ from tests.test_e2e_admin import (
     fields,
     imagine_ok,
     imagine_refused,
+    jobs_settled,
     text_of,
 )
 
@@ -135,6 +137,7 @@ async def test_usage_and_history_show_the_right_numbers() -> None:
         await imagine_ok(stack, stack.bob, "bob's only")
         failed = await stack.imagine(stack.bob, "this fails [mock:failed]", "512*512")
         assert (await stack.wait_result(failed)).embeds[0]["title"].startswith("❌")
+        await jobs_settled()
 
         usage = fields(await admin(stack, "usage"))
         assert usage["Images today"] == "3"
@@ -149,6 +152,7 @@ async def test_usage_and_history_show_the_right_numbers() -> None:
         # Six more, at once, so history has two pages of eight.
         started = [await stack.imagine(stack.mod, f"batch {n}", "512*512") for n in range(6)]
         await asyncio.gather(*(stack.wait_result(i) for i in started))
+        await jobs_settled()
 
         first = await admin(stack, "history")
         embed = first.embeds[0]
@@ -162,6 +166,9 @@ async def test_usage_and_history_show_the_right_numbers() -> None:
         second = stack.fake.messages[first.id]
         page_two = second.embeds[0]
         assert page_two["footer"]["text"] == "Page 2 of 2 · 10 jobs, newest first"
+        assert [c.get("disabled", False) for c in second.walk_components() if c["type"] == 2] == [
+            False, True,
+        ]
         # The oldest two: alice's long, escaped, truncated prompt is last.
         lines = page_two["description"].split("\n")
         assert lines[-1].startswith("> \\*\\*bold\\*\\* @\u200beveryone xxx")
@@ -174,6 +181,7 @@ async def test_usage_and_history_show_the_right_numbers() -> None:
         assert "❌" in text and "failed" in text and "bob's only" in text
         assert "alice" not in text and bobs.embeds[0]["footer"]["text"].startswith("Page 1 of 1 ·")
         assert not bobs.components
+        assert assert_pings_nobody(stack.fake) > 20
 
 
 async def test_nsfw_policy_spoiler_posts_flagged_images_as_spoilers() -> None:
