@@ -20,8 +20,8 @@ from bot import components
 from bot.config import Settings
 from bot.discord_endpoints import configure_endpoints
 from bot.generation import GenerationService, Views
-from bot.messages import describe_with_id, new_error_id
 from bot.presentation import NO_MENTIONS
+from bot.replies import reply_ephemeral, report_error
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -108,25 +108,15 @@ class ImagineBot(commands.AutoShardedBot):
         """Whatever a cog did not handle: a friendly line for the member, details in the log."""
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         if isinstance(error, app_commands.CheckFailure):
-            text = "You don't have permission to use this command here."
-        else:
-            error_id = new_error_id()
-            log.error(
-                "unhandled error in /%s [error id %s]",
-                interaction.command.qualified_name if interaction.command else "?",
-                error_id,
-                exc_info=original,
-            )
-            text = describe_with_id(original, error_id)
-        try:
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-            else:
-                await interaction.response.send_message(
-                    text, ephemeral=True, allowed_mentions=NO_MENTIONS
+            try:
+                await reply_ephemeral(
+                    interaction, "You don't have permission to use this command here."
                 )
-        except discord.HTTPException:
-            log.warning("could not report an error to the member", exc_info=True)
+            except discord.HTTPException:
+                log.warning("could not report a failed check to the member", exc_info=True)
+            return
+        name = interaction.command.qualified_name if interaction.command else "?"
+        await report_error(interaction, original, f"/{name}")
 
     async def close(self) -> None:
         if self._generation is not None:

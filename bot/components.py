@@ -16,6 +16,7 @@ import discord
 
 from bot.generation import GenerationService
 from bot.presentation import NO_MENTIONS
+from bot.replies import report_error
 
 
 class HasGeneration(Protocol):
@@ -37,7 +38,27 @@ async def _refuse(interaction: discord.Interaction, text: str) -> None:
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
+class _GuardedButton:
+    """A button whose failures reach the member as a friendly line with an error id.
+
+    Without this, an exception in a callback (say the database is briefly unreachable during a
+    Re-roll) leaves the member with Discord's bare "This interaction failed".
+    """
+
+    custom_id: str
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await self.act(interaction)
+        except Exception as exc:
+            await report_error(interaction, exc, f"button {self.custom_id}")
+
+    async def act(self, interaction: discord.Interaction) -> None:
+        raise NotImplementedError
+
+
 class CancelButton(
+    _GuardedButton,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"imagine:cancel:(?P<job>\d+):(?P<owner>\d+)",
 ):
@@ -59,7 +80,7 @@ class CancelButton(
     ) -> Self:
         return cls(int(match["job"]), int(match["owner"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def act(self, interaction: discord.Interaction) -> None:
         if not may_manage(interaction, self.owner_id):
             await _refuse(
                 interaction, "Only the person who asked, or a moderator, can cancel this."
@@ -72,6 +93,7 @@ class CancelButton(
 
 
 class RerollButton(
+    _GuardedButton,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"imagine:reroll:(?P<job>\d+)",
 ):
@@ -92,7 +114,7 @@ class RerollButton(
     ) -> Self:
         return cls(int(match["job"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def act(self, interaction: discord.Interaction) -> None:
         service = _service(interaction)
         stored = await service.gate.lookup(self.job_id)
         if stored is None:
@@ -104,6 +126,7 @@ class RerollButton(
 
 
 class DeleteButton(
+    _GuardedButton,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"imagine:delete:(?P<job>\d+):(?P<owner>\d+)",
 ):
@@ -125,7 +148,7 @@ class DeleteButton(
     ) -> Self:
         return cls(int(match["job"]), int(match["owner"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def act(self, interaction: discord.Interaction) -> None:
         if not may_manage(interaction, self.owner_id):
             await _refuse(
                 interaction, "Only the person who asked, or a moderator, can delete this."

@@ -30,6 +30,7 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.progress import JobPhase, JobResult, ProgressUpdate
 from bot.messages import describe_error, describe_with_id, new_error_id
 from bot.novita.errors import NovitaError
+from bot.replies import reply_ephemeral
 
 log = logging.getLogger(__name__)
 
@@ -146,13 +147,13 @@ class GenerationService:
             prompt = validate_prompt(prompt_text)
             size = resolve_size(size_text)
         except InvalidInputError as exc:
-            await _send_ephemeral(interaction, describe_error(exc) or str(exc))
+            await reply_ephemeral(interaction, describe_error(exc) or str(exc))
             return
 
         request = request_from_interaction(interaction, prompt, size, parent_job_id)
         admission = await self.gate.admit(request)
         if not admission.allowed:
-            await _send_ephemeral(
+            await reply_ephemeral(
                 interaction, ui.refusal_text(admission.reason or "Not allowed.", admission.retry_at)
             )
             return
@@ -250,6 +251,7 @@ class GenerationService:
             outcome = JobOutcome.CANCELLED
             await reporter.close()  # no progress edit may land after the final one
             if job.cancelled_by is None:  # the bot is shutting down
+                outcome = JobOutcome.FAILED  # not the member's doing: refund it
                 # Say so rather than leave a progress bar (and a dead Cancel button) forever.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
@@ -376,13 +378,36 @@ class GenerationService:
         *,
         view: discord.ui.View | None = None,
     ) -> None:
-        """Replace the status message (drops the buttons unless a view is given)."""
+        """Replace the status message (drops the buttons unless a view is given).
+
+        Past the token's 15 minutes the message can no longer be edited; then the outcome is
+        posted in the channel instead, pinging only the requester, so nobody is left waiting.
+        """
         try:
             await interaction.edit_original_response(
                 embed=embed, view=view, attachments=[], allowed_mentions=ui.NO_MENTIONS
             )
+            return
+        except discord.HTTPException as exc:
+            if exc.code != INVALID_WEBHOOK_TOKEN:
+                log.warning("could not update the status message", exc_info=True)
+                return
+        channel = interaction.channel
+        if not isinstance(channel, discord.abc.Messageable):
+            log.warning("interaction token expired and the channel is unknown")
+            return
+        requester = interaction.user.id
+        try:
+            await channel.send(
+                content=f"<@{requester}>",
+                embed=embed,
+                view=view or discord.utils.MISSING,
+                allowed_mentions=discord.AllowedMentions(
+                    everyone=False, roles=False, users=[discord.Object(requester)]
+                ),
+            )
         except discord.HTTPException:
-            log.warning("could not update the status message", exc_info=True)
+            log.warning("could not post the outcome in the channel either", exc_info=True)
 
     async def _finish_quietly(
         self, job: ActiveJob, outcome: JobOutcome, task_id: str | None, seconds: float
@@ -421,12 +446,3 @@ def request_from_interaction(
         channel_is_nsfw=channel_is_nsfw,
         parent_job_id=parent_job_id,
     )
-
-
-async def _send_ephemeral(interaction: discord.Interaction, text: str) -> None:
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=ui.NO_MENTIONS)
-    else:
-        await interaction.response.send_message(
-            text, ephemeral=True, allowed_mentions=ui.NO_MENTIONS
-        )

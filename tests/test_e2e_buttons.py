@@ -224,3 +224,42 @@ async def test_cancel_while_waiting_for_a_slot_never_submits() -> None:
         assert title(await stack.wait_result(first)) == "🛑 Cancelled"
         after = await stack.imagine(stack.bob, "a quick heron", "512*512")
         assert title(await stack.wait_result(after)) == "✅ Here is your image"
+
+
+def job_id_of(message: FakeMessage) -> int:
+    """The job id carried by a message's Cancel or Re-roll button (`imagine:<verb>:<job>…`)."""
+    for component in message.walk_components():
+        custom_id = str(component.get("custom_id", ""))
+        if custom_id.startswith(("imagine:cancel:", "imagine:reroll:")):
+            return int(custom_id.split(":")[2])
+    raise LookupError("no job button on this message")
+
+
+async def test_a_job_stopped_by_a_restart_does_not_count_against_the_member(
+    stack: LocalStack,
+) -> None:
+    _, message = await running_job(stack, stack.alice)
+    job_id = job_id_of(message)
+    await stack.restart_bot()
+    admissions = stack.services.admissions
+    assert admissions is not None
+    entry = await admissions.ledger.get(job_id)
+    assert entry is not None
+    assert str(entry.status) == "failed"
+    assert not entry.counted
+
+
+async def test_a_failing_button_answers_with_an_error_id_not_interaction_failed(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    message = await finished_job(stack, stack.alice)
+
+    async def broken_lookup(job_id: int) -> Any:
+        raise ConnectionError("database unreachable")
+
+    monkeypatch.setattr(stack.bot.generation.gate, "lookup", broken_lookup)
+    click = await stack.click(message, "Re-roll", stack.bob)
+    text = await ephemeral_reply(click)
+    assert "error id" in text and "database unreachable" not in text
+    error_id = text.split("`")[1]
+    assert error_id in caplog.text and "database unreachable" in caplog.text

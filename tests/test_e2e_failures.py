@@ -230,3 +230,22 @@ async def test_an_interaction_acknowledged_too_late_starts_no_job() -> None:
         assert interaction.original_message() is None
         assert stack.mock.stats.submits == 0
         assert not stack.bot.generation.jobs
+
+
+async def test_a_failure_after_the_token_expired_is_posted_to_the_channel() -> None:
+    async with LocalStack(StackOptions(time_scale=0.01, fixed_duration=50.0)) as stack:
+        interaction = await stack.imagine(stack.alice, "a slow failure [mock:failed]", "512*512")
+        await interaction.wait_original(lambda m: bool(m.embeds))
+        stack.fake.clock.advance(stack.fake.config.token_lifetime + 1)  # 15 minutes later
+
+        def posted() -> FakeMessage | None:
+            return next(
+                (m for m in stack.fake.channel_messages(stack.channel) if m.source == "channel"),
+                None,
+            )
+
+        late = await stack.fake.wait_for(posted, timeout=10)
+        assert late.content == f"<@{stack.alice.id}>"
+        assert late.embeds and str(late.embeds[0].get("title", "")).startswith("❌")
+        assert late.mentioned_user_ids == {stack.alice.id}
+        assert not late.mention_everyone and not late.mentioned_role_ids
