@@ -31,6 +31,9 @@ EXTENSIONS: tuple[str, ...] = ("cogs.imagine", "cogs.admin", "cogs.quota")
 
 COMMAND_HASH_KEY = "command_tree_hash"
 
+# discord.py's names for permissions, as Discord's own settings screens call them.
+_PERMISSION_NAMES = {"manage_guild": "Manage Server", "manage_messages": "Manage Messages"}
+
 
 class ImagineBot(commands.AutoShardedBot):
     def __init__(
@@ -108,10 +111,15 @@ class ImagineBot(commands.AutoShardedBot):
         """Whatever a cog did not handle: a friendly line for the member, details in the log."""
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         if isinstance(error, app_commands.CheckFailure):
-            try:
-                await reply_ephemeral(
-                    interaction, "You don't have permission to use this command here."
+            text = "You don't have permission to use this command here."
+            if isinstance(error, app_commands.MissingPermissions):
+                needed = ", ".join(
+                    _PERMISSION_NAMES.get(p, p.replace("_", " ").title())
+                    for p in error.missing_permissions
                 )
+                text = f"You need the {needed} permission to use this command."
+            try:
+                await reply_ephemeral(interaction, text)
             except discord.HTTPException:
                 log.warning("could not report a failed check to the member", exc_info=True)
             return

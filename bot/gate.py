@@ -36,6 +36,7 @@ class GenerationRequest:
     is_moderator: bool = False
     channel_is_nsfw: bool = False
     parent_job_id: int | None = None  # set for a re-roll
+    parent_channel_id: int | None = None  # a thread's parent channel (for the allow-list)
 
 
 @dataclass(frozen=True)

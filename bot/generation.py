@@ -445,4 +445,5 @@ def request_from_interaction(
         is_moderator=permissions.manage_guild,
         channel_is_nsfw=channel_is_nsfw,
         parent_job_id=parent_job_id,
+        parent_channel_id=channel.parent_id if isinstance(channel, discord.Thread) else None,
     )

@@ -154,7 +154,7 @@ async def test_members_without_manage_server_are_refused(stack: LocalStack) -> N
         reply = await admin(
             stack, "limits set", {"limit": "user_daily", "value": 0}, member=member
         )
-        assert "permission" in reply.content
+        assert "You need the Manage Server permission" in reply.content
         reply = await admin(stack, "show", member=member)
         assert "permission" in reply.content and not reply.embeds
     admissions = stack.services.admissions

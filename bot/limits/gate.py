@@ -41,6 +41,7 @@ class LedgerGate:
                 role_ids=request.role_ids,
                 is_moderator=request.is_moderator,
                 reroll_of=request.parent_job_id,
+                parent_channel_id=request.parent_channel_id,
             )
         )
         if admission.allowed:
