@@ -10,17 +10,13 @@ Cancel and Delete are for the requester or a member with Manage Messages.
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol, Self
+from typing import Any, ClassVar, Self
 
 import discord
 
 from bot.generation import GenerationService
 from bot.presentation import NO_MENTIONS
 from bot.replies import report_error
-
-
-class HasGeneration(Protocol):
-    generation: GenerationService
 
 
 def _service(interaction: discord.Interaction) -> GenerationService:
@@ -38,14 +34,40 @@ async def _refuse(interaction: discord.Interaction, text: str) -> None:
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
-class _GuardedButton:
-    """A button whose failures reach the member as a friendly line with an error id.
+class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """A button whose state is `imagine:<verb>:<job_id>[:<owner_id>]`, parsed back on each click.
 
-    Without this, an exception in a callback (say the database is briefly unreachable during a
-    Re-roll) leaves the member with Discord's bare "This interaction failed".
+    Subclasses set the look and their own `template`; this base's template matches nothing, so
+    only the subclasses are dispatched. Failures in `act` reach the member as a friendly line
+    with an error id, instead of Discord's bare "This interaction failed" (say the database is
+    briefly unreachable during a Re-roll).
     """
 
-    custom_id: str
+    verb: ClassVar[str]
+    label: ClassVar[str]
+    style: ClassVar[discord.ButtonStyle]
+    emoji: ClassVar[str]
+    owned: ClassVar[bool] = True  # the owner's id is part of the custom id
+
+    def __init__(self, job_id: int, owner_id: int = 0) -> None:
+        self.job_id = job_id
+        self.owner_id = owner_id
+        owner = f":{owner_id}" if self.owned else ""
+        super().__init__(
+            discord.ui.Button(
+                label=self.label,
+                style=self.style,
+                emoji=self.emoji,
+                custom_id=f"imagine:{self.verb}:{job_id}{owner}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> Self:
+        owner = match.groupdict().get("owner")
+        return cls(int(match["job"]), int(owner) if owner else 0)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
@@ -57,28 +79,8 @@ class _GuardedButton:
         raise NotImplementedError
 
 
-class CancelButton(
-    _GuardedButton,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"imagine:cancel:(?P<job>\d+):(?P<owner>\d+)",
-):
-    def __init__(self, job_id: int, owner_id: int) -> None:
-        self.job_id = job_id
-        self.owner_id = owner_id
-        super().__init__(
-            discord.ui.Button(
-                label="Cancel",
-                style=discord.ButtonStyle.secondary,
-                emoji="🛑",
-                custom_id=f"imagine:cancel:{job_id}:{owner_id}",
-            )
-        )
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> Self:
-        return cls(int(match["job"]), int(match["owner"]))
+class CancelButton(_JobButton, template=r"imagine:cancel:(?P<job>\d+):(?P<owner>\d+)"):
+    verb, label, style, emoji = "cancel", "Cancel", discord.ButtonStyle.secondary, "🛑"
 
     async def act(self, interaction: discord.Interaction) -> None:
         if not may_manage(interaction, self.owner_id):
@@ -92,27 +94,9 @@ class CancelButton(
             await _refuse(interaction, "This job is no longer running.")
 
 
-class RerollButton(
-    _GuardedButton,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"imagine:reroll:(?P<job>\d+)",
-):
-    def __init__(self, job_id: int) -> None:
-        self.job_id = job_id
-        super().__init__(
-            discord.ui.Button(
-                label="Re-roll",
-                style=discord.ButtonStyle.primary,
-                emoji="🎲",
-                custom_id=f"imagine:reroll:{job_id}",
-            )
-        )
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> Self:
-        return cls(int(match["job"]))
+class RerollButton(_JobButton, template=r"imagine:reroll:(?P<job>\d+)"):
+    verb, label, style, emoji = "reroll", "Re-roll", discord.ButtonStyle.primary, "🎲"
+    owned = False  # anyone allowed to generate may re-roll
 
     async def act(self, interaction: discord.Interaction) -> None:
         service = _service(interaction)
@@ -125,28 +109,8 @@ class RerollButton(
         )
 
 
-class DeleteButton(
-    _GuardedButton,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"imagine:delete:(?P<job>\d+):(?P<owner>\d+)",
-):
-    def __init__(self, job_id: int, owner_id: int) -> None:
-        self.job_id = job_id
-        self.owner_id = owner_id
-        super().__init__(
-            discord.ui.Button(
-                label="Delete",
-                style=discord.ButtonStyle.danger,
-                emoji="🗑️",
-                custom_id=f"imagine:delete:{job_id}:{owner_id}",
-            )
-        )
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> Self:
-        return cls(int(match["job"]), int(match["owner"]))
+class DeleteButton(_JobButton, template=r"imagine:delete:(?P<job>\d+):(?P<owner>\d+)"):
+    verb, label, style, emoji = "delete", "Delete", discord.ButtonStyle.danger, "🗑️"
 
     async def act(self, interaction: discord.Interaction) -> None:
         if not may_manage(interaction, self.owner_id):

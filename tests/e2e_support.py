@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from bot.testing.fake_discord import FakeDiscord, FakeMessage, RecordedCall
+from bot.testing.fake_discord import FakeChannel, FakeDiscord, FakeMessage, RecordedCall
 from bot.testing.stack import FINAL_TITLE_PREFIXES
 
 CHANNEL_MESSAGE_ROUTES = ("/channels/{channel_id}/messages",)
@@ -80,3 +80,8 @@ def assert_pings_nobody(fake: FakeDiscord) -> int:
         assert not message.mentioned_user_ids, message.id
         assert not message.mentioned_role_ids, message.id
     return checked
+
+
+def first_channel_post(fake: FakeDiscord, channel: FakeChannel) -> FakeMessage | None:
+    """The first normal channel message (sent with the bot token, not an interaction webhook)."""
+    return next((m for m in fake.channel_messages(channel) if m.source == "channel"), None)

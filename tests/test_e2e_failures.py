@@ -23,6 +23,7 @@ from tests.e2e_support import (
     button_labels,
     description,
     field_values,
+    first_channel_post,
     jpeg_size,
     title,
 )
@@ -182,13 +183,9 @@ async def test_after_the_interaction_token_expires_the_image_is_posted_to_the_ch
         await interaction.wait_original(lambda m: bool(m.embeds))
         stack.fake.clock.advance(stack.fake.config.token_lifetime + 1)  # 15 minutes later
 
-        def posted() -> FakeMessage | None:
-            return next(
-                (m for m in stack.fake.channel_messages(stack.channel) if m.source == "channel"),
-                None,
-            )
-
-        late = await stack.fake.wait_for(posted, timeout=10)
+        late = await stack.fake.wait_for(
+            lambda: first_channel_post(stack.fake, stack.channel), timeout=10
+        )
         # One progress edit found the token dead; no more were tried after it.
         expired = [c for c in stack.fake.calls if c.status == 401]
         assert len(expired) <= 2  # at most one progress edit, then the final edit
@@ -238,13 +235,9 @@ async def test_a_failure_after_the_token_expired_is_posted_to_the_channel() -> N
         await interaction.wait_original(lambda m: bool(m.embeds))
         stack.fake.clock.advance(stack.fake.config.token_lifetime + 1)  # 15 minutes later
 
-        def posted() -> FakeMessage | None:
-            return next(
-                (m for m in stack.fake.channel_messages(stack.channel) if m.source == "channel"),
-                None,
-            )
-
-        late = await stack.fake.wait_for(posted, timeout=10)
+        late = await stack.fake.wait_for(
+            lambda: first_channel_post(stack.fake, stack.channel), timeout=10
+        )
         assert late.content == f"<@{stack.alice.id}>"
         assert late.embeds and str(late.embeds[0].get("title", "")).startswith("❌")
         assert late.mentioned_user_ids == {stack.alice.id}
