@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image
 
+from bot.imaging import InvalidSizeError, resolve_size
 from bot.testing.fake_discord import FakeMessage
 from bot.testing.stack import LocalStack, StackOptions
 
@@ -42,10 +43,27 @@ def render(message: FakeMessage) -> str:
     return "\n".join(lines)
 
 
+def teach_demo_durations(stack: LocalStack, size_text: str) -> None:
+    """Give the engine a short history at the mock's sped-up pace.
+
+    A real bot learns how long jobs take from the jobs it runs; a fresh demo has none and would
+    estimate progress from real-world durations (4× slower than the demo's mock).
+    """
+    try:
+        size = resolve_size(size_text)
+    except InvalidSizeError:
+        return  # the bot itself will explain the bad size
+    timing = stack.mock.config.timing
+    seconds = timing.mean_seconds(size.width, size.height) * timing.time_scale
+    for _ in range(25):  # enough for the moving average to forget the real-world prior
+        stack.services.engine.durations.observe(size, seconds)
+
+
 async def run(prompt: str, size: str, out: str) -> int:
     options = StackOptions(time_scale=DEMO_TIME_SCALE, settings={"progress_edit_interval": 1.0})
     print("Starting a fake Discord, a mock Novita and the real bot on 127.0.0.1 …")
     async with LocalStack(options) as stack:
+        teach_demo_durations(stack, size)
         print(f"alice types: /imagine prompt:{prompt} size:{size}\n")
         started = time.monotonic()
         interaction = await stack.imagine(stack.alice, prompt, size)

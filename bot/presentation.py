@@ -70,7 +70,7 @@ class JobView:
 
 
 _PHASE_TITLES: Final = {
-    JobPhase.WAITING: "⏳ Waiting for a free slot",
+    JobPhase.WAITING: "⏳ Starting",  # with a queue position: "In the queue: position N"
     JobPhase.SUBMITTING: "📨 Sending to the image service",
     JobPhase.QUEUED: "⏳ Queued at the image service",
     JobPhase.GENERATING: "🎨 Generating",
