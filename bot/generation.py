@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 INVALID_WEBHOOK_TOKEN = 50027
 # On shutdown each running job gets this long to tell its member it was stopped.
 SHUTDOWN_EDIT_TIMEOUT = 5.0
+# Discord wants an answer within 3 s of the click; limit checks get this much of it, leaving
+# room for the round trip of the answer itself.
+ADMISSION_BUDGET = 2.0
+BUSY = "The bot is very busy right now. Please try again in a moment."
 
 
 class JobSlots(Protocol):
@@ -125,6 +129,7 @@ class GenerationService:
         *,
         slots: JobSlots | None = None,
         progress_edit_interval: float = 2.0,
+        admission_budget: float = ADMISSION_BUDGET,
     ) -> None:
         self.engine = engine
         self.gate = gate
@@ -132,6 +137,8 @@ class GenerationService:
         self.slots: JobSlots = slots or UnboundedSlots()
         self.jobs = ActiveJobs()
         self.progress_edit_interval = progress_edit_interval
+        self.admission_budget = admission_budget
+        self._late_admissions: set[asyncio.Task[None]] = set()
 
     # ---- entry point ---------------------------------------------------------------------------
 
@@ -151,7 +158,10 @@ class GenerationService:
             return
 
         request = request_from_interaction(interaction, prompt, size, parent_job_id)
-        admission = await self.gate.admit(request)
+        admission = await self._admit_in_time(request)
+        if admission is None:
+            await reply_ephemeral(interaction, BUSY)
+            return
         if not admission.allowed:
             await reply_ephemeral(
                 interaction, ui.refusal_text(admission.reason or "Not allowed.", admission.retry_at)
@@ -166,6 +176,30 @@ class GenerationService:
             await self.gate.finish(admission.job_id, JobOutcome.REFUSED)
             return
         self.start(interaction, request, admission)
+
+    async def _admit_in_time(self, request: GenerationRequest) -> Admission | None:
+        """The gate's answer, or None when it is too slow to answer inside Discord's window.
+
+        A check that finishes late may still have reserved a ledger row: that row is refunded
+        in the background, so a slow database never costs the member part of their quota.
+        """
+        check = asyncio.ensure_future(self.gate.admit(request))
+        done, _ = await asyncio.wait({check}, timeout=self.admission_budget)
+        if check in done:
+            return check.result()
+        log.warning("limit check took over %.1f s; answered busy", self.admission_budget)
+        refund = asyncio.create_task(self._refund_late(check))
+        self._late_admissions.add(refund)
+        refund.add_done_callback(self._late_admissions.discard)
+        return None
+
+    async def _refund_late(self, check: asyncio.Future[Admission]) -> None:
+        try:
+            admission = await check
+            if admission.allowed and admission.job_id is not None:
+                await self.gate.finish(admission.job_id, JobOutcome.REFUSED)
+        except Exception:
+            log.exception("could not undo a late limit check")
 
     def start(
         self, interaction: discord.Interaction, request: GenerationRequest, admission: Admission
@@ -419,6 +453,8 @@ class GenerationService:
 
     async def close(self) -> None:
         await self.jobs.cancel_all()
+        if self._late_admissions:  # let refunds of late limit checks land before the DB closes
+            await asyncio.gather(*self._late_admissions, return_exceptions=True)
 
 
 def request_from_interaction(

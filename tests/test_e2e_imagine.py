@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot import demo
+from bot.gate import Admission, GenerationRequest
 from bot.testing.fake_discord import FakeMember, FakeMessage
 from bot.testing.stack import LocalStack, StackOptions
 from tests.e2e_support import (
@@ -243,3 +244,35 @@ async def test_imagine_in_a_direct_message(stack: LocalStack) -> None:
     message = await stack.wait_result(interaction)
     assert title(message) == "✅ Here is your image"
     assert message.guild_id is None
+
+
+@pytest.mark.timeout(30)
+async def test_a_slow_limit_check_answers_busy_in_time_and_refunds_the_reservation() -> None:
+    async with LocalStack(StackOptions(time_scale=0.01)) as stack:
+        service = stack.bot.generation
+        service.admission_budget = 0.2  # stands in for Discord's window in a fast test
+        gate = service.gate
+        release = asyncio.Event()
+        admitted: list[int] = []
+        real_admit = gate.admit
+
+        async def slow_admit(request: GenerationRequest) -> Admission:
+            admission = await real_admit(request)  # reserves a ledger row ...
+            if admission.job_id is not None:
+                admitted.append(admission.job_id)
+            await release.wait()  # ... then the database stalls
+            return admission
+
+        gate.admit = slow_admit  # type: ignore[method-assign]
+        interaction = await stack.imagine(stack.alice, "a slow database", "512*512")
+        assert await interaction.wait_acknowledged() == 4
+        reply = interaction.original_message()
+        assert interaction.ephemeral and reply is not None and "busy" in reply.content
+        assert stack.mock.stats.submits == 0
+
+        release.set()  # the check finishes late: its reservation must not count
+        await service.close()  # waits for late refunds, as on shutdown
+        admissions = stack.services.admissions
+        assert admissions is not None and admitted
+        entry = await admissions.ledger.get(admitted[0])
+        assert entry is not None and not entry.counted
