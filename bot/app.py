@@ -78,6 +78,7 @@ class ImagineBot(commands.AutoShardedBot):
             Views(running=components.running_view, finished=components.finished_view),
             slots=self._services.slots,
             progress_edit_interval=self.settings.progress_edit_interval,
+            progress_edits_per_second=self.settings.progress_edits_per_second,
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)

@@ -124,6 +124,10 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("PROGRESS_EDIT_INTERVAL_SECONDS", "progress_edit_interval", "float", 2.0,
           "Minimum gap between two edits of one progress message.", "Jobs",
           minimum=0.0, maximum=60),
+    Field("PROGRESS_EDITS_PER_SECOND", "progress_edits_per_second", "float", 25.0,
+          "Bot-wide cap on progress edits (results are never held back); with many jobs at "
+          "once, progress updates thin out first. 0 = no cap.", "Jobs",
+          minimum=0.0, maximum=1000),
     # --- limits (0 = unlimited everywhere; each server can override its own) -------------------
     Field("USER_GENERATIONS_PER_WINDOW", "user_generations_per_window", "int", 5,
           "Images one member may start per rolling window. 0 = unlimited.", "Limits",
@@ -175,6 +179,7 @@ class Settings:
     max_download_mb: float = 25.0
     max_submits_per_minute: int = 20
     progress_edit_interval: float = 2.0
+    progress_edits_per_second: float = 25.0
     user_generations_per_window: int = 5
     user_window_minutes: int = 10
     user_max_concurrent_jobs: int = 2

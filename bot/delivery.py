@@ -3,6 +3,9 @@
 - `ThrottledProgress` edits a progress message only when what it shows changes, and never more
   often than `PROGRESS_EDIT_INTERVAL_SECONDS`, so dozens of jobs stay under Discord's
   ~5-edits-per-5-seconds per-message limit.
+- `EditBudget` caps progress edits bot-wide (`PROGRESS_EDITS_PER_SECOND`): with hundreds of jobs,
+  progress is the first thing to thin out, so the event loop stays free for what cannot wait
+  (acknowledging interactions inside 3 s, delivering results).
 - `fit_to_limit` recompresses an image (Pillow, in a worker thread) until it fits the
   interaction's attachment limit.
 """
@@ -28,6 +31,60 @@ _SCALE_STEP: Final = 0.8
 _MIN_SIDE: Final = 256
 
 
+class EditBudget:
+    """A bot-wide token bucket for progress edits, served first come, first served.
+
+    `try_take()` never waits (the job's own progress callback must not stall polling);
+    `take()` waits its turn behind earlier waiters, so one busy job cannot starve the others.
+    `per_second` 0 means no cap.
+    """
+
+    def __init__(
+        self,
+        per_second: float,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.per_second = per_second
+        self.burst = burst if burst is not None else max(1.0, per_second)
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = self.burst
+        self._updated = clock()
+        self._queue = asyncio.Lock()  # asyncio.Lock wakes waiters in FIFO order
+
+    @property
+    def unlimited(self) -> bool:
+        return self.per_second <= 0
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.per_second)
+        self._updated = now
+
+    def try_take(self) -> bool:
+        if self.unlimited:
+            return True
+        if self._queue.locked():
+            return False  # others are already waiting their turn
+        self._refill()
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        if self.unlimited:
+            return
+        async with self._queue:
+            self._refill()
+            if self._tokens < 1:
+                await self._sleep((1 - self._tokens) / self.per_second)
+                self._refill()
+            self._tokens -= 1
+
+
 class ThrottledProgress(Generic[T]):
     """Forward an update to `edit` when its signature changed and the interval has passed.
 
@@ -43,8 +100,10 @@ class ThrottledProgress(Generic[T]):
         min_interval: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        budget: EditBudget | None = None,
     ) -> None:
         self._edit = edit
+        self._budget = budget
         self._signature = signature
         self._min_interval = min_interval
         self._clock = clock
@@ -66,7 +125,11 @@ class ThrottledProgress(Generic[T]):
         if signature == self._last_signature:
             self._drop_pending()  # the message already shows this
             return False
-        if self._lock.locked() or self.seconds_until_allowed() > 0:
+        if (
+            self._lock.locked()
+            or self.seconds_until_allowed() > 0
+            or (self._budget is not None and not self._budget.try_take())
+        ):
             self._pending = (update,)
             self._schedule_flush()
             return False
@@ -99,12 +162,17 @@ class ThrottledProgress(Generic[T]):
     async def _flush_later(self) -> None:
         while self._pending is not None and not self._closed:
             await self._sleep(self.seconds_until_allowed())
+            if self._budget is not None:
+                await self._budget.take()  # wait our turn among all jobs
             async with self._lock:  # let an edit in flight land first
                 pass
             pending, self._pending = self._pending, None
             if pending is None or self._closed:
                 return
-            await self.offer(pending[0])
+            update = pending[0]
+            signature = self._signature(update)
+            if signature != self._last_signature:
+                await self._send(update, signature)
 
     async def close(self) -> None:
         """No more progress edits: drop what is pending and let an edit in flight finish."""

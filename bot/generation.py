@@ -23,7 +23,7 @@ from typing import Protocol
 import discord
 
 from bot import presentation as ui
-from bot.delivery import ImageTooLargeForDiscord, ThrottledProgress, fit_to_limit
+from bot.delivery import EditBudget, ImageTooLargeForDiscord, ThrottledProgress, fit_to_limit
 from bot.gate import Admission, GenerationGate, GenerationRequest, JobOutcome
 from bot.imaging import ImageSize, InvalidInputError, resolve_size, validate_prompt
 from bot.jobs.engine import JobEngine
@@ -129,6 +129,7 @@ class GenerationService:
         *,
         slots: JobSlots | None = None,
         progress_edit_interval: float = 2.0,
+        progress_edits_per_second: float = 0.0,
         admission_budget: float = ADMISSION_BUDGET,
     ) -> None:
         self.engine = engine
@@ -137,6 +138,7 @@ class GenerationService:
         self.slots: JobSlots = slots or UnboundedSlots()
         self.jobs = ActiveJobs()
         self.progress_edit_interval = progress_edit_interval
+        self.edit_budget = EditBudget(progress_edits_per_second)  # shared by every job
         self.admission_budget = admission_budget
         self._late_admissions: set[asyncio.Task[None]] = set()
 
@@ -258,6 +260,7 @@ class GenerationService:
             edit_progress,
             lambda u: ui.progress_signature(u, dt.datetime.now(dt.UTC)),
             self.progress_edit_interval,
+            budget=self.edit_budget,
         )
 
         async def on_progress(update: ProgressUpdate) -> None:

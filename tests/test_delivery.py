@@ -7,7 +7,13 @@ import os
 import pytest
 from PIL import Image
 
-from bot.delivery import ImageTooLargeForDiscord, ThrottledProgress, fit_to_limit, fit_to_limit_sync
+from bot.delivery import (
+    EditBudget,
+    ImageTooLargeForDiscord,
+    ThrottledProgress,
+    fit_to_limit,
+    fit_to_limit_sync,
+)
 
 
 class Clock:
@@ -148,3 +154,53 @@ def test_oversized_image_is_recompressed_under_the_limit() -> None:
 def test_impossible_limit_is_reported() -> None:
     with pytest.raises(ImageTooLargeForDiscord):
         fit_to_limit_sync(noisy_png(300), 100)
+
+
+async def test_edit_budget_serves_waiters_in_order_at_its_rate() -> None:
+    clock = Clock()
+    recorder = Recorder(clock)
+    budget = EditBudget(2.0, burst=1, clock=clock, sleep=recorder.sleep)
+    assert budget.try_take()
+    assert not budget.try_take()  # the one token is spent
+    order: list[int] = []
+
+    async def wait_turn(n: int) -> None:
+        await budget.take()
+        order.append(n)
+
+    await asyncio.gather(*(wait_turn(n) for n in range(3)))
+    assert order == [0, 1, 2]
+    assert clock.now == pytest.approx(1.5)  # three more tokens at 2 per second
+    assert EditBudget(0).try_take() and EditBudget(0).unlimited
+
+
+async def test_try_take_does_not_jump_the_queue() -> None:
+    clock = Clock()
+    release = asyncio.Event()
+
+    async def slow_sleep(seconds: float) -> None:
+        await release.wait()
+        clock.now += seconds
+
+    budget = EditBudget(1.0, burst=1, clock=clock, sleep=slow_sleep)
+    assert budget.try_take()
+    waiter = asyncio.create_task(budget.take())
+    await asyncio.sleep(0)
+    clock.now += 5  # tokens have refilled, but someone is already waiting
+    assert not budget.try_take()
+    release.set()
+    await waiter
+
+
+async def test_jobs_share_the_budget_and_held_back_progress_still_arrives() -> None:
+    clock = Clock()
+    recorder = Recorder(clock)
+    budget = EditBudget(1.0, burst=1, clock=clock, sleep=recorder.sleep)
+    first = ThrottledProgress(recorder.edit, lambda v: v, 0.0, clock, recorder.sleep, budget)
+    second = ThrottledProgress(recorder.edit, lambda v: v, 0.0, clock, recorder.sleep, budget)
+    assert await first.offer(1)
+    assert not await second.offer(2)  # over the bot-wide budget: held back, not lost
+    assert await recorder.wait_edits(2) == [1, 2]
+    assert clock.now >= 1.0  # it waited for the next token
+    await first.close()
+    await second.close()
