@@ -7,9 +7,12 @@ service, loads the cogs as extensions and syncs commands only when their signatu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import signal
 from typing import Any
 
 import discord
@@ -42,6 +45,7 @@ class ImagineBot(commands.AutoShardedBot):
         *,
         services: Services | None = None,
         sync_on_start: bool = True,
+        stop_on_sigterm: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -56,6 +60,7 @@ class ImagineBot(commands.AutoShardedBot):
         self._services: Services | None = None
         self._generation: GenerationService | None = None
         self.sync_on_start = sync_on_start
+        self.stop_on_sigterm = stop_on_sigterm
         self.tree.error(self.on_app_command_error)
 
     @property
@@ -80,6 +85,13 @@ class ImagineBot(commands.AutoShardedBot):
             progress_edit_interval=self.settings.progress_edit_interval,
             progress_edits_per_second=self.settings.progress_edits_per_second,
         )
+        if self.stop_on_sigterm:
+            # Platforms that run the Procfile stop workers with SIGTERM: close as on Ctrl+C, so
+            # running jobs tell their members and are refunded, and every session is closed.
+            with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+                asyncio.get_running_loop().add_signal_handler(
+                    signal.SIGTERM, lambda: asyncio.create_task(self.close())
+                )
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self.sync_on_start:
@@ -144,7 +156,7 @@ def run_bot(settings: Settings) -> int:
         shards["shard_count"] = settings.shard_count
         if settings.shard_ids:
             shards["shard_ids"] = list(settings.shard_ids)
-    bot = ImagineBot(settings, **shards)
+    bot = ImagineBot(settings, stop_on_sigterm=True, **shards)
     try:
         bot.run(settings.discord_token.reveal(), log_handler=None)
     except discord.LoginFailure:

@@ -69,6 +69,7 @@ class ActiveJob:
     view: ui.JobView
     task: asyncio.Task[None] | None = None
     cancelled_by: str | None = None
+    finishing: bool = False  # past the point of no return: recording its outcome
     started_monotonic: float = field(default_factory=time.monotonic)
 
 
@@ -92,7 +93,7 @@ class ActiveJobs:
 
     def cancel(self, job_id: int, by_name: str) -> bool:
         job = self._jobs.get(job_id)
-        if job is None or job.task is None or job.task.done():
+        if job is None or job.task is None or job.task.done() or job.finishing:
             return False
         if job.cancelled_by is not None:
             # Already stopping (a double click): cancelling again would interrupt the edit that
@@ -102,7 +103,14 @@ class ActiveJobs:
         job.task.cancel()
         return True
 
+    async def wait_idle(self) -> None:
+        """Wait until every job running now has finished and recorded its outcome."""
+        tasks = [job.task for job in self._jobs.values() if job.task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def cancel_all(self) -> None:
+        """Stop every job and wait until each has recorded its outcome (jobs stay registered
+        until then, so shutdown never closes the database under a job's last write)."""
         tasks = [job.task for job in self._jobs.values() if job.task and not job.task.done()]
         for task in tasks:
             task.cancel()
@@ -301,9 +309,8 @@ class GenerationService:
             await reporter.close()
             outcome, task_id = await self._fail(job, interaction, exc)
         finally:
-            self.jobs.remove(job.job_id)
+            job.finishing = True
             seconds = time.monotonic() - job.started_monotonic
-            await self._finish_quietly(job, outcome, task_id, seconds)
             log.info(
                 "job finish id=%s task=%s guild=%s user=%s size=%s duration=%.1fs outcome=%s",
                 job.job_id,
@@ -314,6 +321,16 @@ class GenerationService:
                 seconds,
                 outcome.value,
             )
+            # Record the outcome even if a shutdown cancels us mid-write: an interrupted write
+            # would leave the ledger row counting as in progress.
+            finish = asyncio.ensure_future(self._finish_quietly(job, outcome, task_id, seconds))
+            try:
+                await asyncio.shield(finish)
+            except asyncio.CancelledError:
+                await finish
+                raise
+            finally:
+                self.jobs.remove(job.job_id)
 
     def _waiting_update(self, job: ActiveJob, position: int | None) -> ProgressUpdate:
         return ProgressUpdate(

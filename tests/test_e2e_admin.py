@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -75,19 +74,14 @@ async def imagine_ok(
     )
     message = await stack.wait_result(interaction)
     assert message.attachments, text_of(message)
-    await jobs_settled()
+    await jobs_settled(stack)
     return message
 
 
-async def jobs_settled() -> None:
+async def jobs_settled(stack: LocalStack) -> None:
     """Wait until every running job has also closed its ledger row, which happens just after
     its message shows the result (so counts such as "running" and "failed" are final)."""
-    running = [
-        task
-        for task in asyncio.all_tasks()
-        if getattr(task.get_coro(), "__qualname__", "") == "GenerationService._run"
-    ]
-    await asyncio.gather(*running)
+    await stack.bot.generation.jobs.wait_idle()
 
 
 async def imagine_refused(

@@ -137,7 +137,7 @@ async def test_usage_and_history_show_the_right_numbers() -> None:
         await imagine_ok(stack, stack.bob, "bob's only")
         failed = await stack.imagine(stack.bob, "this fails [mock:failed]", "512*512")
         assert (await stack.wait_result(failed)).embeds[0]["title"].startswith("❌")
-        await jobs_settled()
+        await jobs_settled(stack)
 
         usage = fields(await admin(stack, "usage"))
         assert usage["Images today"] == "3"
@@ -152,7 +152,7 @@ async def test_usage_and_history_show_the_right_numbers() -> None:
         # Six more, at once, so history has two pages of eight.
         started = [await stack.imagine(stack.mod, f"batch {n}", "512*512") for n in range(6)]
         await asyncio.gather(*(stack.wait_result(i) for i in started))
-        await jobs_settled()
+        await jobs_settled(stack)
 
         first = await admin(stack, "history")
         embed = first.embeds[0]

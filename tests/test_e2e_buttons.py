@@ -120,7 +120,8 @@ async def test_cancel_by_the_requester_or_a_moderator_stops_polling(
     assert description(final).startswith(f"Cancelled by {name}.")
     assert button_labels(final) == [] and not final.attachments and not final.loading
 
-    await stack.fake.wait_for(lambda: not stack.bot.generation.jobs or None)
+    await stack.bot.generation.jobs.wait_idle()
+    assert not stack.bot.generation.jobs
     polls = stack.mock.stats.polls
     # Proving that nothing more happens needs some time to pass: five of the longest poll gaps.
     await asyncio.sleep(stack.settings.poll_max_interval * 5)
