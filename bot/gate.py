@@ -1,16 +1,14 @@
 """The seam between "someone asked for an image" and the rules about who may generate.
 
 `GenerationGate` is what `GenerationService` asks before deferring (admit), while running
-(record the upstream task id) and afterwards (finish: count it or refund it). The real gate is
-backed by the usage ledger (`bot.limits`); `OpenGate` lets everyone through and keeps job records
-in memory, for tests and the offline demo.
+(record the upstream task id) and afterwards (finish: count it or refund it). The gate in use is
+backed by the usage ledger (`bot.limits.gate.LedgerGate`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-import itertools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,39 +73,3 @@ class GenerationGate(Protocol):
     async def lookup(self, job_id: int) -> StoredJob | None: ...
 
     async def nsfw_policy(self, guild_id: int | None) -> str: ...
-
-
-class OpenGate:
-    """Admits everyone; remembers jobs in memory. For tests and the demo, not production."""
-
-    def __init__(self, nsfw_policy: str = "block") -> None:
-        self._ids = itertools.count(1)
-        self._jobs: dict[int, StoredJob] = {}
-        self.outcomes: dict[int, JobOutcome] = {}
-        self._nsfw_policy = nsfw_policy
-
-    async def admit(self, request: GenerationRequest) -> Admission:
-        job_id = next(self._ids)
-        self._jobs[job_id] = StoredJob(
-            job_id, request.prompt, request.size, request.user_id, request.guild_id
-        )
-        return Admission(allowed=True, job_id=job_id)
-
-    async def record_submitted(self, job_id: int, task_id: str) -> None:
-        return None
-
-    async def finish(
-        self,
-        job_id: int,
-        outcome: JobOutcome,
-        *,
-        task_id: str | None = None,
-        seconds: float | None = None,
-    ) -> None:
-        self.outcomes[job_id] = outcome
-
-    async def lookup(self, job_id: int) -> StoredJob | None:
-        return self._jobs.get(job_id)
-
-    async def nsfw_policy(self, guild_id: int | None) -> str:
-        return self._nsfw_policy

@@ -85,9 +85,6 @@ class ActiveJobs:
     def remove(self, job_id: int) -> None:
         self._jobs.pop(job_id, None)
 
-    def get(self, job_id: int) -> ActiveJob | None:
-        return self._jobs.get(job_id)
-
     def __len__(self) -> int:
         return len(self._jobs)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import tempfile
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -208,9 +207,3 @@ class LocalStack:
             if component.get("label") == label:
                 return await self.fake.click(message, component["custom_id"], member)
         raise LookupError(f"no button {label!r} on message {message.id}")
-
-
-@contextlib.asynccontextmanager
-async def local_stack(options: StackOptions | None = None) -> AsyncIterator[LocalStack]:
-    async with LocalStack(options) as stack:
-        yield stack
