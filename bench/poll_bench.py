@@ -35,7 +35,7 @@ from bot.jobs.engine import JobEngine, JobSettings
 from bot.jobs.polling import AdaptivePlanner, ExponentialBackoff, FixedInterval, PollStrategy
 from bot.novita.client import NovitaClient
 from bot.novita.models import GeneratedImage, TaskResult, TaskStatus
-from bot.testing.mock_novita import MockNovita, MockNovitaConfig
+from fakes.novita.server import MockNovita, MockNovitaConfig
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "poll_bench.json"
 SIZES = (

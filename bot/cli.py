@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from bot.config import SettingsError, load_settings
 from bot.logs import configure_logging
@@ -43,14 +45,20 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def offline_tool(module: str) -> ModuleType:
+    """A module of the `fakes` package (installed with the project) for the offline modes.
+
+    Looked up by name, as cogs are, so the product package never imports its own fakes.
+    """
+    return importlib.import_module(module)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["mock-novita"]:
         # The mock has its own options (--port, --time-scale, …); hand them over untouched.
-        from bot.testing import mock_novita
-
         configure_logging("INFO")
-        return mock_novita.main(arguments[1:])
+        return int(offline_tool("fakes.novita.server").main(arguments[1:]))
     args = _build_parser().parse_args(arguments)
     command = args.command or "run"
     try:
@@ -60,14 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_logging("WARNING")
             return asyncio.run(run_generate(args))
         if command == "demo":
-            from bot.demo import run as run_demo
-
             configure_logging("WARNING")
-            return asyncio.run(run_demo(args.prompt, args.size, args.out))
+            demo = offline_tool("fakes.demo")
+            return int(asyncio.run(demo.run(args.prompt, args.size, args.out)))
 
         settings = load_settings()
         configure_logging(settings.log_level)
-        from bot import app
+        from bot.interactions import app
 
         if command == "sync":
             settings.require("discord_token")

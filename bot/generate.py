@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import io
 import sys
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,16 +20,16 @@ from PIL import Image
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-from bot.config import Secret, SettingsError, load_settings
+from bot.config import SettingsError, load_settings
 from bot.imaging import (
     DEFAULT_SIZE_TEXT,
     InvalidInputError,
     resolve_size,
     validate_prompt,
 )
-from bot.jobs.engine import JobEngine, JobSettings, TaskClient
+from bot.interactions.messages import describe_error
+from bot.jobs.engine import JobEngine, JobSettings
 from bot.jobs.progress import JobPhase, ProgressUpdate
-from bot.messages import describe_error
 from bot.novita.client import NovitaClient
 from bot.novita.errors import NovitaError
 
@@ -102,21 +101,10 @@ async def _engine(args: argparse.Namespace) -> AsyncIterator[tuple[JobEngine, fl
             yield JobEngine(client, JobSettings.from_settings(settings)), 1.0
         return
 
-    from bot.testing.mock_novita import MockNovita, MockNovitaConfig
+    from bot.cli import offline_tool
 
-    scale = args.mock_time_scale
-    config = MockNovitaConfig(time_scale=scale, seed=None)
-    async with MockNovita(config) as mock, NovitaClient(
-        Secret(config.api_key), mock.base_url, max_submits_per_minute=0
-    ) as client:
-        # The engine thinks in unscaled seconds, so its learned durations and polling fit the mock.
-        task_client: TaskClient = client
-        yield JobEngine(
-            task_client,
-            JobSettings(),
-            clock=lambda: time.monotonic() / scale,
-            sleep=lambda seconds: asyncio.sleep(seconds * scale),
-        ), scale
+    async with offline_tool("fakes.offline").mock_engine(args.mock_time_scale) as pair:
+        yield pair
 
 
 class _ProgressBar:

@@ -8,19 +8,16 @@ Tests and the demo can assemble `Services` themselves and hand them to `ImagineB
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from bot.config import Settings
 from bot.gate import GenerationGate
-from bot.generation import JobSlots, UnboundedSlots
 from bot.imaging import ImageSize
-from bot.jobs.durations import DurationModel
 from bot.jobs.engine import JobEngine, JobSettings
-from bot.limits.fair_queue import FairQueue
+from bot.jobs.fair_queue import FairQueue, JobSlots, UnboundedSlots
+from bot.jobs.keeper import DurationKeeper
 from bot.limits.gate import LedgerGate
 from bot.limits.service import AdmissionService
 from bot.novita.client import NovitaClient
@@ -31,7 +28,6 @@ from bot.storage.state import StateStore
 
 log = logging.getLogger(__name__)
 
-DURATIONS_KEY: Final = "qwen-image"
 DURATIONS_SAVE_INTERVAL: Final = 60.0
 
 
@@ -41,52 +37,6 @@ class KeyValueState(Protocol):
     async def get(self, key: str) -> str | None: ...
 
     async def set(self, key: str, value: str) -> None: ...
-
-
-class DurationKeeper:
-    """Saves the engine's learned durations now and then, and once more on shutdown."""
-
-    def __init__(self, model: DurationModel, store: DurationStore, interval: float) -> None:
-        self.model = model
-        self.store = store
-        self.interval = interval
-        self._saved: dict[str, object] | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    @classmethod
-    async def load(cls, store: DurationStore, interval: float) -> DurationKeeper:
-        stored = await store.load(DURATIONS_KEY)
-        model = DurationModel.from_dict(stored) if stored else DurationModel()
-        keeper = cls(model, store, interval)
-        keeper._saved = dict(stored) if stored else None
-        return keeper
-
-    async def save(self) -> None:
-        snapshot = self.model.to_dict()
-        if snapshot != self._saved:
-            await self.store.save(DURATIONS_KEY, snapshot)
-            self._saved = snapshot
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="duration-keeper")
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.save()
-            except Exception:
-                log.warning("could not save learned durations", exc_info=True)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        try:
-            await self.save()
-        except Exception:
-            log.warning("could not save learned durations on shutdown", exc_info=True)
 
 
 @dataclass

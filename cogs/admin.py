@@ -3,7 +3,7 @@
 Hidden from members without Manage Server by default (`default_permissions`), and re-checked on
 every use, since server admins can change who sees a command. Admin commands never pass through
 the generation gate, so limits, bans and the channel allow-list never lock a moderator out.
-Every reply is ephemeral and pings nobody; `bot.admin.GuildAdmin` validates and logs changes.
+Every reply is ephemeral and pings nobody; `bot.limits.admin.GuildAdmin` validates and logs changes.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import admin_embeds as show
-from bot.admin import (
+from bot.interactions import admin_presentation as show
+from bot.interactions.presentation import NO_MENTIONS
+from bot.limits.admin import (
     LIMITS,
     MAX_COUNT,
     MAX_SPEND_USD,
@@ -28,11 +29,10 @@ from bot.admin import (
     LimitName,
     RoleLimitsInput,
 )
-from bot.presentation import NO_MENTIONS
 from bot.storage.guild_settings import NsfwPolicy
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
+    from bot.interactions.app import ImagineBot
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`/imagine`: a thin adapter from the slash command to `bot.generation.GenerationService`."""
+"""`/imagine`: a thin adapter from the slash command to `GenerationService`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.components import DYNAMIC_ITEMS
 from bot.imaging import MAX_PROMPT_CHARS, SIZE_PRESETS, InvalidSizeError, parse_size
+from bot.interactions.buttons import DYNAMIC_ITEMS
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
+    from bot.interactions.app import ImagineBot
 
 
 def size_suggestions(current: str) -> list[app_commands.Choice[str]]:

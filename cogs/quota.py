@@ -9,13 +9,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.admin_embeds import quota_embed
+from bot.interactions.admin_presentation import quota_embed
+from bot.interactions.presentation import NO_MENTIONS
 from bot.limits.gate import DIRECT_MESSAGES
 from bot.limits.service import AdmissionService
-from bot.presentation import NO_MENTIONS
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
+    from bot.interactions.app import ImagineBot
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Quota(commands.Cog):
     async def quota(self, interaction: discord.Interaction) -> None:
         user = interaction.user
         guild_id = interaction.guild_id or DIRECT_MESSAGES
-        # The same roles /imagine counts (bot.generation.request_from_interaction).
+        # The same roles /imagine counts (bot.interactions.generation.request_from_interaction).
         role_ids = [r.id for r in user.roles] if isinstance(user, discord.Member) else []
         status = await self.admissions.quota_status(guild_id, user.id, role_ids)
         banned = (

@@ -9,7 +9,6 @@ schema per test, skips when no server answers, and fails instead when
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ import pytest
 from sqlalchemy import make_url
 
 from bot.storage.database import Database
+from fakes.clock import ManualUtcClock
 
 POSTGRES_URL: Final = os.environ.get(
     "IMAGINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -29,20 +29,6 @@ POSTGRES_URL: Final = os.environ.get(
 REQUIRE_POSTGRES: Final = os.environ.get("IMAGINE_REQUIRE_POSTGRES", "") == "1"
 
 _postgres_problem: list[str | None] = []  # cached result of the first reachability check
-
-
-class FakeClock:
-    """A settable UTC clock: `clock()` is now; `clock.advance(minutes=5)` moves it."""
-
-    def __init__(self, start: dt.datetime | None = None) -> None:
-        self.now = start or dt.datetime(2025, 3, 14, 12, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> dt.datetime:
-        self.now += dt.timedelta(**delta)
-        return self.now
 
 
 @dataclass(frozen=True)
@@ -118,5 +104,5 @@ async def database(db_target: DbTarget) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def utc_clock() -> FakeClock:
-    return FakeClock()
+def utc_clock() -> ManualUtcClock:
+    return ManualUtcClock()

@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from bot.clock import Clock, utc_now
 from bot.imaging import ImageSize
 from bot.limits.blocked_terms import BlockedTerms
 from bot.limits.policy import (
@@ -32,7 +33,6 @@ from bot.limits.policy import (
     start_of_utc_day,
     start_of_utc_month,
 )
-from bot.storage.clock import Clock, utc_now
 from bot.storage.database import Database
 from bot.storage.guild_settings import GuildConfig, GuildSettingsRepo
 from bot.storage.ledger import LedgerStatus, NewJob, UsageLedger, UsageWindow

@@ -1,7 +1,7 @@
 """Typed errors for everything that can go wrong between a prompt and a downloaded image.
 
-Callers decide what to tell people from the *type* (see `bot.messages`); the attributes carry
-what a message or a retry needs. Nothing here ever contains the API key.
+Callers decide what to tell people from the *type* (see `bot.interactions.messages`); the
+attributes carry what a message or a retry needs. Nothing here ever contains the API key.
 """
 
 from __future__ import annotations

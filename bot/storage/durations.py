@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.storage.clock import Clock, utc_now
+from bot.clock import Clock, utc_now
 from bot.storage.database import Database
 from bot.storage.schema import durations
 

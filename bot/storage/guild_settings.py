@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import delete, select
 
-from bot.storage.clock import Clock, utc_now
+from bot.clock import Clock, utc_now
 from bot.storage.database import Database
 from bot.storage.schema import guild_settings
 

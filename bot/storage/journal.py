@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from sqlalchemy import RowMapping, delete, select, update
 
-from bot.storage.clock import Clock, utc_now
+from bot.clock import Clock, utc_now
 from bot.storage.database import Database
 from bot.storage.schema import job_journal
 

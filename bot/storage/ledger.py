@@ -24,7 +24,7 @@ from typing import Any, Final
 from sqlalchemy import Integer, RowMapping, and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.storage.clock import Clock, utc_now
+from bot.clock import Clock, utc_now
 from bot.storage.database import Database
 from bot.storage.schema import usage_ledger
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from bot.storage.clock import Clock, utc_now
+from bot.clock import Clock, utc_now
 from bot.storage.database import Database
 from bot.storage.schema import allowed_channels, banned_users, blocked_terms
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import RowMapping, delete, select
 
-from bot.storage.clock import Clock, utc_now
+from bot.clock import Clock, utc_now
 from bot.storage.database import Database
 from bot.storage.schema import exempt_roles, role_overrides
 

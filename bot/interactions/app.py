@@ -1,0 +1,199 @@
+"""The Discord bot: one `AutoShardedBot` subclass that is the composition root.
+
+`setup_hook` builds the shared services once (`bot.services.Services`), wires the generation
+service, loads the cogs as extensions and syncs commands only when their signature changed.
+`close()` stops running jobs and closes every session and pool exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import signal
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.interactions import buttons as components
+from bot.interactions.endpoints import configure_endpoints
+from bot.interactions.generation import GenerationService, Views
+from bot.interactions.presentation import NO_MENTIONS
+from bot.interactions.replies import reply_ephemeral, report_error
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+# Loaded by name (discord.py's extension loader), so `bot/` never imports `cogs/`.
+EXTENSIONS: tuple[str, ...] = ("cogs.imagine", "cogs.admin", "cogs.quota")
+
+COMMAND_HASH_KEY = "command_tree_hash"
+
+# discord.py's names for permissions, as Discord's own settings screens call them.
+_PERMISSION_NAMES = {"manage_guild": "Manage Server", "manage_messages": "Manage Messages"}
+
+
+class ImagineBot(commands.AutoShardedBot):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        services: Services | None = None,
+        sync_on_start: bool = True,
+        stop_on_sigterm: bool = False,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),  # slash commands need no privileged intents
+            allowed_mentions=NO_MENTIONS,  # a prompt can never ping anyone
+            help_command=None,
+            **options,
+        )
+        self.settings = settings
+        self._given_services = services
+        self._services: Services | None = None
+        self._generation: GenerationService | None = None
+        self.sync_on_start = sync_on_start
+        self.stop_on_sigterm = stop_on_sigterm
+        self.tree.error(self.on_app_command_error)
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("services are created in setup_hook")
+        return self._services
+
+    @property
+    def generation(self) -> GenerationService:
+        if self._generation is None:
+            raise RuntimeError("the generation service is created in setup_hook")
+        return self._generation
+
+    async def setup_hook(self) -> None:
+        self._services = self._given_services or await Services.create(self.settings)
+        self._generation = GenerationService(
+            self._services.engine,
+            self._services.gate,
+            Views(running=components.running_view, finished=components.finished_view),
+            slots=self._services.slots,
+            progress_edit_interval=self.settings.progress_edit_interval,
+            progress_edits_per_second=self.settings.progress_edits_per_second,
+        )
+        if self.stop_on_sigterm:
+            # Platforms that run the Procfile stop workers with SIGTERM: close as on Ctrl+C, so
+            # running jobs tell their members and are refunded, and every session is closed.
+            with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+                asyncio.get_running_loop().add_signal_handler(
+                    signal.SIGTERM, lambda: asyncio.create_task(self.close())
+                )
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        if self.sync_on_start:
+            await self.sync_if_changed()
+
+    # ---- command sync ------------------------------------------------------------------------
+
+    def command_tree_hash(self) -> str:
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    async def sync_if_changed(self) -> bool:
+        """Sync globally only when the command tree changed since the last sync."""
+        current = self.command_tree_hash()
+        stored = await self.services.state.get(COMMAND_HASH_KEY)
+        if stored == current:
+            log.info("slash commands unchanged; not syncing")
+            return False
+        await self.tree.sync()
+        await self.services.state.set(COMMAND_HASH_KEY, current)
+        log.info("slash commands changed; synced globally")
+        return True
+
+    # ---- errors ------------------------------------------------------------------------------
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """Whatever a cog did not handle: a friendly line for the member, details in the log."""
+        original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        if isinstance(error, app_commands.CheckFailure):
+            text = "You don't have permission to use this command here."
+            if isinstance(error, app_commands.MissingPermissions):
+                needed = ", ".join(
+                    _PERMISSION_NAMES.get(p, p.replace("_", " ").title())
+                    for p in error.missing_permissions
+                )
+                text = f"You need the {needed} permission to use this command."
+            try:
+                await reply_ephemeral(interaction, text)
+            except discord.HTTPException:
+                log.warning("could not report a failed check to the member", exc_info=True)
+            return
+        name = interaction.command.qualified_name if interaction.command else "?"
+        await report_error(interaction, original, f"/{name}")
+
+    async def close(self) -> None:
+        if self._generation is not None:
+            await self._generation.close()
+        await super().close()
+        if self._services is not None and self._given_services is None:
+            await self._services.close()
+
+
+def run_bot(settings: Settings) -> int:
+    """Run until stopped (Ctrl+C / SIGTERM). Returns the process exit code."""
+    configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
+    assert settings.discord_token is not None
+    shards: dict[str, Any] = {}
+    if settings.shard_count:
+        shards["shard_count"] = settings.shard_count
+        if settings.shard_ids:
+            shards["shard_ids"] = list(settings.shard_ids)
+    bot = ImagineBot(settings, stop_on_sigterm=True, **shards)
+    try:
+        bot.run(settings.discord_token.reveal(), log_handler=None)
+    except discord.LoginFailure:
+        print(
+            "Discord rejected DISCORD_TOKEN. Copy the bot token again from the Developer "
+            "Portal (Bot → Reset Token) into .env."
+        )
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        print("Discord refused the requested intents; this bot needs no privileged intents.")
+        return 2
+    return 0
+
+
+async def sync_commands(settings: Settings, guild_id: int | None = None) -> int:
+    """`python -m bot sync [--guild ID]`: register the slash commands, then exit."""
+    configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
+    assert settings.discord_token is not None
+    services = await Services.create(settings, with_novita=False)
+    bot = ImagineBot(settings, services=services, sync_on_start=False)
+    try:
+        async with bot:
+            await bot.login(settings.discord_token.reveal())
+            if guild_id is None:
+                synced = await bot.tree.sync()
+                await services.state.set(COMMAND_HASH_KEY, bot.command_tree_hash())
+            else:
+                guild = discord.Object(guild_id)
+                bot.tree.copy_global_to(guild=guild)
+                synced = await bot.tree.sync(guild=guild)
+        where = f"guild {guild_id}" if guild_id else "all servers (may take up to an hour to show)"
+        print(
+            f"Synced {len(synced)} commands to {where}: " + ", ".join(f"/{c.name}" for c in synced)
+        )
+        return 0
+    except discord.LoginFailure:
+        print("Discord rejected DISCORD_TOKEN.")
+        return 2
+    finally:
+        await services.close()

@@ -1,0 +1,434 @@
+"""What moderators change with `/imagine-admin`: limits, roles, words, channels, bans, resets.
+
+`GuildAdmin` puts validation and an audit line in front of `AdmissionService`'s repositories.
+Every change is logged on the `bot.limits.admin` logger with the guild, who made it (user id) and
+what changed (before → after). It is Discord-free: the cog passes ids and plain values and
+turns the results into embeds (`bot.interactions.admin_presentation`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from bot.clock import Clock, utc_now
+from bot.limits.blocked_terms import InvalidTermError, normalize_term
+from bot.limits.policy import LimitPolicy, start_of_utc_day
+from bot.limits.service import AdmissionService, SpendReport
+from bot.storage.guild_settings import GuildConfig, NsfwPolicy
+from bot.storage.ledger import HistoryPage
+from bot.storage.moderation import Ban
+from bot.storage.roles import RoleOverride
+
+log = logging.getLogger(__name__)
+
+MAX_COUNT: Final = 100_000  # images; anything above is a typo, and 0 already means unlimited
+MAX_WINDOW_MINUTES: Final = 7 * 24 * 60
+MAX_SPEND_USD: Final = 100_000.0
+MAX_BLOCKED_TERMS: Final = 500  # per guild; each admission scans them all
+MAX_ALLOWED_CHANNELS: Final = 100
+HISTORY_PAGE_SIZE: Final = 8
+TOP_USERS: Final = 5
+
+
+class AdminInputError(ValueError):
+    """A moderator's input that can't be applied; the message is shown to them as is."""
+
+
+class LimitName(enum.StrEnum):
+    PER_WINDOW = "per_window"
+    WINDOW_MINUTES = "window_minutes"
+    USER_CONCURRENT = "user_concurrent"
+    USER_DAILY = "user_daily"
+    GUILD_CONCURRENT = "guild_concurrent"
+    GUILD_DAILY = "guild_daily"
+    GUILD_SPEND_USD = "guild_spend_usd"
+
+
+class Unit(enum.Enum):
+    IMAGES = "images"
+    JOBS = "jobs"
+    MINUTES = "minutes"
+    USD = "usd"
+
+
+@dataclass(frozen=True)
+class LimitSpec:
+    name: LimitName
+    label: str  # what the moderator reads, e.g. in the command's choices
+    config_field: str  # the `GuildConfig` attribute that overrides it
+    unit: Unit
+    maximum: float
+
+    @property
+    def zero_means(self) -> str:
+        return "no cap" if self.unit is Unit.USD else "unlimited"
+
+
+LIMITS: Final[Mapping[LimitName, LimitSpec]] = {
+    spec.name: spec
+    for spec in (
+        LimitSpec(LimitName.PER_WINDOW, "Images per window (each member)",
+                  "user_generations_per_window", Unit.IMAGES, MAX_COUNT),
+        LimitSpec(LimitName.WINDOW_MINUTES, "Window length in minutes",
+                  "user_window_minutes", Unit.MINUTES, MAX_WINDOW_MINUTES),
+        LimitSpec(LimitName.USER_CONCURRENT, "Jobs at once (each member)",
+                  "user_max_concurrent_jobs", Unit.JOBS, MAX_COUNT),
+        LimitSpec(LimitName.USER_DAILY, "Images per day (each member)",
+                  "user_daily_quota", Unit.IMAGES, MAX_COUNT),
+        LimitSpec(LimitName.GUILD_CONCURRENT, "Jobs at once (whole server)",
+                  "guild_max_concurrent_jobs", Unit.JOBS, MAX_COUNT),
+        LimitSpec(LimitName.GUILD_DAILY, "Images per day (whole server)",
+                  "guild_daily_cap", Unit.IMAGES, MAX_COUNT),
+        LimitSpec(LimitName.GUILD_SPEND_USD, "Spend per day in USD (whole server)",
+                  "guild_daily_spend_cap_usd", Unit.USD, MAX_SPEND_USD),
+    )
+}
+
+LimitValue = int | float
+
+
+def policy_value(policy: LimitPolicy, name: LimitName) -> LimitValue:
+    """The value of one limit in a policy (the bot defaults, or a guild's effective policy)."""
+    values: dict[LimitName, LimitValue] = {
+        LimitName.PER_WINDOW: policy.user.per_window,
+        LimitName.WINDOW_MINUTES: int(policy.user.window.total_seconds() // 60),
+        LimitName.USER_CONCURRENT: policy.user.concurrent,
+        LimitName.USER_DAILY: policy.user.daily,
+        LimitName.GUILD_CONCURRENT: policy.guild.concurrent,
+        LimitName.GUILD_DAILY: policy.guild.daily,
+        LimitName.GUILD_SPEND_USD: policy.guild.daily_spend_usd,
+    }
+    return values[name]
+
+
+def parse_limit_value(name: LimitName, value: float) -> LimitValue:
+    """Check a moderator's number for this limit; whole numbers for counts, cents for USD."""
+    spec = LIMITS[name]
+    if value != value or value < 0 or value > spec.maximum:  # `value != value`: NaN
+        raise AdminInputError(f"{spec.label} must be between 0 and {spec.maximum:g}.")
+    if spec.unit is Unit.USD:
+        return round(value, 2)
+    if value != int(value):
+        raise AdminInputError(f"{spec.label} must be a whole number.")
+    if spec.unit is Unit.MINUTES and value < 1:
+        raise AdminInputError("The window must be at least 1 minute long.")
+    return int(value)
+
+
+def format_limit(name: LimitName, value: LimitValue) -> str:
+    """A limit's value as moderators read it: `unlimited`, `10 minutes`, `$1.50`, `5`."""
+    spec = LIMITS[name]
+    if spec.unit is Unit.MINUTES:
+        minutes = int(value)
+        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    if value == 0:
+        return spec.zero_means
+    if spec.unit is Unit.USD:
+        return f"${value:,.2f}"
+    return f"{int(value):,}"
+
+
+@dataclass(frozen=True)
+class EffectiveLimit:
+    name: LimitName
+    value: LimitValue
+    default: LimitValue
+    overridden: bool  # True: the server set it; False: the bot-wide default applies
+
+    @property
+    def spec(self) -> LimitSpec:
+        return LIMITS[self.name]
+
+
+def effective_limits(defaults: LimitPolicy, config: GuildConfig) -> list[EffectiveLimit]:
+    limits = []
+    for name, spec in LIMITS.items():
+        default = policy_value(defaults, name)
+        override: LimitValue | None = getattr(config, spec.config_field)
+        limits.append(
+            EffectiveLimit(
+                name,
+                default if override is None else override,
+                default,
+                override is not None,
+            )
+        )
+    return limits
+
+
+@dataclass(frozen=True)
+class LimitChange:
+    before: EffectiveLimit
+    after: EffectiveLimit
+
+
+@dataclass(frozen=True)
+class SettingsSnapshot:
+    """Everything `/imagine-admin show` displays, read at one moment."""
+
+    guild_id: int
+    limits: list[EffectiveLimit]
+    nsfw_policy: NsfwPolicy
+    role_overrides: list[RoleOverride]
+    exempt_roles: frozenset[int]
+    blocked_terms: list[str]
+    allowed_channels: frozenset[int]
+    bans: list[Ban]
+    bot_daily_spend_usd: float
+    price_per_image_usd: float
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """`/imagine-admin usage`: today's images and top members, estimated spend (UTC days)."""
+
+    images_today: int
+    jobs_today: int
+    failed_today: int
+    members_today: int
+    top_users: list[tuple[int, int]]  # (user id, images), most first
+    spend: SpendReport
+    price_per_image_usd: float
+
+
+@dataclass(frozen=True)
+class RoleLimitsInput:
+    """A role override as typed: None leaves that limit at the server's value."""
+
+    per_window: int | None = None
+    concurrent: int | None = None
+    daily: int | None = None
+
+
+def parse_role_limits(values: RoleLimitsInput) -> RoleLimitsInput:
+    given = dataclasses.asdict(values)
+    if all(v is None for v in given.values()):
+        raise AdminInputError(
+            "Give at least one of per_window, concurrent or daily (0 means unlimited)."
+        )
+    for key, value in given.items():
+        if value is not None and not 0 <= value <= MAX_COUNT:
+            raise AdminInputError(f"{key} must be between 0 and {MAX_COUNT:,}.")
+    return values
+
+
+class GuildAdmin:
+    """Moderator operations for one bot; every method takes the guild and the acting user."""
+
+    def __init__(self, admissions: AdmissionService, *, clock: Clock = utc_now) -> None:
+        self.admissions = admissions
+        self._clock = clock
+
+    @property
+    def defaults(self) -> LimitPolicy:
+        return self.admissions.defaults
+
+    # --- reading ---------------------------------------------------------------------------
+    async def snapshot(self, guild_id: int) -> SettingsSnapshot:
+        a = self.admissions
+        config = await a.guild_settings.get(guild_id)
+        return SettingsSnapshot(
+            guild_id=guild_id,
+            limits=effective_limits(self.defaults, config),
+            nsfw_policy=config.nsfw_policy,
+            role_overrides=await a.roles.list(guild_id),
+            exempt_roles=await a.roles.exempt_roles(guild_id),
+            blocked_terms=await a.moderation.blocked_terms(guild_id),
+            allowed_channels=await a.moderation.allowed_channels(guild_id),
+            bans=await a.moderation.bans(guild_id),
+            bot_daily_spend_usd=self.defaults.bot_daily_spend_usd,
+            price_per_image_usd=self.defaults.price_per_image_usd,
+        )
+
+    async def usage(self, guild_id: int) -> UsageReport:
+        ledger = self.admissions.ledger
+        today = start_of_utc_day(self._clock())
+        summary = await ledger.summary(today, guild_id)
+        return UsageReport(
+            images_today=summary.images,
+            jobs_today=summary.jobs,
+            failed_today=summary.failed,
+            members_today=summary.users,
+            top_users=await ledger.top_users(today, guild_id, TOP_USERS),
+            spend=await self.admissions.spend_report(guild_id),
+            price_per_image_usd=self.defaults.price_per_image_usd,
+        )
+
+    async def history(
+        self, guild_id: int, *, user_id: int | None = None, page: int = 1
+    ) -> HistoryPage:
+        """One page (1-based) of who prompted what, newest first."""
+        page = max(1, page)
+        return await self.admissions.ledger.history(
+            guild_id,
+            user_id=user_id,
+            offset=(page - 1) * HISTORY_PAGE_SIZE,
+            limit=HISTORY_PAGE_SIZE,
+        )
+
+    # --- limits ----------------------------------------------------------------------------
+    async def set_limit(
+        self, guild_id: int, actor_id: int, name: LimitName, value: float
+    ) -> LimitChange:
+        parsed = parse_limit_value(name, value)
+        changes = await self._change_limits(guild_id, actor_id, {name: parsed})
+        return changes[0]
+
+    async def reset_limit(
+        self, guild_id: int, actor_id: int, name: LimitName | None
+    ) -> list[LimitChange]:
+        """Back to the bot-wide default: one limit, or every limit when `name` is None."""
+        names = list(LIMITS) if name is None else [name]
+        return await self._change_limits(guild_id, actor_id, dict.fromkeys(names))
+
+    async def _change_limits(
+        self, guild_id: int, actor_id: int, values: Mapping[LimitName, LimitValue | None]
+    ) -> list[LimitChange]:
+        """Read-modify-write the guild's overrides; each limit that changed is logged."""
+        settings = self.admissions.guild_settings
+        config = await settings.get(guild_id)
+        fields = {LIMITS[name].config_field: value for name, value in values.items()}
+        updated = dataclasses.replace(config, **fields)  # type: ignore[arg-type]
+        await settings.save(updated)
+        before = {e.name: e for e in effective_limits(self.defaults, config)}
+        after = {e.name: e for e in effective_limits(self.defaults, updated)}
+        changes = [LimitChange(before[name], after[name]) for name in values]
+        for change in changes:
+            if change.before != change.after:
+                _audit(
+                    guild_id, actor_id, "limit %s %s → %s", change.after.name,
+                    _source(change.before), _source(change.after),
+                )
+        return changes
+
+    async def set_nsfw_policy(
+        self, guild_id: int, actor_id: int, policy: NsfwPolicy
+    ) -> NsfwPolicy:
+        """Returns the previous policy."""
+        settings = self.admissions.guild_settings
+        config = await settings.get(guild_id)
+        await settings.save(dataclasses.replace(config, nsfw_policy=policy))
+        _audit(guild_id, actor_id, "nsfw policy %s → %s", config.nsfw_policy, policy)
+        return config.nsfw_policy
+
+    # --- roles -----------------------------------------------------------------------------
+    async def set_role(
+        self, guild_id: int, actor_id: int, role_id: int, values: RoleLimitsInput
+    ) -> RoleOverride:
+        parse_role_limits(values)
+        override = RoleOverride(role_id, values.per_window, values.concurrent, values.daily)
+        await self.admissions.roles.set(guild_id, override)
+        _audit(
+            guild_id, actor_id, "role %s override per_window=%s concurrent=%s daily=%s",
+            role_id, values.per_window, values.concurrent, values.daily,
+        )
+        return override
+
+    async def clear_role(self, guild_id: int, actor_id: int, role_id: int) -> bool:
+        removed = await self.admissions.roles.remove(guild_id, role_id)
+        if removed:
+            _audit(guild_id, actor_id, "role %s override cleared", role_id)
+        return removed
+
+    async def add_exempt(self, guild_id: int, actor_id: int, role_id: int) -> bool:
+        added = await self.admissions.roles.add_exempt(guild_id, role_id)
+        if added:
+            _audit(guild_id, actor_id, "role %s exempt from member limits", role_id)
+        return added
+
+    async def remove_exempt(self, guild_id: int, actor_id: int, role_id: int) -> bool:
+        removed = await self.admissions.roles.remove_exempt(guild_id, role_id)
+        if removed:
+            _audit(guild_id, actor_id, "role %s no longer exempt", role_id)
+        return removed
+
+    # --- blocked words ---------------------------------------------------------------------
+    async def add_word(self, guild_id: int, actor_id: int, text: str) -> tuple[str, bool]:
+        """The stored form of the term, and whether it is new."""
+        term = _normalized(text)
+        moderation = self.admissions.moderation
+        if len(await moderation.blocked_terms(guild_id)) >= MAX_BLOCKED_TERMS:
+            raise AdminInputError(
+                f"This server already blocks {MAX_BLOCKED_TERMS} words; remove some first."
+            )
+        added = await moderation.add_blocked_term(guild_id, term, added_by=actor_id)
+        if added:
+            _audit(guild_id, actor_id, "blocked word added %r", term)
+        return term, added
+
+    async def remove_word(self, guild_id: int, actor_id: int, text: str) -> tuple[str, bool]:
+        term = _normalized(text)
+        removed = await self.admissions.moderation.remove_blocked_term(guild_id, term)
+        if removed:
+            _audit(guild_id, actor_id, "blocked word removed %r", term)
+        return term, removed
+
+    async def words(self, guild_id: int) -> list[str]:
+        return await self.admissions.moderation.blocked_terms(guild_id)
+
+    # --- channels --------------------------------------------------------------------------
+    async def allow_channel(self, guild_id: int, actor_id: int, channel_id: int) -> bool:
+        moderation = self.admissions.moderation
+        if len(await moderation.allowed_channels(guild_id)) >= MAX_ALLOWED_CHANNELS:
+            raise AdminInputError(f"At most {MAX_ALLOWED_CHANNELS} channels can be allowed.")
+        added = await moderation.allow_channel(guild_id, channel_id)
+        if added:
+            _audit(guild_id, actor_id, "channel %s allowed", channel_id)
+        return added
+
+    async def remove_channel(self, guild_id: int, actor_id: int, channel_id: int) -> bool:
+        removed = await self.admissions.moderation.disallow_channel(guild_id, channel_id)
+        if removed:
+            _audit(guild_id, actor_id, "channel %s removed from the allow-list", channel_id)
+        return removed
+
+    async def channels(self, guild_id: int) -> frozenset[int]:
+        return await self.admissions.moderation.allowed_channels(guild_id)
+
+    # --- members ---------------------------------------------------------------------------
+    async def ban(
+        self, guild_id: int, actor_id: int, user_id: int, reason: str | None = None
+    ) -> None:
+        await self.admissions.moderation.ban(
+            guild_id, user_id, reason=reason, banned_by=actor_id
+        )
+        _audit(guild_id, actor_id, "user %s banned from generating (reason: %r)", user_id, reason)
+
+    async def unban(self, guild_id: int, actor_id: int, user_id: int) -> bool:
+        removed = await self.admissions.moderation.unban(guild_id, user_id)
+        if removed:
+            _audit(guild_id, actor_id, "user %s unbanned", user_id)
+        return removed
+
+    async def bans(self, guild_id: int) -> list[Ban]:
+        return await self.admissions.moderation.bans(guild_id)
+
+    async def reset_usage(self, guild_id: int, actor_id: int, user_id: int) -> int:
+        """Waive the member's jobs today and in their current window; returns how many."""
+        now = self._clock()
+        policy = await self.admissions.policy_for(guild_id)
+        since = min(start_of_utc_day(now), now - policy.user.window)
+        waived = await self.admissions.ledger.waive(guild_id, user_id, since)
+        _audit(guild_id, actor_id, "user %s usage reset (%s jobs waived)", user_id, waived)
+        return waived
+
+
+def _source(limit: EffectiveLimit) -> str:
+    return f"{limit.value}{'' if limit.overridden else ' (default)'}"
+
+
+def _normalized(text: str) -> str:
+    try:
+        return normalize_term(text)
+    except InvalidTermError as exc:
+        raise AdminInputError(f"That word can't be blocked: {exc.problem}.") from exc
+
+
+def _audit(guild_id: int, actor_id: int, what: str, *args: object) -> None:
+    log.info("guild %s: user %s changed " + what, guild_id, actor_id, *args)
+

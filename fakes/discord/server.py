@@ -1,0 +1,689 @@
+"""A strict fake Discord (REST + gateway) on loopback that the real discord.py 2.7.1 logs into.
+
+Shared by the end-to-end tests, the benchmarks and `python -m bot demo`.
+
+Start it, build a world, run a bot against it, play members::
+
+    async with FakeDiscord(FakeDiscordConfig(ack_window=3.0)) as fake:
+        guild = fake.add_guild("Art Club", premium_tier=0)           # 10 MiB uploads
+        channel = fake.add_channel(guild, "art", nsfw=False)
+        mods = fake.add_role(guild, "Mods", permissions=1 << 5)      # Manage Server
+        alice = fake.add_member(guild, "alice", roles=[mods])
+        async with run_bot_against(fake, bot):                      # login, READY, close
+            interaction = await fake.invoke_slash(channel, alice, "imagine", {"prompt": "a cat"})
+            await interaction.wait_acknowledged()                    # -> callback type (5 = defer)
+            message = await interaction.wait_original(lambda m: bool(m.attachments))
+            click = await fake.click(message, "retry", alice)
+            admin = await fake.invoke_slash(channel, alice, "imagine-admin limits set", {...})
+
+`FakeDiscord` API
+-----------------
+- `FakeDiscord(config=None, host="127.0.0.1", port=0)`; `await start()` / `await stop()` or
+  `async with`. `rest_base` (`http://127.0.0.1:PORT/api/v10`), `gateway_url`
+  (`ws://127.0.0.1:PORT/gateway`), `base_url`, `bot_token`, `application_id`, `bot_user`.
+- `config` (`FakeDiscordConfig`, mutable): `bot_token`, `ack_window` (3 s), `token_lifetime`
+  (15 min), `edit_rate_limit`/`edit_rate_window` (5 edits per 5 s per message),
+  `advertise_rate_limits` (send X-RateLimit-* on successful edits, so discord.py paces itself;
+  turn off to make an over-eager bot hit real 429s), `privileged_intents`, `recommended_shards`.
+- `clock` (`OffsetClock`): monotonic time used for every record and window;
+  `fake.clock.advance(4)` makes a pending interaction too old to acknowledge without sleeping.
+- Builders (build before bots connect; GUILD_CREATE is sent at IDENTIFY):
+  `add_guild(name, *, premium_tier=0, filesize_limit=None, bot_permissions=...)`,
+  `add_channel(guild, name, *, nsfw=False, bot_permissions=None)`,
+  `add_role(guild, name, permissions=0)`,
+  `add_member(guild, name, *, permissions=None, roles=(), accepts_dms=True)`,
+  `dm_channel(member)` (invoke commands there to play a DM).
+- Playing members (each sends INTERACTION_CREATE to the connected bot and returns a
+  `FakeInteraction`): `invoke_slash(channel, member, "cmd [group] [sub]", options, *,
+  attachment_size_limit=None, locale="en-US")`, `click(message, custom_id, member, *,
+  values=None)`, `autocomplete(channel, member, "cmd", options, focused="name")`,
+  `submit_modal(interaction, {field_custom_id: value})`. Option values: str/int/float/bool,
+  `FakeMember`/`FakeUser`/`FakeChannel`/`FakeRole` (sent with `resolved` data); types come
+  from the registered command when the bot synced, else from the Python value.
+- `FakeInteraction`: `id`, `type`, `data`, `payload`, `created_at`, `acknowledged_at`,
+  `ack_latency`, `response_type` (4 message, 5 deferred, 6 deferred update, 7 update, 8
+  autocomplete, 9 modal), `ephemeral`, `original_message()`, `followups()`,
+  `autocomplete_choices`, `modal`, `attachment_size_limit`.
+- Records: `calls` (`RecordedCall`: method, path, route template, query, json, files with
+  bytes, headers without Authorization, `at`, status, response), `calls_to(method, route)`,
+  `messages[id]` (`FakeMessage`: content, embeds, attachments with bytes, components, flags,
+  `ephemeral`, `loading`, `allowed_mentions`, who it would ping, `edits` history),
+  `interactions[id]`, `global_commands`, `guild_commands[guild_id]`, `rate_limited_count`
+  (429s sent) and `rate_limit_exhausted_count` (edits that used a message's last token).
+- Waiting (event-driven, never polling): `await fake.wait_for(lambda: value_or_None,
+  timeout=5)`, `await fake.wait_for_call(method, route, predicate)`,
+  `interaction.wait_acknowledged()`, `interaction.wait_original(predicate)`,
+  `fake.wait_for_bot(connections)`; `channel_messages(channel)`.
+- `run_bot_against(fake, bot)`: points discord.py at the fake (`configure_endpoints`), logs
+  in, connects, waits for READY (shortening discord.py's 2 s `guild_ready_timeout`), yields,
+  closes the bot cleanly. Bots with several shards wait 5 s between IDENTIFYs unless their
+  `before_identify_hook` is overridden. Several bots (processes) may connect at once; an
+  event goes to the newest connection whose shard owns the guild.
+
+Strictness (Discord's status, code and `{"code", "message", "errors"}` body)
+---------------------------------------------------------------------------
+content > 2,000 (400/50035); embed limits (title 256, description 4,096, 25 fields, field
+name 256/value 1,024, footer 2,048, author 256, 6,000 total, ≤ 10 embeds, well-formed URLs);
+components (≤ 5 rows, ≤ 5 buttons or 1 select per row, custom_id 1–100, unique; Components
+V2: ≤ 40, no content/embeds); empty message (50006); a file over the interaction's
+`attachment_size_limit` / the guild's limit (413/40005); second acknowledgement (400/40060);
+acknowledgement after `ack_window` (404/10062); callback type not allowed for the interaction
+type (400/50035); interaction token used after `token_lifetime` (401/50027); followup before
+acknowledgement (404/10015); unknown message (404/10008); edits past the per-message rate limit
+(429 with X-RateLimit-*, Retry-After, `Via`, body `retry_after`/`global`); bot routes without
+`Authorization: Bot <token>` (401); channel messages without View Channel (403/50001) or Send
+Messages/Attach Files (403/50013); DMs to members who refuse them (403/50007); gateway IDENTIFY
+with a wrong token (close 4004) or unapproved privileged intents (close 4014).
+
+After a type-5 deferral the first followup edits the "thinking…" message (as Discord does).
+Attachments are served back at `{base_url}/attachments/{id}/{filename}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, Self, TypeVar
+
+import discord
+from aiohttp import web
+
+from bot.interactions.endpoints import configure_endpoints
+from fakes.clock import OffsetClock
+from fakes.discord.gateway import FakeGateway
+from fakes.discord.models import (
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    BOT_PERMISSIONS,
+    EVERYONE_PERMISSIONS,
+    JSON,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    FakeAttachment,
+    FakeChannel,
+    FakeGuild,
+    FakeMember,
+    FakeMessage,
+    FakeRole,
+    FakeUser,
+    RecordedCall,
+)
+from fakes.discord.rest import API_PREFIX, FakeRestApi
+from fakes.discord.state import (
+    FakeDiscordConfig,
+    FakeDiscordState,
+    FakeInteraction,
+)
+
+__all__ = [
+    "FakeAttachment",
+    "FakeChannel",
+    "FakeDiscord",
+    "FakeDiscordConfig",
+    "FakeGuild",
+    "FakeInteraction",
+    "FakeMember",
+    "FakeMessage",
+    "FakeRole",
+    "FakeUser",
+    "OffsetClock",
+    "RecordedCall",
+    "run_bot_against",
+]
+
+T = TypeVar("T")
+ClientT = TypeVar("ClientT", bound=discord.Client)
+
+_OPTION_TYPES: tuple[tuple[type, int], ...] = (
+    (bool, 5),
+    (int, 4),
+    (float, 10),
+    (str, 3),
+    (FakeMember, 6),
+    (FakeUser, 6),
+    (FakeChannel, 7),
+    (FakeRole, 8),
+)
+# Declared option types a Python value may answer (a whole number also fits a "number").
+_COMPATIBLE_TYPES = {5: {5}, 4: {4, 10}, 10: {10}, 3: {3}, 6: {6, 9}, 7: {7}, 8: {8, 9}}
+_SUBCOMMAND, _SUBCOMMAND_GROUP = 1, 2
+
+
+class FakeDiscord:
+    """The fake Discord server; see the module docstring for the whole API."""
+
+    def __init__(
+        self, config: FakeDiscordConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.config = config or FakeDiscordConfig()
+        self.clock = OffsetClock()
+        self.state = FakeDiscordState(self.config, self.clock)
+        self.gateway = FakeGateway(self.state)
+        self._rest = FakeRestApi(self.state)
+        self._host, self._port = host, port
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+        self._command_ids: dict[str, int] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        self._rest.install(app)
+        app.router.add_get("/gateway", self.gateway.handle)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        port = int(self._runner.addresses[0][1])
+        self.base_url = f"http://{self._host}:{port}"
+        self.gateway.url = self.gateway_url
+        self.state.attachment_base = f"{self.base_url}/attachments"
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        await self.gateway.close_all()
+        await self._runner.cleanup()
+        self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def rest_base(self) -> str:
+        return self.base_url + API_PREFIX
+
+    @property
+    def gateway_url(self) -> str:
+        return self.base_url.replace("http://", "ws://", 1) + "/gateway"
+
+    @property
+    def bot_token(self) -> str:
+        return self.config.bot_token
+
+    @property
+    def application_id(self) -> int:
+        return self.state.application_id
+
+    @property
+    def bot_user(self) -> FakeUser:
+        return self.state.bot_user
+
+    # -- records ---------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[RecordedCall]:
+        return self.state.calls
+
+    @property
+    def messages(self) -> dict[int, FakeMessage]:
+        return self.state.messages
+
+    @property
+    def interactions(self) -> dict[int, FakeInteraction]:
+        return self.state.interactions
+
+    @property
+    def global_commands(self) -> list[JSON]:
+        return self.state.global_commands
+
+    @property
+    def guild_commands(self) -> dict[int, list[JSON]]:
+        return self.state.guild_commands
+
+    @property
+    def rate_limited_count(self) -> int:
+        return self.state.rate_limited_count
+
+    @property
+    def rate_limit_exhausted_count(self) -> int:
+        return self.state.rate_limit_exhausted_count
+
+    def calls_to(self, method: str, route: str) -> list[RecordedCall]:
+        """Recorded calls with this method and route template, e.g. `/channels/{channel_id}`."""
+        return [c for c in self.calls if c.method == method and c.route == route]
+
+    def channel_messages(self, channel: FakeChannel) -> list[FakeMessage]:
+        return [m for m in self.messages.values() if m.channel_id == channel.id]
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], T | None],
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> T:
+        """Wait until `predicate()` is truthy and return it; re-checked on every change."""
+        return await self.state.wait_for(predicate, timeout)
+
+    async def wait_for_call(
+        self,
+        method: str,
+        route: str,
+        predicate: Callable[[RecordedCall], bool] = lambda _: True,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> RecordedCall:
+        """Wait for a finished call (status set) matching method, route and predicate."""
+
+        def found() -> RecordedCall | None:
+            return next(
+                (c for c in self.calls_to(method, route) if c.status is not None and predicate(c)),
+                None,
+            )
+
+        return await self.wait_for(found, timeout)
+
+    async def wait_for_bot(
+        self,
+        connections: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> None:
+        """Wait until this many gateway connections have identified."""
+        await self.wait_for(lambda: len(self.gateway.connections) >= connections, timeout)
+
+    # -- builders --------------------------------------------------------------------------
+
+    def add_guild(
+        self,
+        name: str = "Test Guild",
+        *,
+        premium_tier: int = 0,
+        filesize_limit: int | None = None,
+        bot_permissions: int = BOT_PERMISSIONS,
+        locale: str = "en-US",
+    ) -> FakeGuild:
+        state = self.state
+        guild_id = state.snowflake.guild_id()
+        guild = FakeGuild(
+            id=guild_id,
+            name=name,
+            owner_id=state.owner.id,
+            premium_tier=premium_tier,
+            filesize_limit_override=filesize_limit,
+            bot_permissions=bot_permissions,
+            locale=locale,
+        )
+        guild.roles.append(FakeRole(guild_id, guild_id, "@everyone", EVERYONE_PERMISSIONS))
+        bot_role = FakeRole(
+            state.snowflake(), guild_id, state.bot_user.name, bot_permissions, 1, managed=True
+        )
+        guild.roles.append(bot_role)
+        guild.members[state.bot_user.id] = FakeMember(state.bot_user, guild_id, [bot_role])
+        guild.members[state.owner.id] = FakeMember(state.owner, guild_id)
+        state.guilds[guild_id] = guild
+        return guild
+
+    def add_channel(
+        self,
+        guild: FakeGuild,
+        name: str = "general",
+        *,
+        nsfw: bool = False,
+        bot_permissions: int | None = None,
+    ) -> FakeChannel:
+        channel = FakeChannel(
+            id=self.state.snowflake(),
+            guild_id=guild.id,
+            name=name,
+            nsfw=nsfw,
+            position=len(guild.channels),
+            bot_permissions=bot_permissions,
+        )
+        guild.channels.append(channel)
+        self.state.channels[channel.id] = channel
+        return channel
+
+    def dm_channel(self, member: FakeMember | FakeUser) -> FakeChannel:
+        """The DM channel between the bot and `member` (for interactions in DMs)."""
+        return self.state.dm_channel(member.user if isinstance(member, FakeMember) else member)
+
+    def add_role(self, guild: FakeGuild, name: str, permissions: int = 0) -> FakeRole:
+        role = FakeRole(self.state.snowflake(), guild.id, name, permissions, len(guild.roles))
+        guild.roles.append(role)
+        return role
+
+    def add_member(
+        self,
+        guild: FakeGuild,
+        name: str = "member",
+        *,
+        permissions: int | None = None,
+        roles: Sequence[FakeRole] = (),
+        accepts_dms: bool = True,
+    ) -> FakeMember:
+        """A member; `permissions` overrides what @everyone and `roles` would grant."""
+        user = FakeUser(self.state.snowflake(), name, accepts_dms=accepts_dms)
+        self.state.users[user.id] = user
+        member = FakeMember(user, guild.id, list(roles), permissions)
+        guild.members[user.id] = member
+        return member
+
+    # -- playing members -------------------------------------------------------------------
+
+    async def invoke_slash(
+        self,
+        channel: FakeChannel,
+        member: FakeMember,
+        command: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        attachment_size_limit: int | None = None,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """`member` runs `/command` (space-separated group/subcommand path) with `options`."""
+        data = self._command_data(channel, command, options or {}, focused=None)
+        return await self._send_interaction(
+            APPLICATION_COMMAND, data, channel, member, attachment_size_limit, locale
+        )
+
+    async def autocomplete(
+        self,
+        channel: FakeChannel,
+        member: FakeMember,
+        command: str,
+        options: Mapping[str, Any],
+        focused: str,
+        *,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """`member` is typing into option `focused`; the bot should answer with type 8."""
+        data = self._command_data(channel, command, options, focused=focused)
+        return await self._send_interaction(AUTOCOMPLETE, data, channel, member, None, locale)
+
+    async def click(
+        self,
+        message: FakeMessage,
+        custom_id: str,
+        member: FakeMember,
+        *,
+        values: Sequence[str] | None = None,
+        attachment_size_limit: int | None = None,
+    ) -> FakeInteraction:
+        """`member` presses the button (or picks `values` in the select) `custom_id`."""
+        component = message.find_component(custom_id)
+        if component is None:
+            raise ValueError(f"message {message.id} has no component {custom_id!r}")
+        if component.get("disabled"):
+            raise ValueError(f"component {custom_id!r} is disabled; Discord would not send it")
+        data: JSON = {"custom_id": custom_id, "component_type": component["type"]}
+        if values is not None:
+            data["values"] = list(values)
+        channel = self.state.channels[message.channel_id]
+        return await self._send_interaction(
+            MESSAGE_COMPONENT,
+            data,
+            channel,
+            member,
+            attachment_size_limit,
+            "en-US",
+            message=message,
+        )
+
+    async def submit_modal(
+        self, interaction: FakeInteraction, values: Mapping[str, str | Sequence[str]]
+    ) -> FakeInteraction:
+        """Submit the modal the bot showed for `interaction`: {input custom_id: value}.
+
+        The submission mirrors the modal's layout (action rows or labels), as Discord's does;
+        a list value answers a select.
+        """
+        if interaction.modal is None:
+            raise ValueError("the bot did not answer this interaction with a modal")
+        unknown = set(values) - {
+            c["custom_id"] for c in _walk(interaction.modal["components"]) if "custom_id" in c
+        }
+        if unknown:
+            raise ValueError(f"the modal has no inputs {sorted(unknown)}")
+        data: JSON = {
+            "custom_id": interaction.modal["custom_id"],
+            "components": [_submitted(c, values) for c in interaction.modal["components"]],
+        }
+        message = self.messages.get(interaction.target_message_id or 0)
+        return await self._send_interaction(
+            MODAL_SUBMIT,
+            data,
+            interaction.channel,
+            interaction.member,
+            interaction.attachment_size_limit,
+            "en-US",
+            message=message,
+        )
+
+    def _registered_command(self, channel: FakeChannel, name: str) -> JSON | None:
+        guild_commands = self.state.guild_commands.get(channel.guild_id or 0, [])
+        for command in [*guild_commands, *self.state.global_commands]:
+            if command["name"] == name and int(command.get("type", 1)) == 1:
+                return command
+        return None
+
+    def _command_data(
+        self,
+        channel: FakeChannel,
+        command: str,
+        options: Mapping[str, Any],
+        focused: str | None,
+    ) -> JSON:
+        name, *path = command.split()
+        registered = self._registered_command(channel, name)
+        schema: list[JSON] | None = registered.get("options", []) if registered else None
+        resolved: JSON = {}
+        leaf_schema = schema
+        for part in path:
+            if leaf_schema is not None:
+                node = next((o for o in leaf_schema if o["name"] == part), None)
+                if node is None:
+                    raise ValueError(f"/{name} has no subcommand or group {part!r}")
+                leaf_schema = node.get("options", [])
+        leaf = [
+            self._option(key, value, leaf_schema, resolved, focused == key)
+            for key, value in options.items()
+        ]
+        for index, part in reversed(list(enumerate(path))):
+            kind = _SUBCOMMAND if index == len(path) - 1 else _SUBCOMMAND_GROUP
+            leaf = [{"type": kind, "name": part, "options": leaf}]
+        data: JSON = {"name": name, "type": 1, "options": leaf}
+        if registered is not None:
+            data["id"] = registered["id"]
+            if "guild_id" in registered:
+                data["guild_id"] = registered["guild_id"]
+        else:
+            data["id"] = str(self._command_ids.setdefault(name, self.state.snowflake()))
+        if resolved:
+            data["resolved"] = resolved
+        return data
+
+    def _option(
+        self, name: str, value: Any, schema: list[JSON] | None, resolved: JSON, focused: bool
+    ) -> JSON:
+        option_type = next((t for cls, t in _OPTION_TYPES if isinstance(value, cls)), None)
+        if option_type is None:
+            raise TypeError(f"cannot send option {name!r} of type {type(value).__name__}")
+        if schema is not None:
+            declared = next((o for o in schema if o["name"] == name), None)
+            if declared is None:
+                raise ValueError(f"the registered command has no option {name!r}")
+            # Discord's client sends only values of the declared type (lengths and ranges it
+            # also enforces are left unchecked, so tests can play an outdated client).
+            if not focused and int(declared["type"]) not in _COMPATIBLE_TYPES[option_type]:
+                raise TypeError(f"option {name!r} is declared as type {declared['type']}")
+            option_type = int(declared["type"])
+        if isinstance(value, FakeMember):
+            resolved.setdefault("users", {})[str(value.id)] = value.user.payload()
+            member = value.payload(permissions=self._member_permissions(value))
+            member.pop("user")
+            resolved.setdefault("members", {})[str(value.id)] = member
+            value = str(value.id)
+        elif isinstance(value, FakeUser):
+            resolved.setdefault("users", {})[str(value.id)] = value.payload()
+            value = str(value.id)
+        elif isinstance(value, FakeChannel):
+            channel = value.payload() | {"permissions": str(self._bot_permissions(value))}
+            resolved.setdefault("channels", {})[str(value.id)] = channel
+            value = str(value.id)
+        elif isinstance(value, FakeRole):
+            resolved.setdefault("roles", {})[str(value.id)] = value.payload()
+            value = str(value.id)
+        option: JSON = {"name": name, "type": option_type, "value": value}
+        if focused:
+            option["focused"] = True
+        return option
+
+    def _member_permissions(self, member: FakeMember) -> int:
+        return self.state.guilds[member.guild_id].permissions_of(member)
+
+    def _bot_permissions(self, channel: FakeChannel) -> int:
+        if channel.guild_id is None:
+            return BOT_PERMISSIONS
+        return self.state.guilds[channel.guild_id].bot_permissions_in(channel)
+
+    async def _send_interaction(
+        self,
+        interaction_type: int,
+        data: JSON,
+        channel: FakeChannel,
+        member: FakeMember,
+        attachment_size_limit: int | None,
+        locale: str,
+        *,
+        message: FakeMessage | None = None,
+    ) -> FakeInteraction:
+        state = self.state
+        guild = state.guilds.get(channel.guild_id or 0)
+        size_limit = attachment_size_limit or (guild.filesize_limit if guild else 10 << 20)
+        interaction_id, token = state.snowflake(), state.new_token()
+        channel_payload = channel.payload() | {"permissions": str(self._bot_permissions(channel))}
+        payload: JSON = {
+            "id": str(interaction_id),
+            "application_id": str(state.application_id),
+            "type": interaction_type,
+            "data": data,
+            "token": token,
+            "version": 1,
+            "channel_id": str(channel.id),
+            "channel": channel_payload,
+            "app_permissions": str(self._bot_permissions(channel)),
+            "locale": locale,
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+            "attachment_size_limit": size_limit,
+        }
+        if guild is not None:
+            payload |= {
+                "guild_id": str(guild.id),
+                "guild": {"id": str(guild.id), "locale": guild.locale, "features": []},
+                "guild_locale": guild.locale,
+                "member": member.payload(permissions=guild.permissions_of(member)),
+                "authorizing_integration_owners": {"0": str(guild.id)},
+                "context": 0,
+            }
+        else:
+            payload |= {
+                "user": member.user.payload(),
+                "authorizing_integration_owners": {"0": "0"},
+                "context": 1,
+            }
+        if message is not None:
+            payload["message"] = state.message_payload(message)
+        interaction = FakeInteraction(
+            id=interaction_id,
+            token=token,
+            type=interaction_type,
+            data=data,
+            guild=guild,
+            channel=channel,
+            member=member,
+            created_at=self.clock(),
+            attachment_size_limit=size_limit,
+            payload=payload,
+            target_message_id=message.id if message is not None else None,
+            _state=state,
+        )
+        # Stored before sending: the bot may answer before `dispatch` returns.
+        state.interactions[interaction_id] = interaction
+        state.interactions_by_token[token] = interaction
+        try:
+            await self.gateway.dispatch("INTERACTION_CREATE", payload, channel.guild_id)
+        except BaseException:
+            del state.interactions[interaction_id], state.interactions_by_token[token]
+            raise
+        await state.notify()
+        return interaction
+
+
+def _walk(components: list[JSON]) -> list[JSON]:
+    found: list[JSON] = []
+    for component in components:
+        found.append(component)
+        found.extend(_walk(component.get("components") or []))
+        if isinstance(component.get("component"), dict):
+            found.extend(_walk([component["component"]]))
+    return found
+
+
+def _submitted(component: JSON, values: Mapping[str, str | Sequence[str]]) -> JSON:
+    """What a member's submission looks like for one modal component."""
+    if component.get("type") == 1:
+        return {"type": 1, "components": [_submitted(c, values) for c in component["components"]]}
+    if isinstance(component.get("component"), dict):  # a label around one input
+        return {"type": component["type"], "component": _submitted(component["component"], values)}
+    answer: JSON = {"type": component["type"], "custom_id": component.get("custom_id")}
+    value = values.get(str(component.get("custom_id")), "")
+    if isinstance(value, str):
+        answer["value"] = value
+    else:
+        answer["values"] = list(value)
+    return answer
+
+
+@contextlib.asynccontextmanager
+async def run_bot_against(
+    fake: FakeDiscord,
+    bot: ClientT,
+    *,
+    ready_timeout: float = 10.0,
+    guild_ready_timeout: float | None = 0.05,
+) -> AsyncIterator[ClientT]:
+    """Log `bot` into `fake`, connect, wait for READY, yield it; close it cleanly after.
+
+    `guild_ready_timeout` shortens discord.py's wait for further GUILD_CREATEs before READY
+    (2 s by default; a discord.py internal, set here to keep tests fast; None leaves it).
+    A bot running several shards also waits 5 s between IDENTIFYs (its `before_identify_hook`);
+    override that hook in tests that start more than one shard.
+    """
+    configure_endpoints(fake.rest_base, fake.gateway_url)
+    if guild_ready_timeout is not None:
+        bot._connection.guild_ready_timeout = guild_ready_timeout
+    runner: asyncio.Task[None] | None = None
+    try:
+        await bot.login(fake.bot_token)
+        runner = asyncio.create_task(bot.connect(reconnect=False), name="fake-discord-bot")
+        ready = asyncio.create_task(bot.wait_until_ready())
+        done, _ = await asyncio.wait(
+            {runner, ready}, timeout=ready_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if ready not in done:
+            ready.cancel()
+            if runner in done:
+                runner.result()  # re-raise why the connection ended
+            raise TimeoutError(f"bot not READY within {ready_timeout}s")
+        yield bot
+    finally:
+        await bot.close()
+        if runner is not None:
+            await _finish(runner)
+
+
+async def _finish(runner: asyncio.Task[None]) -> None:
+    """Let the connect task end after `close()`; its error was raised already or is moot."""
+    done, _ = await asyncio.wait({runner}, timeout=5.0)
+    if not done:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    elif not runner.cancelled():
+        runner.exception()  # mark it retrieved so asyncio does not log it again

@@ -1,0 +1,209 @@
+"""The whole bot on loopback: mock Novita + fake Discord + real services + the real bot.
+
+Shared by the end-to-end tests, `python -m bot demo` and benchmarks, so they all exercise the
+same code path production runs (`ImagineBot` → cogs → `GenerationService` → `JobEngine` →
+`NovitaClient` over real sockets; limits in a real database).
+
+    async with LocalStack(StackOptions(time_scale=0.01)) as stack:
+        interaction = await stack.imagine(stack.alice, "a poster that says HELLO", "512*512")
+        message = await stack.wait_result(interaction)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from bot.config import Secret, Settings
+from bot.interactions.app import ImagineBot
+from bot.services import Services
+from fakes.discord.server import (
+    FakeChannel,
+    FakeDiscord,
+    FakeDiscordConfig,
+    FakeGuild,
+    FakeInteraction,
+    FakeMember,
+    FakeMessage,
+    FakeRole,
+    run_bot_against,
+)
+from fakes.novita.server import MockNovita, MockNovitaConfig
+
+MANAGE_MESSAGES = 1 << 13
+MANAGE_GUILD = 1 << 5
+
+# Discord allows 5 edits of a message per 5 s; the bot's default progress interval is 2 s. The
+# stack shortens that interval to 0.05 s, so it shortens the fake's window by the same factor
+# (40×): loopback jobs keep Discord's proportions instead of tripping a 5-second bucket.
+STACK_EDIT_RATE_WINDOW = 5.0 / 40
+
+# Titles of the embeds a job can end with (see bot.interactions.presentation).
+FINAL_TITLE_PREFIXES = ("✅ Here is your image", "❌", "🛑", "🔞")
+
+
+@dataclass
+class StackOptions:
+    time_scale: float = 0.01  # mock Novita durations (20 s at 1024² → 0.2 s)
+    fixed_duration: float | None = None  # seconds, before time_scale; None = realistic spread
+    queue_probability: float = 0.0
+    database_url: str | None = None  # default: a fresh SQLite file in a temp folder
+    settings: dict[str, Any] = field(default_factory=dict)  # Settings overrides
+    fake_discord: FakeDiscordConfig = field(
+        default_factory=lambda: FakeDiscordConfig(edit_rate_window=STACK_EDIT_RATE_WINDOW)
+    )
+    draw_prompt: bool = True
+
+
+def stack_settings(
+    mock_base_url: str, api_key: str, database_url: str, **overrides: Any
+) -> Settings:
+    """Settings scaled for loopback runs: short polls and edits, generous limits."""
+    base: dict[str, Any] = dict(
+        novita_api_key=Secret(api_key),
+        discord_token=Secret("fake-bot-token"),
+        novita_base_url=mock_base_url,
+        database_url=database_url,
+        poll_min_interval=0.01,
+        poll_max_interval=0.1,
+        job_deadline=30.0,
+        request_timeout=10.0,
+        max_submits_per_minute=0,
+        progress_edit_interval=0.05,
+        user_generations_per_window=0,
+        user_max_concurrent_jobs=0,
+        user_daily_quota=0,
+    )
+    base.update(overrides)
+    return Settings(**base)
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self._exit = contextlib.AsyncExitStack()
+        self.mock: MockNovita
+        self.fake: FakeDiscord
+        self.settings: Settings
+        self.services: Services
+        self.bot: ImagineBot
+        self.guild: FakeGuild
+        self.channel: FakeChannel
+        self.nsfw_channel: FakeChannel
+        self.mod_role: FakeRole
+        self.alice: FakeMember
+        self.bob: FakeMember
+        self.mod: FakeMember
+        self.admin: FakeMember
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self._exit.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._exit.aclose()
+
+    async def _start(self) -> None:
+        options = self.options
+        self.mock = MockNovita(
+            MockNovitaConfig(
+                time_scale=options.time_scale,
+                fixed_duration=options.fixed_duration,
+                queue_probability=options.queue_probability,
+                draw_prompt=options.draw_prompt,
+            )
+        )
+        await self.mock.start()
+        self._exit.push_async_callback(self.mock.stop)
+
+        self.fake = FakeDiscord(options.fake_discord)
+        await self.fake.start()
+        self._exit.push_async_callback(self.fake.stop)
+        self.guild = self.fake.add_guild("Art Club")
+        self.channel = self.fake.add_channel(self.guild, "art")
+        self.nsfw_channel = self.fake.add_channel(self.guild, "after-dark", nsfw=True)
+        self.mod_role = self.fake.add_role(self.guild, "Mods", permissions=MANAGE_MESSAGES)
+        self.alice = self.fake.add_member(self.guild, "alice")
+        self.bob = self.fake.add_member(self.guild, "bob")
+        self.mod = self.fake.add_member(self.guild, "mod", roles=[self.mod_role])
+        self.admin = self.fake.add_member(
+            self.guild, "admin", permissions=MANAGE_GUILD | MANAGE_MESSAGES
+        )
+
+        database_url = options.database_url
+        if database_url is None:
+            folder = Path(self._exit.enter_context(tempfile.TemporaryDirectory()))
+            database_url = f"sqlite+aiosqlite:///{folder / 'imagine.db'}"
+        self.settings = stack_settings(
+            self.mock.base_url, self.mock.config.api_key, database_url, **options.settings
+        )
+        self.services = await Services.create(self.settings)
+        self._exit.push_async_callback(self.services.close)
+        await self.start_bot()
+
+    async def start_bot(self) -> ImagineBot:
+        """(Re)start the bot process on the same services, e.g. to test buttons after a restart."""
+        self.bot = ImagineBot(self.settings, services=self.services)
+        await self._exit.enter_async_context(run_bot_against(self.fake, self.bot))
+        return self.bot
+
+    async def restart_bot(self) -> ImagineBot:
+        await self.bot.close()
+        return await self.start_bot()
+
+    def with_settings(self, **overrides: Any) -> Settings:
+        return dataclasses.replace(self.settings, **overrides)
+
+    # ---- playing members -----------------------------------------------------------------------
+
+    async def imagine(
+        self,
+        member: FakeMember,
+        prompt: str,
+        size: str | None = None,
+        *,
+        channel: FakeChannel | None = None,
+        attachment_size_limit: int | None = None,
+    ) -> FakeInteraction:
+        options: dict[str, Any] = {"prompt": prompt}
+        if size is not None:
+            options["size"] = size
+        return await self.fake.invoke_slash(
+            channel or self.channel,
+            member,
+            "imagine",
+            options,
+            attachment_size_limit=attachment_size_limit,
+        )
+
+    async def wait_result(
+        self, interaction: FakeInteraction, timeout: float = 20.0  # noqa: ASYNC109
+    ) -> FakeMessage:
+        """Wait until the job's message shows how it ended (image, failure, cancel, notice)."""
+
+        def finished(message: FakeMessage) -> bool:
+            title = message.embeds[0].get("title", "") if message.embeds else ""
+            return message.deleted or title.startswith(FINAL_TITLE_PREFIXES)
+
+        return await interaction.wait_original(finished, timeout=timeout)
+
+    async def click(self, message: FakeMessage, label: str, member: FakeMember) -> FakeInteraction:
+        """Click the button with this label on `message`."""
+        for component in message.walk_components():
+            if component.get("label") == label:
+                return await self.fake.click(message, component["custom_id"], member)
+        raise LookupError(f"no button {label!r} on message {message.id}")

@@ -1,0 +1,87 @@
+"""Helpers shared by the end-to-end tests (tests/test_e2e_*.py): reading the fake's records."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from PIL import Image
+
+from fakes.discord.server import FakeChannel, FakeDiscord, FakeMessage, RecordedCall
+from fakes.stack import FINAL_TITLE_PREFIXES
+
+CHANNEL_MESSAGE_ROUTES = ("/channels/{channel_id}/messages",)
+# Callback types that create or change a message (4 message, 7 update).
+MESSAGE_CALLBACK_TYPES = (4, 7)
+
+
+def title(message: FakeMessage) -> str:
+    return str(message.embeds[0].get("title", "")) if message.embeds else ""
+
+
+def description(message: FakeMessage) -> str:
+    return str(message.embeds[0].get("description", "")) if message.embeds else ""
+
+
+def field_values(message: FakeMessage) -> dict[str, str]:
+    if not message.embeds:
+        return {}
+    return {item["name"]: item["value"] for item in message.embeds[0].get("fields", [])}
+
+
+def button_labels(message: FakeMessage) -> list[str]:
+    return [str(c.get("label")) for c in message.walk_components() if c.get("type") == 2]
+
+
+def is_final(message: FakeMessage) -> bool:
+    return message.deleted or title(message).startswith(FINAL_TITLE_PREFIXES)
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "JPEG"
+        image.load()  # decodes the whole file: a truncated upload fails here
+        return image.size
+
+
+def message_payload(call: RecordedCall) -> dict[str, Any] | None:
+    """The message body a REST call carried (None for calls that send no message)."""
+    body = call.json
+    if not isinstance(body, dict):
+        return None
+    if call.route.endswith("/callback"):
+        if body.get("type") not in MESSAGE_CALLBACK_TYPES:
+            return None
+        data = body.get("data")
+        return data if isinstance(data, dict) else None
+    if call.method in ("POST", "PATCH") and (
+        "/webhooks/" in call.route or call.route in CHANNEL_MESSAGE_ROUTES
+    ):
+        return body
+    return None
+
+
+def assert_pings_nobody(fake: FakeDiscord) -> int:
+    """Every message-bearing call carried allowed_mentions that allow no ping, and no message
+    the bot sent pinged anyone. Returns how many message-bearing calls were checked."""
+    checked = 0
+    for call in fake.calls:
+        payload = message_payload(call)
+        if payload is None:
+            continue
+        checked += 1
+        allowed = payload.get("allowed_mentions")
+        assert allowed is not None, f"{call.method} {call.route} sent no allowed_mentions"
+        assert allowed.get("parse", []) == [], (call.route, allowed)
+        assert not allowed.get("users") and not allowed.get("roles"), (call.route, allowed)
+        assert not allowed.get("replied_user"), (call.route, allowed)
+    for message in fake.messages.values():
+        assert not message.mention_everyone, message.id
+        assert not message.mentioned_user_ids, message.id
+        assert not message.mentioned_role_ids, message.id
+    return checked
+
+
+def first_channel_post(fake: FakeDiscord, channel: FakeChannel) -> FakeMessage | None:
+    """The first normal channel message (sent with the bot token, not an interaction webhook)."""
+    return next((m for m in fake.channel_messages(channel) if m.source == "channel"), None)

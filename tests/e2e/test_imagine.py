@@ -1,0 +1,271 @@
+"""End to end: the real discord.py bot ↔ the fake Discord ↔ the mock Novita, over real sockets.
+
+Each test plays members through `LocalStack` and asserts on what Discord would have recorded:
+REST calls, message edits, attachments' bytes, acknowledgement latency, allowed_mentions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.gate import Admission, GenerationRequest
+from fakes import demo
+from fakes.discord.server import FakeMember, FakeMessage
+from fakes.stack import LocalStack, StackOptions
+from tests.e2e.support import (
+    assert_pings_nobody,
+    button_labels,
+    description,
+    field_values,
+    is_final,
+    jpeg_size,
+    title,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+
+ACK_WINDOW = 3.0
+
+
+async def test_happy_path_defers_publicly_shows_progress_and_delivers_the_image(
+    stack: LocalStack,
+) -> None:
+    interaction = await stack.imagine(stack.alice, "a poster that says HELLO", "768*512")
+
+    assert await interaction.wait_acknowledged() == 5  # deferred "thinking…"
+    assert interaction.ack_latency is not None and interaction.ack_latency < ACK_WINDOW
+    assert not interaction.ephemeral
+
+    message = await stack.wait_result(interaction)
+    assert title(message) == "✅ Here is your image"
+    assert not message.loading and not message.ephemeral
+    assert [(c.method, c.route) for c in stack.fake.calls if c.route.endswith("/callback")] == [
+        ("POST", "/interactions/{interaction_id}/{token}/callback")
+    ]
+
+    # Progress: at least one edit before the result shows a bar with an estimated percent
+    # and a Cancel button.
+    progress = [edit.payload for edit in message.edits[:-1]]
+    assert progress, "the message went straight to the result"
+    shown = [
+        item["value"]
+        for payload in progress
+        for item in payload["embeds"][0].get("fields", [])
+        if item["name"] == "Progress"
+    ]
+    assert shown and all("(estimate)" in value for value in shown)
+    assert all(("▰" in value or "▱" in value) for value in shown)
+    assert all(
+        c.get("label") == "Cancel"
+        for payload in progress
+        for row in payload["components"]
+        for c in row["components"]
+    )
+
+    # The result: the task's JPEG at the requested size, shown by the embed, with buttons.
+    (task_id,) = stack.mock.tasks
+    (attachment,) = message.attachments
+    assert attachment.filename == f"{task_id}.jpeg"
+    assert jpeg_size(attachment.data) == (768, 512)
+    assert message.embeds[0]["image"]["url"] == f"attachment://{task_id}.jpeg"
+    assert field_values(message)["Size"] == "768×512"
+    assert field_values(message)["Requested by"] == f"<@{stack.alice.id}>"
+    assert button_labels(message) == ["Re-roll", "Delete"]
+    assert message.edits[-1].filenames == (f"{task_id}.jpeg",)
+    assert stack.mock.stats.submits == 1 and stack.mock.tasks[task_id].downloads == 1
+    assert stack.fake.rate_limited_count == 0
+
+
+async def test_mentions_in_a_prompt_ping_nobody(stack: LocalStack) -> None:
+    prompt = f"hi @everyone and @here, <@{stack.bob.id}> and <@&{stack.mod_role.id}>"
+    interaction = await stack.imagine(stack.alice, prompt, "512*512")
+    message = await stack.wait_result(interaction)
+    assert title(message) == "✅ Here is your image"
+    # The prompt is shown as typed, with @everyone defused.
+    assert "@\u200beveryone" in description(message)
+
+    # A failing job and an ephemeral refusal carry the prompt too.
+    failing = await stack.imagine(stack.bob, prompt + " [mock:failed]", "512*512")
+    assert title(await stack.wait_result(failing)).startswith("❌")
+    refused = await stack.imagine(stack.bob, prompt, "huge")
+    await refused.wait_acknowledged()
+
+    assert assert_pings_nobody(stack.fake) >= 6
+    assert interaction.original_message() is message
+    assert message.allowed_mentions == {"parse": []}
+
+
+@pytest.mark.parametrize(
+    ("prompt", "size", "says"),
+    [
+        ("a cat", "99*99", "That size doesn't work"),
+        ("a cat", "big", "That size doesn't work"),
+        ("   ", None, "That prompt doesn't work"),
+        ("", "512*512", "That prompt doesn't work"),
+    ],
+)
+async def test_bad_input_is_refused_ephemerally_in_time_and_never_submitted(
+    stack: LocalStack, prompt: str, size: str | None, says: str
+) -> None:
+    interaction = await stack.imagine(stack.alice, prompt, size)
+    assert await interaction.wait_acknowledged() == 4
+    assert interaction.ack_latency is not None and interaction.ack_latency < ACK_WINDOW
+    assert interaction.ephemeral
+    message = interaction.original_message()
+    assert message is not None and message.ephemeral and not message.loading
+    assert message.content.startswith(says)
+    assert stack.mock.stats.submits == 0
+    assert not stack.bot.generation.jobs
+    assert_pings_nobody(stack.fake)
+
+
+async def test_progress_edits_keep_the_interval_including_the_final_edit() -> None:
+    interval = 0.25
+    options = StackOptions(
+        time_scale=0.01,
+        fixed_duration=120.0,  # 1.2 s of generating: several throttle windows
+        settings={"progress_edit_interval": interval},
+    )
+    async with LocalStack(options) as stack:
+        interaction = await stack.imagine(stack.alice, "a slow lighthouse", "512*512")
+        message = await stack.wait_result(interaction)
+    assert title(message) == "✅ Here is your image"
+    times = [edit.at for edit in message.edits]
+    assert len(times) >= 3
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    # The bot measures the interval when it sends; the fake when the request arrives.
+    assert min(gaps) >= interval - 0.08, gaps  # slack for request latency under load
+    # Without throttling, a 1.2 s job at 0.01-0.1 s polls would edit far more often.
+    assert len(times) <= 1.2 / interval + 3
+    assert stack.fake.rate_limited_count == 0
+
+
+async def test_fifty_members_at_once_all_get_images_without_rate_limits() -> None:
+    options = StackOptions(time_scale=0.01, fixed_duration=10.0, draw_prompt=False)
+    async with LocalStack(options) as stack:
+        members = [stack.fake.add_member(stack.guild, f"user{n}") for n in range(50)]
+        started = time.monotonic()
+        interactions = await asyncio.gather(
+            *(
+                stack.imagine(member, f"picture number {n}", "512*512")
+                for n, member in enumerate(members)
+            )
+        )
+        messages: list[FakeMessage] = await asyncio.gather(
+            *(stack.wait_result(interaction) for interaction in interactions)
+        )
+        elapsed = time.monotonic() - started
+
+        assert all(title(message) == "✅ Here is your image" for message in messages)
+        assert all(len(message.attachments) == 1 for message in messages)
+        assert {m.attachments[0].filename for m in messages} == {
+            f"{task_id}.jpeg" for task_id in stack.mock.tasks
+        }
+        assert len(stack.mock.tasks) == 50
+        assert all(i.ack_latency is not None and i.ack_latency < ACK_WINDOW for i in interactions)
+        assert stack.fake.rate_limited_count == 0
+        assert stack.fake.rate_limit_exhausted_count == 0
+        # Only MAX_CONCURRENT_UPSTREAM_TASKS (8) run at once: the rest showed their place.
+        queued = [
+            m
+            for m in messages
+            if any("In the queue: position" in str(e.payload.get("embeds")) for e in m.edits)
+        ]
+        assert queued
+        assert elapsed < 15, elapsed
+
+
+async def test_requester_name_is_taken_from_the_member(stack: LocalStack) -> None:
+    """The footer names who asked (bob), so a shared channel can tell jobs apart."""
+    member: FakeMember = stack.bob
+    interaction = await stack.imagine(member, "bob's fox", "512*512")
+    message = await interaction.wait_original(
+        lambda m: bool(m.embeds) and not is_final(m), timeout=10
+    )
+    assert message.embeds[0]["footer"]["text"] == "Requested by bob"
+    await stack.wait_result(interaction)
+
+
+async def test_demo_runs_end_to_end_and_writes_a_jpeg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(demo, "DEMO_TIME_SCALE", 0.05)  # the same run, five times faster
+    out = tmp_path / "demo.jpeg"
+    code = await asyncio.wait_for(demo.run("a poster that says DEMO", "512*512", str(out)), 30)
+    assert code == 0
+    assert jpeg_size(out.read_bytes()) == (512, 512)
+    printed = capsys.readouterr().out
+    assert "(estimate)" in printed and "✅ Here is your image" in printed
+    assert f"Saved the delivered image to {out} (512×512 JPEG)." in printed
+
+
+MARKDOWN_HEAVY = "**bold** _it_ `code` ||secret|| > quote @everyone <@&1> ~~x~~ # h "
+
+
+@pytest.mark.parametrize("ending", ["", " [mock:failed]", " [mock:nsfw]"])
+async def test_a_longest_markdown_heavy_prompt_fits_every_message(
+    stack: LocalStack, ending: str
+) -> None:
+    """The fake rejects embeds over Discord's limits, so any ending that overflows fails here."""
+    prompt = (MARKDOWN_HEAVY * 40)[: 2000 - len(ending)] + ending
+    assert len(prompt) == 2000
+    interaction = await stack.imagine(stack.alice, prompt, "512*512")
+    message = await stack.wait_result(interaction)
+    assert title(message).startswith(("✅", "❌", "🔞"))
+    assert all(call.status == 200 for call in stack.fake.calls if call.route.startswith("/web"))
+    assert_pings_nobody(stack.fake)
+
+
+async def test_a_long_prompt_can_be_cancelled(stack: LocalStack) -> None:
+    prompt = (MARKDOWN_HEAVY * 40)[:1980] + " [mock:never-finish]"
+    interaction = await stack.imagine(stack.alice, prompt, "512*512")
+    message = await interaction.wait_original(lambda m: "Cancel" in button_labels(m))
+    await stack.click(message, "Cancel", stack.alice)
+    assert title(await stack.wait_result(interaction)) == "🛑 Cancelled"
+    assert all(call.status in (200, 204) for call in stack.fake.calls)
+
+
+async def test_imagine_in_a_direct_message(stack: LocalStack) -> None:
+    interaction = await stack.imagine(
+        stack.alice, "a postcard", "512*512", channel=stack.fake.dm_channel(stack.alice)
+    )
+    message = await stack.wait_result(interaction)
+    assert title(message) == "✅ Here is your image"
+    assert message.guild_id is None
+
+
+@pytest.mark.timeout(30)
+async def test_a_slow_limit_check_answers_busy_in_time_and_refunds_the_reservation() -> None:
+    async with LocalStack(StackOptions(time_scale=0.01)) as stack:
+        service = stack.bot.generation
+        service.admission_budget = 0.2  # stands in for Discord's window in a fast test
+        gate = service.gate
+        release = asyncio.Event()
+        admitted: list[int] = []
+        real_admit = gate.admit
+
+        async def slow_admit(request: GenerationRequest) -> Admission:
+            admission = await real_admit(request)  # reserves a ledger row ...
+            if admission.job_id is not None:
+                admitted.append(admission.job_id)
+            await release.wait()  # ... then the database stalls
+            return admission
+
+        gate.admit = slow_admit  # type: ignore[method-assign]
+        interaction = await stack.imagine(stack.alice, "a slow database", "512*512")
+        assert await interaction.wait_acknowledged() == 4
+        reply = interaction.original_message()
+        assert interaction.ephemeral and reply is not None and "busy" in reply.content
+        assert stack.mock.stats.submits == 0
+
+        release.set()  # the check finishes late: its reservation must not count
+        await service.close()  # waits for late refunds, as on shutdown
+        admissions = stack.services.admissions
+        assert admissions is not None and admitted
+        entry = await admissions.ledger.get(admitted[0])
+        assert entry is not None and not entry.counted

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+
+import pytest
+from PIL import Image
+
+from bot.interactions.delivery import (
+    EditBudget,
+    ImageTooLargeForDiscord,
+    ThrottledProgress,
+    fit_to_limit,
+    fit_to_limit_sync,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_throttle_edits_only_changes_and_not_too_often() -> None:
+    clock = Clock()
+    edits: list[int] = []
+
+    async def edit(value: int) -> None:
+        edits.append(value)
+
+    throttle: ThrottledProgress[int] = ThrottledProgress(edit, lambda v: v // 10, 2.0, clock)
+    assert await throttle.offer(1)
+    assert not await throttle.offer(5)  # same signature
+    assert not await throttle.offer(15)  # changed, but only 0 s since the last edit
+    clock.now = 2.5
+    assert await throttle.offer(15)
+    assert edits == [1, 15]
+    assert throttle.seconds_until_allowed() == pytest.approx(2.0)
+
+
+async def test_throttle_survives_a_failing_edit() -> None:
+    async def edit(value: int) -> None:
+        raise RuntimeError("discord said no")
+
+    throttle: ThrottledProgress[int] = ThrottledProgress(edit, lambda v: v, 0.0)
+    assert not await throttle.offer(1)
+
+
+class Recorder:
+    """An edit callback that lets a test wait for the n-th edit, and a sleep that moves a clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.edits: list[int] = []
+        self.slept: list[float] = []
+        self.changed = asyncio.Event()
+
+    async def edit(self, value: int) -> None:
+        self.edits.append(value)
+        self.changed.set()
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.clock.now += seconds
+        await asyncio.sleep(0)
+
+    async def wait_edits(self, count: int) -> list[int]:
+        async with asyncio.timeout(2):
+            while len(self.edits) < count:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.edits
+
+
+def throttle_for(recorder: Recorder) -> ThrottledProgress[int]:
+    return ThrottledProgress(
+        recorder.edit, lambda v: v // 10, 2.0, recorder.clock, sleep=recorder.sleep
+    )
+
+
+async def test_throttle_sends_a_held_back_update_once_the_interval_passed() -> None:
+    """A queue position that then stays put must still reach the message."""
+    recorder = Recorder(Clock())
+    throttle = throttle_for(recorder)
+    assert await throttle.offer(1)
+    recorder.clock.now = 0.5
+    assert not await throttle.offer(15)  # too early: held back, not lost
+    assert await recorder.wait_edits(2) == [1, 15]
+    assert recorder.slept == [pytest.approx(1.5)]
+    await throttle.close()
+
+
+async def test_throttle_sends_only_the_newest_held_back_update() -> None:
+    recorder = Recorder(Clock())
+    throttle = throttle_for(recorder)
+    assert await throttle.offer(1)
+    assert not await throttle.offer(15)
+    assert not await throttle.offer(25)
+    assert await recorder.wait_edits(2) == [1, 25]
+    await throttle.close()
+
+
+async def test_throttle_forgets_a_held_back_update_that_the_message_already_shows() -> None:
+    recorder = Recorder(Clock())
+    throttle = throttle_for(recorder)
+    assert await throttle.offer(1)
+    assert not await throttle.offer(15)
+    assert not await throttle.offer(2)  # back to what is shown: nothing to send later
+    await asyncio.sleep(0.01)
+    assert recorder.edits == [1]
+    await throttle.close()
+
+
+async def test_throttle_close_drops_pending_updates_and_refuses_new_ones() -> None:
+    clock = Clock()
+    edits: list[int] = []
+
+    async def edit(value: int) -> None:
+        edits.append(value)
+
+    throttle: ThrottledProgress[int] = ThrottledProgress(edit, lambda v: v // 10, 2.0, clock)
+    assert await throttle.offer(1)
+    assert not await throttle.offer(15)  # would be sent in 2 s (real time)
+    await throttle.close()  # returns at once: the pending flush is cancelled
+    assert not await throttle.offer(35)
+    assert edits == [1]
+
+
+def noisy_png(side: int) -> bytes:
+    image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_small_jpeg_passes_untouched() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 300), "navy").save(buffer, format="JPEG")
+    data = buffer.getvalue()
+    assert await fit_to_limit(data, 10_000_000) == (data, False)
+
+
+def test_oversized_image_is_recompressed_under_the_limit() -> None:
+    data = noisy_png(600)
+    out, changed = fit_to_limit_sync(data, 150_000)
+    assert changed and len(out) <= 150_000
+    with Image.open(io.BytesIO(out)) as image:
+        assert image.format == "JPEG"
+
+
+def test_impossible_limit_is_reported() -> None:
+    with pytest.raises(ImageTooLargeForDiscord):
+        fit_to_limit_sync(noisy_png(300), 100)
+
+
+async def test_edit_budget_serves_waiters_in_order_at_its_rate() -> None:
+    clock = Clock()
+    recorder = Recorder(clock)
+    budget = EditBudget(2.0, burst=1, clock=clock, sleep=recorder.sleep)
+    assert budget.try_take()
+    assert not budget.try_take()  # the one token is spent
+    order: list[int] = []
+
+    async def wait_turn(n: int) -> None:
+        await budget.take()
+        order.append(n)
+
+    await asyncio.gather(*(wait_turn(n) for n in range(3)))
+    assert order == [0, 1, 2]
+    assert clock.now == pytest.approx(1.5)  # three more tokens at 2 per second
+    assert EditBudget(0).try_take() and EditBudget(0).unlimited
+
+
+async def test_try_take_does_not_jump_the_queue() -> None:
+    clock = Clock()
+    release = asyncio.Event()
+
+    async def slow_sleep(seconds: float) -> None:
+        await release.wait()
+        clock.now += seconds
+
+    budget = EditBudget(1.0, burst=1, clock=clock, sleep=slow_sleep)
+    assert budget.try_take()
+    waiter = asyncio.create_task(budget.take())
+    await asyncio.sleep(0)
+    clock.now += 5  # tokens have refilled, but someone is already waiting
+    assert not budget.try_take()
+    release.set()
+    await waiter
+
+
+async def test_jobs_share_the_budget_and_held_back_progress_still_arrives() -> None:
+    clock = Clock()
+    recorder = Recorder(clock)
+    budget = EditBudget(1.0, burst=1, clock=clock, sleep=recorder.sleep)
+    first = ThrottledProgress(recorder.edit, lambda v: v, 0.0, clock, recorder.sleep, budget)
+    second = ThrottledProgress(recorder.edit, lambda v: v, 0.0, clock, recorder.sleep, budget)
+    assert await first.offer(1)
+    assert not await second.offer(2)  # over the bot-wide budget: held back, not lost
+    assert await recorder.wait_edits(2) == [1, 2]
+    assert clock.now >= 1.0  # it waited for the next token
+    await first.close()
+    await second.close()

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.imaging import InvalidPromptError, InvalidSizeError
+from bot.interactions.messages import MISCONFIGURED, describe_error, describe_with_id
+from bot.novita import errors
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (InvalidSizeError("9*9", "each side must be between 256 and 1536 pixels"), "256 and 1536"),
+        (InvalidPromptError("the prompt is empty"), "empty"),
+        (errors.AuthenticationError("bad key", status=403), MISCONFIGURED),
+        (errors.InsufficientBalanceError("no money", status=400), "out of credit"),
+        (errors.PromptRefusedError("no", status=400), "refused"),
+        (errors.RateLimitedError("slow down", status=429), "busy"),
+        (errors.TaskFailedError("failed", reason="GPU on fire"), "GPU on fire"),
+        (errors.JobTimeoutError("late"), "too long"),
+        (errors.ImageUnavailableError("gone", status=403), "expired"),
+        (errors.UpstreamUnavailableError("502"), "trouble"),
+    ],
+)
+def test_known_errors_have_friendly_sentences(exc: Exception, expected: str) -> None:
+    text = describe_error(exc)
+    assert text is not None and expected in text
+
+
+def test_unknown_errors_quote_the_error_id_and_nothing_else() -> None:
+    assert describe_error(KeyError("x")) is None
+    text = describe_with_id(KeyError("secret-detail"), "abcd1234")
+    assert "abcd1234" in text and "secret-detail" not in text

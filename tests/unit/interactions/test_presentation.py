@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import discord
+
+from bot.imaging import ImageSize
+from bot.interactions import presentation as ui
+from bot.jobs.progress import JobPhase, ProgressUpdate
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+JOB = ui.JobView("a *bold* @everyone poster", ImageSize(1024, 1536), 42, "Ada", NOW)
+
+
+def update(
+    phase: JobPhase = JobPhase.GENERATING, percent: float = 40.0, **kw: object
+) -> ProgressUpdate:
+    base: dict[str, object] = dict(
+        phase=phase,
+        percent=percent,
+        percent_is_estimate=True,
+        eta_seconds=12.0,
+        elapsed_seconds=8.0,
+    )
+    base.update(kw)
+    return ProgressUpdate(**base)  # type: ignore[arg-type]
+
+
+def embed_size(embed: discord.Embed) -> int:
+    return len(embed)
+
+
+def test_prompt_is_escaped_and_pings_nobody() -> None:
+    shown = ui.format_prompt("**hi** @everyone <@123456789012345678> <@&223456789012345678> _x_")
+    assert "\\*\\*hi\\*\\*" in shown
+    assert "@everyone" not in shown.replace("@\u200beveryone", "")
+    assert "<@123456789012345678>" not in shown
+    assert "<@&223456789012345678>" not in shown
+
+
+def test_long_prompt_is_truncated_with_an_ellipsis_and_fits_the_embed() -> None:
+    prompt = "\\" * 3000 + "x" * 2000
+    shown = ui.format_prompt(prompt)
+    assert len(shown) <= ui.PROMPT_SHOWN_LIMIT and shown.endswith("…")
+    assert not shown[:-1].endswith("\\") or shown[:-1].endswith("\\\\")
+    embed = ui.progress_embed(
+        ui.JobView(prompt, ImageSize(512, 512), 1, "x" * 32, NOW), update(), NOW
+    )
+    assert embed_size(embed) <= 6000 and len(embed.description or "") <= 4096
+
+
+def test_progress_never_shows_100_before_done() -> None:
+    assert ui.shown_percent(update(percent=99.9)) == 95
+    assert ui.shown_percent(update(percent=100.0)) == 99
+    assert ui.shown_percent(update(phase=JobPhase.DONE, percent=100.0)) == 100
+
+
+def test_progress_embed_marks_estimates_and_uses_relative_times() -> None:
+    embed = ui.progress_embed(JOB, update(percent=42), NOW)
+    values = " ".join(field.value or "" for field in embed.fields)
+    assert "40 % (estimate)" in values
+    assert "<t:" in values and ":R>" in values
+    assert "1024×1536" in values
+    exact = ui.progress_embed(JOB, update(percent=42, percent_is_estimate=False), NOW)
+    assert "(estimate)" not in " ".join(f.value or "" for f in exact.fields)
+
+
+def test_queue_position_in_title() -> None:
+    embed = ui.progress_embed(JOB, update(JobPhase.WAITING, 0, queue_position=3), NOW)
+    assert embed.title is not None and "position 3" in embed.title
+
+
+def test_signature_changes_only_on_visible_changes() -> None:
+    a = ui.progress_signature(update(percent=41), NOW)
+    b = ui.progress_signature(update(percent=44), NOW + dt.timedelta(seconds=1))
+    c = ui.progress_signature(update(percent=46), NOW)
+    d = ui.progress_signature(update(phase=JobPhase.DOWNLOADING, percent=41), NOW)
+    assert a == b and a != c and a != d
+
+
+def test_result_embed_shows_the_attachment_unless_spoilered() -> None:
+    shown = ui.result_embed(JOB, filename="t.jpeg", seconds=12.34)
+    assert shown.image.url == "attachment://t.jpeg"
+    assert "12.3 s" in " ".join(f.value or "" for f in shown.fields)
+    hidden = ui.result_embed(JOB, filename="t.jpeg", seconds=1, spoiler=True)
+    assert hidden.image.url is None
+
+
+def test_refusal_text_has_a_relative_retry_time() -> None:
+    text = ui.refusal_text("You have used your 5 images.", NOW)
+    assert text.startswith("You have used") and f"<t:{int(NOW.timestamp())}:R>" in text

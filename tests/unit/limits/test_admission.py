@@ -1,0 +1,245 @@
+"""AdmissionService on both backends: moderation, limits from the ledger, refunds, atomicity."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bot.config import Settings
+from bot.imaging import ImageSize
+from bot.limits.policy import GuildLimits, LimitKind, LimitPolicy, UserLimits
+from bot.limits.service import AdmissionRequest, AdmissionService, Outcome
+from bot.storage import GuildConfig, LedgerStatus, RoleOverride
+from bot.storage.database import Database
+
+if TYPE_CHECKING:
+    from fakes.clock import ManualUtcClock
+
+pytestmark = pytest.mark.timeout(60)
+
+GUILD, CHANNEL, USER = 111, 222, 333
+
+
+def make_policy(
+    per_window: int = 0,
+    concurrent: int = 0,
+    daily: int = 0,
+    *,
+    guild_daily: int = 0,
+    guild_concurrent: int = 0,
+    guild_spend: float = 0.0,
+    bot_spend: float = 0.0,
+    price: float = 0.02,
+) -> LimitPolicy:
+    return LimitPolicy(
+        UserLimits(per_window, dt.timedelta(minutes=10), concurrent, daily),
+        GuildLimits(guild_concurrent, guild_daily, guild_spend),
+        bot_daily_spend_usd=bot_spend,
+        price_per_image_usd=price,
+    )
+
+
+def request(user: int = USER, prompt: str = "a red fox", **changes: object) -> AdmissionRequest:
+    base = AdmissionRequest(GUILD, CHANNEL, user, prompt, ImageSize(1024, 1024))
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def service(db: Database, clock: ManualUtcClock, policy: LimitPolicy) -> AdmissionService:
+    return AdmissionService(db, policy, clock=clock)
+
+
+async def test_admit_reserves_a_ticket_and_finish_closes_it(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    svc = service(database, utc_clock, make_policy(daily=5))
+    admission = await svc.admit(request(reroll_of=41))
+    assert admission.allowed and admission.ticket is not None
+    entry = await svc.ledger.get(admission.ticket)
+    assert entry is not None
+    assert (entry.status, entry.size, entry.reroll_of, entry.cost_microusd) == (
+        LedgerStatus.RESERVED,
+        "1024*1024",
+        41,
+        20_000,
+    )
+    assert await svc.mark_submitted(admission.ticket, "task-9")
+    assert await svc.finish(admission.ticket, Outcome.SUCCEEDED, timings={"total": 9.5})
+    assert not await svc.finish(admission.ticket, Outcome.FAILED)
+    assert (await svc.ledger.get(admission.ticket)).status is LedgerStatus.SUCCEEDED  # type: ignore[union-attr]
+
+
+async def test_failed_and_refused_jobs_do_not_count(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    svc = service(database, utc_clock, make_policy(daily=2))
+    first = await svc.admit(request())
+    second = await svc.admit(request())
+    assert first.allowed and second.allowed
+    refused = await svc.admit(request())
+    assert refused.decision.limit is LimitKind.USER_DAILY
+    assert refused.ticket is None
+
+    assert first.ticket is not None and second.ticket is not None
+    await svc.mark_submitted(first.ticket, "t1")
+    await svc.finish(first.ticket, Outcome.FAILED, error="upstream error")
+    await svc.finish(second.ticket, Outcome.REFUSED)
+    again = [await svc.admit(request()) for _ in range(3)]
+    assert [a.allowed for a in again] == [True, True, False]
+
+
+async def test_rerolls_count_like_new_requests(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    svc = service(database, utc_clock, make_policy(per_window=2))
+    original = await svc.admit(request())
+    reroll = await svc.admit(request(reroll_of=original.ticket))
+    assert reroll.allowed
+    assert (await svc.admit(request(reroll_of=original.ticket))).decision.limit is (
+        LimitKind.USER_WINDOW
+    )
+
+
+async def test_window_slides_with_the_clock(database: Database, utc_clock: ManualUtcClock) -> None:
+    svc = service(database, utc_clock, make_policy(per_window=2))
+    started = utc_clock.now
+    await svc.admit(request())
+    utc_clock.advance(minutes=4)
+    await svc.admit(request())
+    refused = await svc.admit(request())
+    assert refused.decision.retry_at == started + dt.timedelta(minutes=10)
+    utc_clock.now = refused.decision.retry_at
+    assert (await svc.admit(request())).allowed
+
+
+async def test_daily_quota_resets_at_utc_midnight(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    utc_clock.now = dt.datetime(2025, 3, 14, 23, 59, tzinfo=dt.UTC)
+    svc = service(database, utc_clock, make_policy(daily=1))
+    assert (await svc.admit(request())).allowed
+    refused = await svc.admit(request())
+    assert refused.decision.retry_at == dt.datetime(2025, 3, 15, tzinfo=dt.UTC)
+    utc_clock.advance(minutes=1)
+    assert (await svc.admit(request())).allowed
+
+
+async def test_concurrency_frees_when_a_job_finishes_or_goes_stale(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    svc = service(database, utc_clock, make_policy(concurrent=1))
+    running = await svc.admit(request())
+    assert (await svc.admit(request())).decision.limit is LimitKind.USER_CONCURRENT
+    assert running.ticket is not None
+    await svc.finish(running.ticket, Outcome.SUCCEEDED)
+    lost = await svc.admit(request())
+    assert lost.allowed  # ...and its process "crashes" without finishing it
+    utc_clock.advance(seconds=svc.active_ttl.total_seconds() + 1)
+    assert (await svc.admit(request())).allowed
+
+
+async def test_moderation_refusals(database: Database, utc_clock: ManualUtcClock) -> None:
+    svc = service(database, utc_clock, make_policy())
+    await svc.moderation.add_blocked_term(GUILD, "gore*")
+    await svc.moderation.allow_channel(GUILD, 500)
+    await svc.moderation.ban(GUILD, 666, reason="spam")
+
+    assert (await svc.admit(request(channel_id=500))).allowed
+    assert (await svc.admit(request(channel_id=501, parent_channel_id=500))).allowed  # thread
+    wrong = await svc.admit(request(channel_id=501))
+    assert wrong.decision.limit is LimitKind.CHANNEL
+    blocked = await svc.admit(request(channel_id=500, prompt="so much GOREY detail"))
+    assert blocked.decision.limit is LimitKind.BLOCKED_TERM
+    assert blocked.decision.detail == "gore*"
+    banned = await svc.admit(request(user=666, channel_id=500))
+    assert banned.decision.limit is LimitKind.BANNED
+    # Moderators can't be locked out by the ban list or the allow-list; blocked terms still apply.
+    assert (await svc.admit(request(user=666, channel_id=501, is_moderator=True))).allowed
+    assert not (await svc.admit(request(prompt="gore", channel_id=500, is_moderator=True))).allowed
+    history = await svc.ledger.history(GUILD)
+    assert history.total == 3  # refusals leave no ledger rows
+
+
+async def test_guild_overrides_roles_and_exemptions(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    svc = service(database, utc_clock, make_policy(daily=1))
+    await svc.guild_settings.save(GuildConfig(GUILD, user_daily_quota=2))
+    await svc.roles.set(GUILD, RoleOverride(10, daily_quota=3))
+    await svc.roles.set(GUILD, RoleOverride(11, daily_quota=0))
+    await svc.roles.add_exempt(GUILD, 12)
+
+    async def admitted(user: int, roles: tuple[int, ...]) -> int:
+        results = [await svc.admit(request(user=user, role_ids=roles)) for _ in range(6)]
+        return sum(a.allowed for a in results)
+
+    assert await admitted(1, ()) == 2  # the guild's override
+    assert await admitted(2, (10,)) == 3  # the role's
+    assert await admitted(3, (10, 11)) == 6  # 0 = unlimited is the most generous
+    assert await admitted(4, (12,)) == 6  # exempt
+    other_guild = await svc.admit(dataclasses.replace(request(user=1), guild_id=GUILD + 1))
+    assert other_guild.allowed
+
+
+async def test_guild_daily_cap_and_spend_caps(
+    database: Database, utc_clock: ManualUtcClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc = service(database, utc_clock, make_policy(guild_daily=3))
+    assert sum([(await svc.admit(request(user=u))).allowed for u in range(5)]) == 3
+
+    spend = service(database, utc_clock, make_policy(bot_spend=0.05, price=0.02))
+    with caplog.at_level(logging.WARNING, logger="bot.limits.service"):
+        results = [await spend.admit(request(user=50 + u)) for u in range(5)]
+    # 3 images already cost 0.06 > 0.05 bot-wide, so nothing more today.
+    assert {a.decision.limit for a in results} == {LimitKind.BOT_SPEND}
+    assert sum("spend cap" in r.message for r in caplog.records) == 1  # one notice a day
+    utc_clock.advance(days=1)
+    assert (await spend.admit(request())).allowed
+
+
+async def test_quota_status_and_spend_report(database: Database, utc_clock: ManualUtcClock) -> None:
+    svc = service(
+        database, utc_clock, make_policy(per_window=5, concurrent=2, daily=25, guild_spend=10.0)
+    )
+    tickets = [(await svc.admit(request())).ticket for _ in range(2)]
+    assert tickets[0] is not None
+    await svc.finish(tickets[0], Outcome.FAILED)
+    assert (await svc.admit(request())).allowed
+    status = await svc.quota_status(GUILD, USER)
+    assert (status.daily_used, status.daily_remaining, status.active) == (2, 23, 2)
+    assert status.window_remaining == 3
+    assert status.next_request.limit is LimitKind.USER_CONCURRENT
+
+    report = await svc.spend_report(GUILD)
+    assert report.today_usd == pytest.approx(0.04) and report.month_usd == pytest.approx(0.04)
+    assert report.daily_cap_usd == 10.0
+    assert (await svc.spend_report()).daily_cap_usd == 0.0
+
+
+def test_from_settings_uses_the_limit_settings(tmp_path: object) -> None:
+    settings = Settings(user_daily_quota=7, job_deadline=1200.0, price_per_image_usd=0.5)
+    svc = AdmissionService.from_settings(None, settings)  # type: ignore[arg-type]
+    assert svc.defaults.user.daily == 7 and svc.defaults.price_per_image_usd == 0.5
+    assert svc.active_ttl == dt.timedelta(seconds=2400)
+
+
+@pytest.mark.parametrize("limit_kind", ["per_window", "concurrent", "daily"])
+async def test_twenty_simultaneous_admissions_admit_exactly_three(
+    database: Database, utc_clock: ManualUtcClock, limit_kind: str
+) -> None:
+    svc = service(database, utc_clock, make_policy(**{limit_kind: 3}))
+    results = await asyncio.gather(*(svc.admit(request()) for _ in range(20)))
+    assert sum(a.allowed for a in results) == 3
+    assert (await svc.ledger.history(GUILD)).total == 3
+
+
+async def test_guild_limit_holds_across_members_under_concurrency(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    svc = service(database, utc_clock, make_policy(guild_concurrent=4))
+    results = await asyncio.gather(*(svc.admit(request(user=u)) for u in range(12)))
+    assert sum(a.allowed for a in results) == 4

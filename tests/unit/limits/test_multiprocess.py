@@ -1,0 +1,63 @@
+"""Limits hold across OS processes sharing one database (PostgreSQL, and SQLite too)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bot.storage.ledger import UsageLedger
+
+if TYPE_CHECKING:
+    from tests.db_fixtures import DbTarget
+
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+async def _start_worker(target: DbTarget) -> asyncio.subprocess.Process:
+    args = [target.url, "--count", "10", "--per-window", "3"]
+    if target.schema:
+        args += ["--schema", target.schema]
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.unit.limits.limits_worker",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=REPO_ROOT,
+    )
+
+
+async def _admitted(worker: asyncio.subprocess.Process) -> int:
+    out, err = await worker.communicate(b"go\n")
+    assert worker.returncode == 0, err.decode()
+    return int(json.loads(out.decode().splitlines()[-1])["admitted"])
+
+
+@pytest.mark.timeout(60)
+async def test_twenty_admissions_from_two_processes_admit_exactly_three(
+    db_target: DbTarget,
+) -> None:
+    db = await db_target.connect()  # migrate once, before the workers race
+    workers = [await _start_worker(db_target) for _ in range(2)]
+    try:
+        for worker in workers:
+            assert worker.stdout is not None
+            line = await asyncio.wait_for(worker.stdout.readline(), 30)
+            assert line.strip() == b"ready", line
+        admitted = await asyncio.wait_for(asyncio.gather(*map(_admitted, workers)), 30)
+        assert sum(admitted) == 3
+        assert (await UsageLedger(db).history(1)).total == 3
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+        await db.close()

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import FIELDS, Secret, Settings, SettingsError, load_settings, render_env_example
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_work_without_any_setting() -> None:
+    settings = load_settings(env_file=None, environ={})
+    assert settings.novita_base_url == "https://api.novita.ai"
+    assert settings.discord_api_base_url == "https://discord.com/api/v10"
+    assert settings.discord_gateway_url is None
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.discord_token is None
+
+
+def test_dataclass_defaults_match_the_field_table() -> None:
+    defaults = Settings()
+    for field in FIELDS:
+        assert getattr(defaults, field.attr) == field.default, field.env
+
+
+def test_every_problem_is_reported_together() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(
+            env_file=None,
+            environ={
+                "NOVITA_BASE_URL": "api.novita.ai",
+                "LOG_LEVEL": "LOUD",
+                "JOB_DEADLINE_SECONDS": "soon",
+                "POLL_MIN_INTERVAL_SECONDS": "0",
+            },
+        )
+    text = info.value.render()
+    for name in ("NOVITA_BASE_URL", "LOG_LEVEL", "JOB_DEADLINE_SECONDS", "POLL_MIN_INTERVAL"):
+        assert name in text
+    assert ".env.example" in text
+
+
+def test_require_lists_missing_secrets() -> None:
+    settings = load_settings(env_file=None, environ={})
+    with pytest.raises(SettingsError) as info:
+        settings.require("discord_token", "novita_api_key")
+    assert [p.split()[0] for p in info.value.problems] == ["DISCORD_TOKEN", "NOVITA_API_KEY"]
+
+
+def test_dotenv_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("NOVITA_API_KEY=from-file\nLOG_LEVEL=debug\n")
+    settings = load_settings(env_file=env_file, environ={"LOG_LEVEL": "WARNING"})
+    assert settings.novita_api_key == Secret("from-file")
+    assert settings.log_level == "WARNING"
+
+
+def test_secrets_never_show(caplog: pytest.LogCaptureFixture) -> None:
+    settings = load_settings(
+        env_file=None, environ={"DISCORD_TOKEN": "tok-SECRET-1", "NOVITA_API_KEY": "key-SECRET-2"}
+    )
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("bot.test").info("settings: %s %r", settings, settings)
+    shown = repr(settings) + str(settings) + caplog.text
+    assert "SECRET" not in shown
+    assert settings.novita_api_key is not None
+    assert settings.novita_api_key.reveal() == "key-SECRET-2"
+
+
+def test_malformed_secret_value_is_not_echoed() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None, environ={"JOB_DEADLINE_SECONDS": "-5"})
+    assert "at least" in str(info.value)
+
+
+def test_env_example_is_generated_from_the_table() -> None:
+    assert (ROOT / ".env.example").read_text() == render_env_example()
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [f.env for f in FIELDS if f"`{f.env}`" not in readme]
+    assert missing == []
+
+
+def test_python_m_bot_without_env_prints_settings_message(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "DISCORD_TOKEN" in proc.stderr and "NOVITA_API_KEY" in proc.stderr
+    assert ".env.example" in proc.stderr
+
+
+def test_shards_are_parsed_and_checked() -> None:
+    settings = load_settings(env_file=None, environ={"SHARD_COUNT": "4", "SHARD_IDS": "2, 3"})
+    assert settings.shard_count == 4 and settings.shard_ids == (2, 3)
+    with pytest.raises(SettingsError, match="SHARD_COUNT"):
+        load_settings(env_file=None, environ={"SHARD_IDS": "0"})
+    with pytest.raises(SettingsError, match="between 0 and"):
+        load_settings(env_file=None, environ={"SHARD_COUNT": "2", "SHARD_IDS": "0,2"})
+    with pytest.raises(SettingsError, match="comma-separated"):
+        load_settings(env_file=None, environ={"SHARD_COUNT": "2", "SHARD_IDS": "zero"})

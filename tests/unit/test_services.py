@@ -1,0 +1,49 @@
+"""The composition root's services against a real SQLite database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import Secret, Settings
+from bot.imaging import ImageSize
+from bot.jobs.fair_queue import FairQueue
+from bot.services import Services
+
+
+def settings_for(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(
+        novita_api_key=Secret("k"),
+        novita_base_url="http://127.0.0.1:9",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'sub' / 'imagine.db'}",
+    )
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+async def test_learned_durations_survive_a_restart(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    first = await Services.create(settings)
+    size = ImageSize(1024, 1024)
+    prior = first.engine.durations.expected(size).generation_mean
+    for _ in range(8):
+        first.engine.durations.observe(size, 7.0)
+    learned = first.engine.durations.expected(size).generation_mean
+    assert learned < prior
+    await first.close()  # saves on shutdown
+
+    second = await Services.create(settings)
+    try:
+        assert second.engine.durations.expected(size).generation_mean == learned
+    finally:
+        await second.close()
+
+
+async def test_state_and_slots_come_from_settings(tmp_path: Path) -> None:
+    services = await Services.create(settings_for(tmp_path, max_concurrent_upstream_tasks=3))
+    try:
+        assert isinstance(services.slots, FairQueue) and services.slots.capacity == 3
+        await services.state.set("k", "v")
+        assert await services.state.get("k") == "v"
+        assert (tmp_path / "sub" / "imagine.db").exists()  # folder created on first run
+    finally:
+        await services.close()
