@@ -18,6 +18,7 @@ from bot.imaging import ImageSize
 from bot.jobs.engine import JobEngine, JobSettings
 from bot.jobs.fair_queue import FairQueue, JobSlots, UnboundedSlots
 from bot.jobs.keeper import DurationKeeper
+from bot.limits.admin import GuildAdmin
 from bot.limits.gate import LedgerGate
 from bot.limits.service import AdmissionService
 from bot.novita.client import NovitaClient
@@ -44,6 +45,7 @@ class Services:
     engine: JobEngine
     gate: GenerationGate
     state: KeyValueState
+    guild_admin: GuildAdmin
     client: NovitaClient | None = None
     slots: JobSlots = field(default_factory=UnboundedSlots)
     database: Database | None = None
@@ -73,6 +75,7 @@ class Services:
             database=database,
             admissions=admissions,
             durations=keeper,
+            guild_admin=GuildAdmin(admissions),
         )
 
     async def close(self) -> None:

@@ -44,7 +44,7 @@ class Imagine(commands.Cog):
     )
     async def imagine(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[ImagineBot],
         prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
         size: str | None = None,
     ) -> None:
@@ -52,7 +52,7 @@ class Imagine(commands.Cog):
 
     @imagine.autocomplete("size")
     async def size_autocomplete(
-        self, interaction: discord.Interaction, current: str
+        self, interaction: discord.Interaction[ImagineBot], current: str
     ) -> list[app_commands.Choice[str]]:
         return size_suggestions(current)
 

@@ -10,7 +10,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.interactions.admin_presentation import quota_embed
-from bot.interactions.presentation import NO_MENTIONS
+from bot.interactions.checks import is_moderator, member_role_ids
+from bot.interactions.replies import reply_ephemeral
 from bot.limits.gate import DIRECT_MESSAGES
 from bot.limits.service import AdmissionService
 
@@ -27,20 +28,17 @@ class Quota(commands.Cog):
     @app_commands.command(
         name="imagine-quota", description="How many images you have left, and when more come back"
     )
-    async def quota(self, interaction: discord.Interaction) -> None:
-        user = interaction.user
+    async def quota(self, interaction: discord.Interaction[ImagineBot]) -> None:
+        user_id = interaction.user.id
         guild_id = interaction.guild_id or DIRECT_MESSAGES
-        # The same roles /imagine counts (bot.interactions.generation.request_from_interaction).
-        role_ids = [r.id for r in user.roles] if isinstance(user, discord.Member) else []
-        status = await self.admissions.quota_status(guild_id, user.id, role_ids)
-        banned = (
+        status = await self.admissions.quota_status(
+            guild_id, user_id, member_role_ids(interaction)
+        )
+        banned = not is_moderator(interaction) and (  # moderators are never locked out
             interaction.guild_id is not None
-            and not interaction.permissions.manage_guild  # moderators are never locked out
-            and await self.admissions.moderation.is_banned(guild_id, user.id)
+            and await self.admissions.moderation.is_banned(guild_id, user_id)
         )
-        await interaction.response.send_message(
-            embed=quota_embed(status, banned=banned), ephemeral=True, allowed_mentions=NO_MENTIONS
-        )
+        await reply_ephemeral(interaction, embed=quota_embed(status, banned=banned))
 
 
 async def setup(bot: ImagineBot) -> None:

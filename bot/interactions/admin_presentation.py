@@ -14,7 +14,6 @@ import discord
 
 from bot.interactions.presentation import BRAND_COLOUR, NOTICE_COLOUR, format_prompt, relative
 from bot.limits.admin import (
-    LIMITS,
     EffectiveLimit,
     LimitChange,
     LimitName,
@@ -188,6 +187,76 @@ def role_set_text(role_id: int, values: RoleLimitsInput) -> str:
     return f"Members with {role_override_line(override)} (unset limits keep the server's value)."
 
 
+# ---- replies to changes ------------------------------------------------------------------------
+# Mentions render as names and ping nobody: every admin reply is sent with no allowed mentions.
+
+NOT_ALLOWED_HERE: Final = "You don't have permission to use this here."
+
+
+def nsfw_policy_text(policy: NsfwPolicy) -> str:
+    if policy is NsfwPolicy.SPOILER:
+        return "Flagged images are now posted behind a spoiler."
+    return "Flagged images are now withheld outside age-restricted channels."
+
+
+def role_cleared_text(role_id: int, cleared: bool) -> str:
+    if cleared:
+        return f"<@&{role_id}> follows the server's limits again."
+    return f"<@&{role_id}> had no limits of its own."
+
+
+def exempt_added_text(role_id: int, added: bool) -> str:
+    if added:
+        return (
+            f"Members with <@&{role_id}> now skip the per-member limits "
+            "(server-wide limits and spend caps still apply)."
+        )
+    return f"<@&{role_id}> was already exempt."
+
+
+def exempt_removed_text(role_id: int, removed: bool) -> str:
+    return f"<@&{role_id}> is no longer exempt." if removed else f"<@&{role_id}> was not exempt."
+
+
+def word_added_text(term: str, added: bool) -> str:
+    shown = escape(term, 100)
+    return f"Blocked `{shown}`." if added else f"`{shown}` was already blocked."
+
+
+def word_removed_text(term: str, removed: bool) -> str:
+    shown = escape(term, 100)
+    return f"Unblocked `{shown}`." if removed else f"`{shown}` was not blocked."
+
+
+def channel_allowed_text(channel_id: int, added: bool) -> str:
+    if added:
+        return f"/imagine works in <#{channel_id}> (and other listed channels)."
+    return f"<#{channel_id}> was already allowed."
+
+
+def channel_removed_text(channel_id: int, removed: bool, still_listed: int) -> str:
+    if not removed:
+        return f"<#{channel_id}> was not on the allow-list."
+    if still_listed:
+        return f"/imagine no longer works in <#{channel_id}>."
+    return "The allow-list is empty: /imagine works in every channel again."
+
+
+def banned_text(user_id: int) -> str:
+    return f"<@{user_id}> can no longer make images in this server."
+
+
+def unbanned_text(user_id: int, was_banned: bool) -> str:
+    return f"<@{user_id}> can make images again." if was_banned else f"<@{user_id}> was not banned."
+
+
+def usage_reset_text(user_id: int, waived: int) -> str:
+    return (
+        f"Reset <@{user_id}>: {waived} image{'' if waived == 1 else 's'} no longer "
+        "count against their limits (they still count as spend)."
+    )
+
+
 # ---- lists ------------------------------------------------------------------------------------
 
 
@@ -338,8 +407,3 @@ def quota_embed(status: QuotaStatus, *, banned: bool = False) -> discord.Embed:
     if status.exempt:
         embed.set_footer(text="One of your roles is exempt from the per-member limits.")
     return embed
-
-
-def known_limit_names() -> list[tuple[str, str]]:
-    """(label, value) pairs for the command's choices."""
-    return [(spec.label, str(name)) for name, spec in LIMITS.items()]

@@ -63,6 +63,14 @@ class ImagineBot(commands.AutoShardedBot):
         self.stop_on_sigterm = stop_on_sigterm
         self.tree.error(self.on_app_command_error)
 
+    @classmethod
+    def of(cls, interaction: discord.Interaction) -> ImagineBot:
+        """The bot behind an interaction, typed (buttons and cog overrides get an untyped one)."""
+        client = interaction.client
+        if not isinstance(client, cls):
+            raise TypeError(f"expected an ImagineBot, got {type(client).__name__}")
+        return client
+
     @property
     def services(self) -> Services:
         if self._services is None:
@@ -119,9 +127,11 @@ class ImagineBot(commands.AutoShardedBot):
     # ---- errors ------------------------------------------------------------------------------
 
     async def on_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+        self, interaction: discord.Interaction[ImagineBot], error: app_commands.AppCommandError
     ) -> None:
         """Whatever a cog did not handle: a friendly line for the member, details in the log."""
+        if interaction.extras.get("error_handled"):
+            return  # a cog's own error handler already answered (e.g. invalid admin input)
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         if isinstance(error, app_commands.CheckFailure):
             text = "You don't have permission to use this command here."

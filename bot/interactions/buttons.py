@@ -10,28 +10,15 @@ Cancel and Delete are for the requester or a member with Manage Messages.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import discord
 
-from bot.interactions.generation import GenerationService
-from bot.interactions.presentation import NO_MENTIONS
-from bot.interactions.replies import report_error
+from bot.interactions.checks import may_manage_job
+from bot.interactions.replies import reply_ephemeral, report_error
 
-
-def _service(interaction: discord.Interaction) -> GenerationService:
-    client: Any = interaction.client
-    service: GenerationService = client.generation
-    return service
-
-
-def may_manage(interaction: discord.Interaction, owner_id: int) -> bool:
-    """The requester, or a member allowed to manage messages in this channel."""
-    return interaction.user.id == owner_id or interaction.permissions.manage_messages
-
-
-async def _refuse(interaction: discord.Interaction, text: str) -> None:
-    await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+if TYPE_CHECKING:
+    from bot.interactions.app import ImagineBot
 
 
 class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
@@ -83,15 +70,15 @@ class CancelButton(_JobButton, template=r"imagine:cancel:(?P<job>\d+):(?P<owner>
     verb, label, style, emoji = "cancel", "Cancel", discord.ButtonStyle.secondary, "🛑"
 
     async def act(self, interaction: discord.Interaction) -> None:
-        if not may_manage(interaction, self.owner_id):
-            await _refuse(
+        if not may_manage_job(interaction, self.owner_id):
+            await reply_ephemeral(
                 interaction, "Only the person who asked, or a moderator, can cancel this."
             )
             return
-        if _service(interaction).jobs.cancel(self.job_id, interaction.user.display_name):
+        if _bot(interaction).generation.jobs.cancel(self.job_id, interaction.user.display_name):
             await interaction.response.defer()  # the job itself edits the message to "Cancelled"
         else:
-            await _refuse(interaction, "This job is no longer running.")
+            await reply_ephemeral(interaction, "This job is no longer running.")
 
 
 class RerollButton(_JobButton, template=r"imagine:reroll:(?P<job>\d+)"):
@@ -99,10 +86,12 @@ class RerollButton(_JobButton, template=r"imagine:reroll:(?P<job>\d+)"):
     owned = False  # anyone allowed to generate may re-roll
 
     async def act(self, interaction: discord.Interaction) -> None:
-        service = _service(interaction)
+        service = _bot(interaction).generation
         stored = await service.gate.lookup(self.job_id)
         if stored is None:
-            await _refuse(interaction, "I no longer have the details of this image to re-roll it.")
+            await reply_ephemeral(
+                interaction, "I no longer have the details of this image to re-roll it."
+            )
             return
         await service.handle(
             interaction, stored.prompt, stored.size.wire, parent_job_id=self.job_id
@@ -113,8 +102,8 @@ class DeleteButton(_JobButton, template=r"imagine:delete:(?P<job>\d+):(?P<owner>
     verb, label, style, emoji = "delete", "Delete", discord.ButtonStyle.danger, "🗑️"
 
     async def act(self, interaction: discord.Interaction) -> None:
-        if not may_manage(interaction, self.owner_id):
-            await _refuse(
+        if not may_manage_job(interaction, self.owner_id):
+            await reply_ephemeral(
                 interaction, "Only the person who asked, or a moderator, can delete this."
             )
             return
@@ -136,3 +125,9 @@ def finished_view(job_id: int, owner_id: int) -> discord.ui.View:
 
 
 DYNAMIC_ITEMS = (CancelButton, RerollButton, DeleteButton)
+
+
+def _bot(interaction: discord.Interaction) -> ImagineBot:
+    from bot.interactions.app import ImagineBot  # imported here: the app module imports this one
+
+    return ImagineBot.of(interaction)

@@ -24,6 +24,7 @@ import discord
 from bot.gate import Admission, GenerationGate, GenerationRequest, JobOutcome
 from bot.imaging import ImageSize, InvalidInputError, resolve_size, validate_prompt
 from bot.interactions import presentation as ui
+from bot.interactions.checks import is_moderator, member_role_ids
 from bot.interactions.delivery import (
     EditBudget,
     ImageTooLargeForDiscord,
@@ -468,8 +469,6 @@ def request_from_interaction(
     parent_job_id: int | None = None,
 ) -> GenerationRequest:
     user = interaction.user
-    member = user if isinstance(user, discord.Member) else None
-    permissions = interaction.permissions
     channel = interaction.channel
     channel_is_nsfw = bool(
         channel is not None and hasattr(channel, "is_nsfw") and channel.is_nsfw()
@@ -481,8 +480,8 @@ def request_from_interaction(
         channel_id=interaction.channel_id,
         user_id=user.id,
         user_name=user.display_name,
-        role_ids=tuple(role.id for role in member.roles) if member else (),
-        is_moderator=permissions.manage_guild,
+        role_ids=member_role_ids(interaction),
+        is_moderator=is_moderator(interaction),
         channel_is_nsfw=channel_is_nsfw,
         parent_job_id=parent_job_id,
         parent_channel_id=channel.parent_id if isinstance(channel, discord.Thread) else None,

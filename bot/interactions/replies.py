@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import discord
 
@@ -12,12 +13,31 @@ from bot.interactions.presentation import NO_MENTIONS
 log = logging.getLogger(__name__)
 
 
-async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
-    """Answer only the member, whether or not the interaction was already acknowledged."""
+async def reply_ephemeral(
+    interaction: discord.Interaction,
+    text: str | None = None,
+    *,
+    embed: discord.Embed | None = None,
+    view: discord.ui.View | None = None,
+) -> None:
+    """Answer only the member, pinging nobody, whether or not the interaction was already
+    acknowledged. The one way the bot sends an ephemeral reply."""
+    extra: dict[str, Any] = {}
+    if embed is not None:
+        extra["embed"] = embed
+    if view is not None:
+        extra["view"] = view
     if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await interaction.followup.send(
+            text if text is not None else discord.utils.MISSING,
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+            **extra,
+        )
     else:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await interaction.response.send_message(
+            text, ephemeral=True, allowed_mentions=NO_MENTIONS, **extra
+        )
 
 
 async def report_error(interaction: discord.Interaction, error: BaseException, where: str) -> str:
