@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from bot.config import SettingsError, load_settings
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.require("discord_token", "novita_api_key")
         return app.run_bot(settings)
     except SettingsError as exc:
-        print(exc.render(), file=sys.stderr)
+        print(exc.render(offline_hint=not Path(".env").is_file()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

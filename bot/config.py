@@ -44,6 +44,12 @@ class Secret:
         return bool(self._value)
 
 
+OFFLINE_HINT: Final = (
+    "To try everything offline first, with no keys: python -m bot demo "
+    "(a local fake Discord and a mock Novita)."
+)
+
+
 class SettingsError(Exception):
     """Raised with *every* problem found, so the user can fix them all in one go."""
 
@@ -51,10 +57,14 @@ class SettingsError(Exception):
         self.problems = problems
         super().__init__("; ".join(problems))
 
-    def render(self) -> str:
+    def render(self, *, offline_hint: bool = False) -> str:
+        """The message for the terminal; `offline_hint` adds how to try the bot with no keys
+        (shown when there is no `.env` yet, i.e. on a first run)."""
         lines = ["imagine-bot cannot start; these settings need attention:"]
         lines += [f"  - {problem}" for problem in self.problems]
         lines.append(f"Set them in the environment or in a .env file: {ENV_EXAMPLE_HINT}.")
+        if offline_hint:
+            lines.append(OFFLINE_HINT)
         return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from bot.config import Secret, Settings
+from bot.interactions import presentation as ui
 from bot.interactions.app import ImagineBot
 from bot.services import Services
 from fakes.discord.server import (
@@ -44,7 +45,6 @@ MANAGE_GUILD = 1 << 5
 STACK_EDIT_RATE_WINDOW = 5.0 / 40
 
 # Titles of the embeds a job can end with (see bot.interactions.presentation).
-FINAL_TITLE_PREFIXES = ("✅ Here is your image", "❌", "🛑", "🔞")
 
 
 @dataclass
@@ -197,7 +197,7 @@ class LocalStack:
 
         def finished(message: FakeMessage) -> bool:
             title = message.embeds[0].get("title", "") if message.embeds else ""
-            return message.deleted or title.startswith(FINAL_TITLE_PREFIXES)
+            return message.deleted or title in ui.FINAL_TITLES
 
         return await interaction.wait_original(finished, timeout=timeout)
 

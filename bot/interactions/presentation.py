@@ -28,6 +28,18 @@ PROMPT_SHOWN_LIMIT: Final = 1500  # leaves room for the rest of the embed inside
 
 NO_MENTIONS: Final = discord.AllowedMentions.none()
 
+# Titles of the status message once a job has ended (tests and the demo read these too).
+RESULT_TITLE: Final = "✅ Here is your image"
+WITHHELD_TITLE: Final = "🔞 Image withheld"
+FAILURE_TITLE: Final = "❌ No image"
+CANCELLED_TITLE: Final = "🛑 Cancelled"
+STOPPED_TITLE: Final = "🛑 Stopped"
+FINAL_TITLES: Final = (RESULT_TITLE, WITHHELD_TITLE, FAILURE_TITLE, CANCELLED_TITLE, STOPPED_TITLE)
+
+
+def queue_position_title(position: int) -> str:
+    return f"⏳ In the queue: position {position}"
+
 
 def format_prompt(prompt: str, limit: int = PROMPT_SHOWN_LIMIT) -> str:
     """Escape markdown and mentions so a prompt shows as typed and pings nobody, then truncate."""
@@ -35,8 +47,10 @@ def format_prompt(prompt: str, limit: int = PROMPT_SHOWN_LIMIT) -> str:
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
-    # Never end on a lone escaping backslash, which would escape the ellipsis.
-    while cut.endswith("\\"):
+    # An odd run of trailing backslashes ends in an escape whose character was cut off; it would
+    # escape the ellipsis instead, so drop it (an even run is whole escaped backslashes).
+    trailing = len(cut) - len(cut.rstrip("\\"))
+    if trailing % 2:
         cut = cut[:-1]
     return cut + "…"
 
@@ -91,7 +105,7 @@ def progress_signature(update: ProgressUpdate, now: dt.datetime) -> tuple[object
 def progress_embed(job: JobView, update: ProgressUpdate, now: dt.datetime) -> discord.Embed:
     title = _PHASE_TITLES[update.phase]
     if update.phase is JobPhase.WAITING and update.queue_position:
-        title = f"⏳ In the queue: position {update.queue_position}"
+        title = queue_position_title(update.queue_position)
     embed = discord.Embed(title=title, description=format_prompt(job.prompt), colour=BRAND_COLOUR)
     percent = shown_percent(update)
     estimate = " (estimate)" if update.percent_is_estimate else ""
@@ -111,7 +125,7 @@ def result_embed(
     job: JobView, *, filename: str, seconds: float, spoiler: bool = False, note: str | None = None
 ) -> discord.Embed:
     embed = discord.Embed(
-        title="✅ Here is your image", description=format_prompt(job.prompt), colour=SUCCESS_COLOUR
+        title=RESULT_TITLE, description=format_prompt(job.prompt), colour=SUCCESS_COLOUR
     )
     if not spoiler:
         # A spoilered file must not be previewed by the embed, or the spoiler is pointless.
@@ -126,7 +140,7 @@ def result_embed(
 
 def withheld_embed(job: JobView) -> discord.Embed:
     return discord.Embed(
-        title="🔞 Image withheld",
+        title=WITHHELD_TITLE,
         description=(
             "The image service flagged this image as possibly NSFW, and this channel is not "
             "age-restricted, so it was not posted."
@@ -135,7 +149,7 @@ def withheld_embed(job: JobView) -> discord.Embed:
     ).set_footer(text=f"Requested by {job.requester_name}")
 
 
-def failure_embed(job: JobView | None, reason: str, *, title: str = "❌ No image") -> discord.Embed:
+def failure_embed(job: JobView | None, reason: str, *, title: str = FAILURE_TITLE) -> discord.Embed:
     embed = discord.Embed(title=title, description=reason, colour=FAILURE_COLOUR)
     if job is not None:
         embed.add_field(name="Prompt", value=format_prompt(job.prompt, limit=1000), inline=False)
@@ -148,7 +162,7 @@ def cancelled_embed(job: JobView, by_name: str) -> discord.Embed:
         job,
         f"Cancelled by {discord.utils.escape_markdown(by_name)}. "
         "(If the image service had already started, the job may still be billed.)",
-        title="🛑 Cancelled",
+        title=CANCELLED_TITLE,
     )
 
 
@@ -156,7 +170,7 @@ def interrupted_embed(job: JobView) -> discord.Embed:
     return failure_embed(
         job,
         "The bot restarted before this image was ready. Please try again.",
-        title="🛑 Stopped",
+        title=STOPPED_TITLE,
     )
 
 

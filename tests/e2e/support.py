@@ -7,8 +7,8 @@ from typing import Any
 
 from PIL import Image
 
+from bot.interactions import presentation as ui
 from fakes.discord.server import FakeChannel, FakeDiscord, FakeMessage, RecordedCall
-from fakes.stack import FINAL_TITLE_PREFIXES
 
 CHANNEL_MESSAGE_ROUTES = ("/channels/{channel_id}/messages",)
 # Callback types that create or change a message (4 message, 7 update).
@@ -34,7 +34,7 @@ def button_labels(message: FakeMessage) -> list[str]:
 
 
 def is_final(message: FakeMessage) -> bool:
-    return message.deleted or title(message).startswith(FINAL_TITLE_PREFIXES)
+    return message.deleted or title(message) in ui.FINAL_TITLES
 
 
 def jpeg_size(data: bytes) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.interactions import presentation as ui
 from bot.interactions.app import ImagineBot
 from fakes.discord.server import FakeMember, FakeMessage, FakeRole
 from fakes.stack import LocalStack, StackOptions
@@ -136,7 +137,7 @@ async def test_usage_and_history_show_the_right_numbers() -> None:
         await imagine_ok(stack, stack.alice, "a second one")
         await imagine_ok(stack, stack.bob, "bob's only")
         failed = await stack.imagine(stack.bob, "this fails [mock:failed]", "512*512")
-        assert (await stack.wait_result(failed)).embeds[0]["title"].startswith("❌")
+        assert (await stack.wait_result(failed)).embeds[0]["title"] == ui.FAILURE_TITLE
         await jobs_settled(stack)
 
         usage = fields(await admin(stack, "usage"))
@@ -188,7 +189,7 @@ async def test_nsfw_policy_spoiler_posts_flagged_images_as_spoilers() -> None:
     async with LocalStack(fast()) as stack:
         withheld = await stack.imagine(stack.alice, "a fox [mock:nsfw]", "512*512")
         message = await stack.wait_result(withheld)
-        assert message.embeds[0]["title"].startswith("🔞") and not message.attachments
+        assert message.embeds[0]["title"] == ui.WITHHELD_TITLE and not message.attachments
 
         reply = await admin(stack, "nsfw", {"policy": "spoiler"})
         assert reply.content == "Flagged images are now posted behind a spoiler."
@@ -207,7 +208,7 @@ async def test_second_member_sees_their_queue_position_while_the_slot_is_busy() 
         await stack.fake.wait_for(lambda: len(stack.mock.tasks) == 1)
         second = await stack.imagine(stack.bob, "waits its turn", "512*512")
         queued = await second.wait_original(
-            lambda m: bool(m.embeds) and m.embeds[0].get("title") == "⏳ In the queue: position 1"
+            lambda m: bool(m.embeds) and m.embeds[0].get("title") == ui.queue_position_title(1)
         )
         assert queued.embeds[0]["footer"]["text"] == "Requested by bob"
         assert len(stack.mock.tasks) == 1  # bob's job has not reached Novita yet

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bot.interactions import presentation as ui
 from fakes.discord.server import FakeInteraction, FakeMember, FakeMessage
 from fakes.stack import LocalStack, StackOptions
 from tests.e2e.support import (
@@ -30,7 +31,7 @@ async def finished_job(
     size: str = "768*512",
 ) -> FakeMessage:
     message = await stack.wait_result(await stack.imagine(member, prompt, size))
-    assert title(message) == "✅ Here is your image"
+    assert title(message) == ui.RESULT_TITLE
     return message
 
 
@@ -60,14 +61,14 @@ async def test_reroll_by_another_member_makes_a_new_image_with_the_same_prompt_a
     rerolled = await stack.wait_result(click)
 
     assert rerolled.id != original.id
-    assert title(rerolled) == "✅ Here is your image"
+    assert title(rerolled) == ui.RESULT_TITLE
     first, second = stack.mock.tasks.values()
     assert (second.prompt, second.width, second.height) == (first.prompt, 768, 512)
     assert jpeg_size(rerolled.attachments[0].data) == (768, 512)
     assert rerolled.attachments[0].filename == f"{second.task_id}.jpeg"
     assert field_values(rerolled)["Requested by"] == f"<@{stack.bob.id}>"  # bob asked this time
     assert description(rerolled) == description(original)
-    assert not original.deleted and title(original) == "✅ Here is your image"  # untouched
+    assert not original.deleted and title(original) == ui.RESULT_TITLE  # untouched
     assert_pings_nobody(stack.fake)
 
 
@@ -108,7 +109,7 @@ async def test_cancel_by_the_requester_or_a_moderator_stops_polling(
     click = await stack.click(message, "Cancel", getattr(stack, who))
     assert await click.wait_acknowledged() == 6
     final = await stack.wait_result(interaction)
-    assert title(final) == "🛑 Cancelled"
+    assert title(final) == ui.CANCELLED_TITLE
     name = "alice" if who == "alice" else "mod"
     assert description(final).startswith(f"Cancelled by {name}.")
     assert button_labels(final) == [] and not final.attachments and not final.loading
@@ -127,7 +128,7 @@ async def test_a_restart_tells_members_their_running_job_stopped(stack: LocalSta
     await stack.restart_bot()
     message = interaction.original_message()
     assert message is not None
-    assert title(message) == "🛑 Stopped"
+    assert title(message) == ui.STOPPED_TITLE
     assert "restarted" in description(message)
     assert button_labels(message) == []  # no Cancel that could only answer "no longer running"
     assert_pings_nobody(stack.fake)
@@ -150,7 +151,7 @@ async def test_buttons_keep_working_after_a_restart(stack: LocalStack) -> None:
     # Re-roll: the prompt and size come from the database ledger, not from memory.
     click = await stack.click(before, "Re-roll", stack.bob)
     rerolled = await stack.wait_result(click)
-    assert title(rerolled) == "✅ Here is your image"
+    assert title(rerolled) == ui.RESULT_TITLE
     newest = list(stack.mock.tasks.values())[-1]
     assert (newest.prompt, newest.width, newest.height) == ("a poster that says AGAIN", 512, 768)
 
@@ -191,7 +192,7 @@ async def test_a_second_cancel_click_does_not_interrupt_the_first(
     first = await stack.click(message, "Cancel", stack.alice)
     assert await first.wait_acknowledged() == 6
     final = await stack.wait_result(interaction)
-    assert title(final) == "🛑 Cancelled"
+    assert title(final) == ui.CANCELLED_TITLE
     assert description(final).startswith("Cancelled by alice.")
     assert button_labels(final) == []
     assert second_clicks[0].response_type == 6  # acknowledged quietly: it is being cancelled
@@ -203,21 +204,21 @@ async def test_cancel_while_waiting_for_a_slot_never_submits() -> None:
         first, _ = await running_job(stack, stack.alice)  # holds the only upstream slot
         waiting = await stack.imagine(stack.bob, "a patient heron", "512*512")
         message = await waiting.wait_original(lambda m: "In the queue" in title(m))
-        assert title(message) == "⏳ In the queue: position 1"
+        assert title(message) == ui.queue_position_title(1)
         assert "Cancel" in button_labels(message)
 
         click = await stack.click(message, "Cancel", stack.bob)
         assert await click.wait_acknowledged() == 6
-        assert title(await stack.wait_result(waiting)) == "🛑 Cancelled"
+        assert title(await stack.wait_result(waiting)) == ui.CANCELLED_TITLE
         assert stack.mock.stats.submits == 1  # only the first job ever reached Novita
 
         # The slot still works: cancel the first job and the next one runs.
         first_message = first.original_message()
         assert first_message is not None
         await stack.click(first_message, "Cancel", stack.alice)
-        assert title(await stack.wait_result(first)) == "🛑 Cancelled"
+        assert title(await stack.wait_result(first)) == ui.CANCELLED_TITLE
         after = await stack.imagine(stack.bob, "a quick heron", "512*512")
-        assert title(await stack.wait_result(after)) == "✅ Here is your image"
+        assert title(await stack.wait_result(after)) == ui.RESULT_TITLE
 
 
 def job_id_of(message: FakeMessage) -> int:

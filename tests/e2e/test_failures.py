@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from bot.interactions import presentation as ui
 from bot.interactions.messages import MISCONFIGURED
 from bot.storage.guild_settings import GuildConfig, NsfwPolicy
 from fakes.discord.server import FakeMessage
@@ -31,7 +32,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 
 def assert_failed(message: FakeMessage, *, says: str) -> None:
-    assert title(message) == "❌ No image"
+    assert title(message) == ui.FAILURE_TITLE
     assert says in description(message), description(message)
     assert not message.attachments and not message.loading
     assert button_labels(message) == []  # no Cancel left on a finished job
@@ -63,7 +64,7 @@ async def test_server_errors_on_polls_are_retried_until_the_image_arrives(
     stack: LocalStack,
 ) -> None:
     message = await run_job(stack, "a sturdy bridge [mock:server-error@poll*2]")
-    assert title(message) == "✅ Here is your image"
+    assert title(message) == ui.RESULT_TITLE
     assert stack.mock.faults.served[Fault.SERVER_ERROR] == 2
     (task,) = stack.mock.tasks.values()
     assert len(task.poll_times) >= 3
@@ -76,7 +77,7 @@ async def test_a_rate_limited_submit_waits_for_retry_after_then_delivers(
     stack.mock.faults.inject(Fault.RATE_LIMIT, on=Endpoint.SUBMIT, times=1, retry_after=0.4)
     started = time.monotonic()
     message = await run_job(stack, "a patient snail")
-    assert title(message) == "✅ Here is your image"
+    assert title(message) == ui.RESULT_TITLE
     assert stack.mock.stats.submits == 2
     assert stack.mock.faults.served[Fault.RATE_LIMIT] == 1
     (task,) = stack.mock.tasks.values()
@@ -124,7 +125,7 @@ async def test_an_unexpected_error_shows_an_error_id_that_is_in_the_log(
     monkeypatch.setattr(stack.mock, "_jpeg_for", corrupt_image)
     with caplog.at_level(logging.ERROR, logger="bot"):
         message = await run_job(stack, "a broken mirror")
-    assert title(message) == "❌ No image"
+    assert title(message) == ui.FAILURE_TITLE
     match = re.search(r"error id `([0-9a-f]{8})`", description(message))
     assert match, description(message)
     logged = [r for r in caplog.records if match.group(1) in r.getMessage()]
@@ -133,7 +134,7 @@ async def test_an_unexpected_error_shows_an_error_id_that_is_in_the_log(
 
 async def test_nsfw_image_is_withheld_in_a_normal_channel(stack: LocalStack) -> None:
     message = await run_job(stack, "a statue [mock:nsfw]")
-    assert title(message) == "🔞 Image withheld"
+    assert title(message) == ui.WITHHELD_TITLE
     assert not message.attachments and "image" not in message.embeds[0]
     assert stack.fake.calls_to("PATCH", "/webhooks/{application_id}/{token}/messages/@original")
     assert all(not edit.filenames for edit in message.edits)  # the bytes never left the bot
@@ -141,7 +142,7 @@ async def test_nsfw_image_is_withheld_in_a_normal_channel(stack: LocalStack) -> 
 
 async def test_nsfw_image_is_delivered_in_an_age_restricted_channel(stack: LocalStack) -> None:
     message = await run_job(stack, "a statue [mock:nsfw]", channel=stack.nsfw_channel)
-    assert title(message) == "✅ Here is your image"
+    assert title(message) == ui.RESULT_TITLE
     (attachment,) = message.attachments
     assert jpeg_size(attachment.data) == (512, 512)
     assert message.channel_id == stack.nsfw_channel.id
@@ -152,7 +153,7 @@ async def test_an_image_over_the_upload_limit_is_recompressed_to_fit(stack: Loca
     message = await run_job(
         stack, "a detailed poster that says BIG", "1536*1536", attachment_size_limit=limit
     )
-    assert title(message) == "✅ Here is your image"
+    assert title(message) == ui.RESULT_TITLE
     (task,) = stack.mock.tasks.values()
     original = await stack.mock._jpeg_for(task)
     assert len(original) > limit  # the premise: the original would not fit
@@ -204,7 +205,7 @@ async def test_nsfw_image_is_spoilered_when_the_server_chose_spoilers(stack: Loc
     repo = stack.services.admissions.guild_settings
     await repo.save(GuildConfig(stack.guild.id, nsfw_policy=NsfwPolicy.SPOILER))
     message = await run_job(stack, "a statue [mock:nsfw]")
-    assert title(message) == "✅ Here is your image"
+    assert title(message) == ui.RESULT_TITLE
     (attachment,) = message.attachments
     assert attachment.spoiler and attachment.filename.startswith("SPOILER_")
     assert "image" not in message.embeds[0]  # a preview would defeat the spoiler
@@ -232,6 +233,6 @@ async def test_a_failure_after_the_token_expired_is_posted_to_the_channel() -> N
             lambda: first_channel_post(stack.fake, stack.channel), timeout=10
         )
         assert late.content == f"<@{stack.alice.id}>"
-        assert late.embeds and str(late.embeds[0].get("title", "")).startswith("❌")
+        assert late.embeds and late.embeds[0].get("title") == ui.FAILURE_TITLE
         assert late.mentioned_user_ids == {stack.alice.id}
         assert not late.mention_everyone and not late.mentioned_role_ids

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.gate import Admission, GenerationRequest
+from bot.interactions import presentation as ui
 from fakes import demo
 from fakes.discord.server import FakeMember, FakeMessage
 from fakes.stack import LocalStack, StackOptions
@@ -42,7 +43,7 @@ async def test_happy_path_defers_publicly_shows_progress_and_delivers_the_image(
     assert not interaction.ephemeral
 
     message = await stack.wait_result(interaction)
-    assert title(message) == "✅ Here is your image"
+    assert title(message) == ui.RESULT_TITLE
     assert not message.loading and not message.ephemeral
     assert [(c.method, c.route) for c in stack.fake.calls if c.route.endswith("/callback")] == [
         ("POST", "/interactions/{interaction_id}/{token}/callback")
@@ -85,13 +86,13 @@ async def test_mentions_in_a_prompt_ping_nobody(stack: LocalStack) -> None:
     prompt = f"hi @everyone and @here, <@{stack.bob.id}> and <@&{stack.mod_role.id}>"
     interaction = await stack.imagine(stack.alice, prompt, "512*512")
     message = await stack.wait_result(interaction)
-    assert title(message) == "✅ Here is your image"
+    assert title(message) == ui.RESULT_TITLE
     # The prompt is shown as typed, with @everyone defused.
     assert "@\u200beveryone" in description(message)
 
     # A failing job and an ephemeral refusal carry the prompt too.
     failing = await stack.imagine(stack.bob, prompt + " [mock:failed]", "512*512")
-    assert title(await stack.wait_result(failing)).startswith("❌")
+    assert title(await stack.wait_result(failing)) == ui.FAILURE_TITLE
     refused = await stack.imagine(stack.bob, prompt, "huge")
     await refused.wait_acknowledged()
 
@@ -134,7 +135,7 @@ async def test_progress_edits_keep_the_interval_including_the_final_edit() -> No
     async with LocalStack(options) as stack:
         interaction = await stack.imagine(stack.alice, "a slow lighthouse", "512*512")
         message = await stack.wait_result(interaction)
-    assert title(message) == "✅ Here is your image"
+    assert title(message) == ui.RESULT_TITLE
     times = [edit.at for edit in message.edits]
     assert len(times) >= 3
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
@@ -161,7 +162,7 @@ async def test_fifty_members_at_once_all_get_images_without_rate_limits() -> Non
         )
         elapsed = time.monotonic() - started
 
-        assert all(title(message) == "✅ Here is your image" for message in messages)
+        assert all(title(message) == ui.RESULT_TITLE for message in messages)
         assert all(len(message.attachments) == 1 for message in messages)
         assert {m.attachments[0].filename for m in messages} == {
             f"{task_id}.jpeg" for task_id in stack.mock.tasks
@@ -200,7 +201,7 @@ async def test_demo_runs_end_to_end_and_writes_a_jpeg(
     assert code == 0
     assert jpeg_size(out.read_bytes()) == (512, 512)
     printed = capsys.readouterr().out
-    assert "(estimate)" in printed and "✅ Here is your image" in printed
+    assert "(estimate)" in printed and ui.RESULT_TITLE in printed
     assert f"Saved the delivered image to {out} (512×512 JPEG)." in printed
 
 
@@ -216,7 +217,7 @@ async def test_a_longest_markdown_heavy_prompt_fits_every_message(
     assert len(prompt) == 2000
     interaction = await stack.imagine(stack.alice, prompt, "512*512")
     message = await stack.wait_result(interaction)
-    assert title(message).startswith(("✅", "❌", "🔞"))
+    assert title(message) in (ui.RESULT_TITLE, ui.FAILURE_TITLE, ui.WITHHELD_TITLE)
     assert all(call.status == 200 for call in stack.fake.calls if call.route.startswith("/web"))
     assert_pings_nobody(stack.fake)
 
@@ -226,7 +227,7 @@ async def test_a_long_prompt_can_be_cancelled(stack: LocalStack) -> None:
     interaction = await stack.imagine(stack.alice, prompt, "512*512")
     message = await interaction.wait_original(lambda m: "Cancel" in button_labels(m))
     await stack.click(message, "Cancel", stack.alice)
-    assert title(await stack.wait_result(interaction)) == "🛑 Cancelled"
+    assert title(await stack.wait_result(interaction)) == ui.CANCELLED_TITLE
     assert all(call.status in (200, 204) for call in stack.fake.calls)
 
 
@@ -235,7 +236,7 @@ async def test_imagine_in_a_direct_message(stack: LocalStack) -> None:
         stack.alice, "a postcard", "512*512", channel=stack.fake.dm_channel(stack.alice)
     )
     message = await stack.wait_result(interaction)
-    assert title(message) == "✅ Here is your image"
+    assert title(message) == ui.RESULT_TITLE
     assert message.guild_id is None
 
 

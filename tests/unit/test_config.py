@@ -101,6 +101,21 @@ def test_python_m_bot_without_env_prints_settings_message(tmp_path: Path) -> Non
     assert "Traceback" not in proc.stderr
     assert "DISCORD_TOKEN" in proc.stderr and "NOVITA_API_KEY" in proc.stderr
     assert ".env.example" in proc.stderr
+    assert "python -m bot demo" in proc.stderr  # no .env yet: how to try it offline
+
+
+def test_offline_hint_only_on_a_first_run(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "DISCORD_TOKEN" in proc.stderr
+    assert "python -m bot demo" not in proc.stderr
 
 
 def test_shards_are_parsed_and_checked() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 import discord
+import pytest
 
 from bot.imaging import ImageSize
 from bot.interactions import presentation as ui
@@ -41,12 +42,26 @@ def test_prompt_is_escaped_and_pings_nobody() -> None:
 def test_long_prompt_is_truncated_with_an_ellipsis_and_fits_the_embed() -> None:
     prompt = "\\" * 3000 + "x" * 2000
     shown = ui.format_prompt(prompt)
-    assert len(shown) <= ui.PROMPT_SHOWN_LIMIT and shown.endswith("…")
-    assert not shown[:-1].endswith("\\") or shown[:-1].endswith("\\\\")
+    # Each backslash is escaped as two; the cut keeps whole pairs, so the member sees the first
+    # 749 backslashes as typed, then the ellipsis (never a dangling escape).
+    assert shown == "\\" * 1498 + "…"
+    assert len(shown) <= ui.PROMPT_SHOWN_LIMIT
     embed = ui.progress_embed(
         ui.JobView(prompt, ImageSize(512, 512), 1, "x" * 32, NOW), update(), NOW
     )
     assert embed_size(embed) <= 6000 and len(embed.description or "") <= 4096
+
+
+@pytest.mark.parametrize(
+    ("prompt", "shown"),
+    [
+        ("\\" * 10, "\\" * 20),  # short: every backslash shown (escaped)
+        ("\\" * 2000, "\\" * 1498 + "…"),  # only backslashes, long: not an empty string
+        ("a" * 1498 + "*bc", "a" * 1498 + "…"),  # the cut falls inside the escape of "*"
+    ],
+)
+def test_truncation_never_leaves_a_dangling_escape(prompt: str, shown: str) -> None:
+    assert ui.format_prompt(prompt) == shown
 
 
 def test_progress_never_shows_100_before_done() -> None:
