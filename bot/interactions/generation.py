@@ -50,6 +50,15 @@ ADMISSION_BUDGET = 2.0
 BUSY = "The bot is very busy right now. Please try again in a moment."
 
 
+def token_expired(exc: discord.HTTPException) -> bool:
+    """The interaction token outlived its 15 minutes: edits through it will never work again."""
+    return exc.code == INVALID_WEBHOOK_TOKEN
+
+
+class UnknownChannel(RuntimeError):
+    """A late outcome cannot be posted: discord.py does not know the interaction's channel."""
+
+
 @dataclass
 class ActiveJob:
     job_id: int
@@ -229,11 +238,11 @@ class GenerationService:
         )
         running_view = self.views.running(job.job_id, request.user_id)
 
-        token_expired = False
+        progress_stopped = False  # the status message can no longer be edited
 
         async def edit_progress(update: ProgressUpdate) -> None:
-            nonlocal token_expired
-            if token_expired:
+            nonlocal progress_stopped
+            if progress_stopped:
                 return
             now = dt.datetime.now(dt.UTC)
             try:
@@ -243,11 +252,11 @@ class GenerationService:
                     allowed_mentions=ui.NO_MENTIONS,
                 )
             except discord.HTTPException as exc:
-                if exc.code != INVALID_WEBHOOK_TOKEN:
+                if not token_expired(exc):
                     raise
                 # The token outlived its 15 minutes: every later edit would fail the same way.
                 log.info("job %s: interaction token expired; no more progress", job.job_id)
-                token_expired = True
+                progress_stopped = True
 
         reporter: ThrottledProgress[ProgressUpdate] = ThrottledProgress(
             edit_progress,
@@ -358,40 +367,14 @@ class GenerationService:
             spoiler=spoiler,
             note=note,
         )
-        file = discord.File(io.BytesIO(data), filename=filename, spoiler=spoiler)
-        try:
-            await interaction.edit_original_response(
-                embed=embed, attachments=[file], view=finished_view, allowed_mentions=ui.NO_MENTIONS
-            )
-        except discord.HTTPException as exc:
-            if exc.code != INVALID_WEBHOOK_TOKEN:
-                raise
-            await self._deliver_late(interaction, job, embed, data, filename, spoiler)
-        return JobOutcome.SUCCEEDED
-
-    async def _deliver_late(
-        self,
-        interaction: discord.Interaction,
-        job: ActiveJob,
-        embed: discord.Embed,
-        data: bytes,
-        filename: str,
-        spoiler: bool,
-    ) -> None:
-        """The interaction token died (15 min): post a normal message that pings the requester."""
-        request = job.request
-        channel = interaction.channel
-        if channel is None or not isinstance(channel, discord.abc.Messageable):
-            raise RuntimeError("interaction token expired and the channel is unknown")
-        await channel.send(
-            content=f"<@{request.user_id}>, your image is ready.",
+        await self._replace_status(
+            interaction,
             embed=embed,
-            file=discord.File(io.BytesIO(data), filename=filename, spoiler=spoiler),
-            view=self.views.finished(job.job_id, request.user_id),
-            allowed_mentions=discord.AllowedMentions(
-                everyone=False, roles=False, users=[discord.Object(request.user_id)]
-            ),
+            view=finished_view,
+            image=(data, filename, spoiler),
+            ping=ui.image_ready_ping(request.user_id),
         )
+        return JobOutcome.SUCCEEDED
 
     async def _fail(
         self, job: ActiveJob, interaction: discord.Interaction, exc: Exception
@@ -417,36 +400,58 @@ class GenerationService:
         *,
         view: discord.ui.View | None = None,
     ) -> None:
-        """Replace the status message (drops the buttons unless a view is given).
+        """Replace the status message with a final notice (drops the buttons unless a view is
+        given); if even that fails, log it: the job's outcome is recorded either way."""
+        try:
+            await self._replace_status(
+                interaction, embed=embed, view=view, ping=f"<@{interaction.user.id}>"
+            )
+        except (discord.HTTPException, UnknownChannel):
+            log.warning("could not show the outcome to the member", exc_info=True)
 
-        Past the token's 15 minutes the message can no longer be edited; then the outcome is
-        posted in the channel instead, pinging only the requester, so nobody is left waiting.
+    async def _replace_status(
+        self,
+        interaction: discord.Interaction,
+        *,
+        embed: discord.Embed,
+        view: discord.ui.View | None,
+        ping: str,
+        image: tuple[bytes, str, bool] | None = None,
+    ) -> None:
+        """Edit the status message into its final form (`image` = bytes, filename, spoiler).
+
+        Past the interaction token's 15 minutes the message can no longer be edited; then the
+        same embed (and image) is posted in the channel instead, pinging only the requester, so
+        nobody is left waiting. This is the one place that fallback lives.
         """
+
+        def attachment() -> list[discord.File]:
+            if image is None:
+                return []
+            data, filename, spoiler = image
+            return [discord.File(io.BytesIO(data), filename=filename, spoiler=spoiler)]
+
         try:
             await interaction.edit_original_response(
-                embed=embed, view=view, attachments=[], allowed_mentions=ui.NO_MENTIONS
+                embed=embed, view=view, attachments=attachment(), allowed_mentions=ui.NO_MENTIONS
             )
             return
         except discord.HTTPException as exc:
-            if exc.code != INVALID_WEBHOOK_TOKEN:
-                log.warning("could not update the status message", exc_info=True)
-                return
+            if not token_expired(exc):
+                raise
         channel = interaction.channel
         if not isinstance(channel, discord.abc.Messageable):
-            log.warning("interaction token expired and the channel is unknown")
-            return
+            raise UnknownChannel("interaction token expired and the channel is unknown")
         requester = interaction.user.id
-        try:
-            await channel.send(
-                content=f"<@{requester}>",
-                embed=embed,
-                view=view or discord.utils.MISSING,
-                allowed_mentions=discord.AllowedMentions(
-                    everyone=False, roles=False, users=[discord.Object(requester)]
-                ),
-            )
-        except discord.HTTPException:
-            log.warning("could not post the outcome in the channel either", exc_info=True)
+        await channel.send(
+            content=ping,
+            embed=embed,
+            files=attachment(),
+            view=view or discord.utils.MISSING,
+            allowed_mentions=discord.AllowedMentions(
+                everyone=False, roles=False, users=[discord.Object(requester)]
+            ),
+        )
 
     async def _finish_quietly(
         self, job: ActiveJob, outcome: JobOutcome, task_id: str | None, seconds: float

@@ -174,6 +174,11 @@ def interrupted_embed(job: JobView) -> discord.Embed:
     )
 
 
+def image_ready_ping(requester_id: int) -> str:
+    """Content of a late result posted in the channel (the only mention it allows)."""
+    return f"<@{requester_id}>, your image is ready."
+
+
 def refusal_text(reason: str, retry_at: dt.datetime | None = None) -> str:
     """One ephemeral line: why, and when to try again."""
     if retry_at is None:
