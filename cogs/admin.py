@@ -20,6 +20,7 @@ from discord.ext import commands
 
 from bot.interactions import admin_presentation as show
 from bot.interactions.presentation import NO_MENTIONS
+from bot.interactions.refusals import admin_error_text
 from bot.limits.admin import (
     LIMITS,
     MAX_COUNT,
@@ -160,7 +161,7 @@ class Admin(commands.Cog):
         try:
             reply = await action
         except AdminInputError as exc:
-            reply = Reply(str(exc))
+            reply = Reply(admin_error_text(exc))
         await send(interaction, reply)
 
     @staticmethod
@@ -454,12 +455,8 @@ class Admin(commands.Cog):
 
 
 async def setup(bot: ImagineBot) -> None:
-    admissions = bot.services.admissions
-    if admissions is None:
-        log.warning("no limits service in this process; /imagine-admin is not available")
-        return
     bot.add_dynamic_items(HistoryPageButton)
-    await bot.add_cog(Admin(bot, GuildAdmin(admissions)))
+    await bot.add_cog(Admin(bot, bot.services.guild_admin))
 
 
 async def teardown(bot: ImagineBot) -> None:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from bot.interactions.messages import MISCONFIGURED
-from bot.storage.guild_settings import GuildConfig, NsfwPolicy
+from bot.storage.guild_settings import NsfwPolicy
 from fakes.discord.server import FakeMessage
 from fakes.novita.server import Endpoint, Fault, MockTask
 from fakes.stack import LocalStack, StackOptions
@@ -200,9 +200,9 @@ async def test_after_the_interaction_token_expires_the_image_is_posted_to_the_ch
 
 
 async def test_nsfw_image_is_spoilered_when_the_server_chose_spoilers(stack: LocalStack) -> None:
-    assert stack.services.admissions is not None
-    repo = stack.services.admissions.guild_settings
-    await repo.save(GuildConfig(stack.guild.id, nsfw_policy=NsfwPolicy.SPOILER))
+    await stack.services.guild_admin.set_nsfw_policy(
+        stack.guild.id, stack.admin.id, NsfwPolicy.SPOILER
+    )
     message = await run_job(stack, "a statue [mock:nsfw]")
     assert title(message) == "✅ Here is your image"
     (attachment,) = message.attachments
