@@ -2,7 +2,7 @@
 
 Hidden from members without Manage Server by default (`default_permissions`), and re-checked on
 every use, since server admins can change who sees a command. Admin commands never pass through
-the generation gate, so limits, bans and the channel allow-list never lock a moderator out.
+admission, so limits, bans and the channel allow-list never lock a moderator out.
 Every reply is ephemeral and pings nobody; `bot.limits.admin.GuildAdmin` validates and logs changes.
 """
 
