@@ -1,26 +1,24 @@
-"""The shared services one bot process needs, built once and closed once.
+"""The shared services one bot process needs, built once and closed once: the composition root.
 
-Production calls `Services.create(settings)`: the database (migrated at start-up), the ledger-
-backed gate (limits and moderation), the fair queue in front of Novita, the Novita client and
-the job engine, whose learned durations are loaded from and saved to the database.
-Tests and the demo can assemble `Services` themselves and hand them to `ImagineBot`.
+Production calls `Services.create(settings)`: the database (migrated at start-up), admission
+(limits and moderation over the usage ledger), guild administration, the fair queue in front of
+Novita, the Novita client and the job engine, whose learned durations are loaded from and saved
+to the database. `python -m bot sync` builds the same without Novita (`NoNovita` stands in).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Protocol
 
 from bot.config import Settings
-from bot.gate import GenerationGate
 from bot.imaging import ImageSize
-from bot.jobs.engine import JobEngine, JobSettings
-from bot.jobs.fair_queue import FairQueue, JobSlots, UnboundedSlots
+from bot.jobs.engine import JobEngine, JobSettings, TaskClient
+from bot.jobs.fair_queue import FairQueue, JobSlots
 from bot.jobs.keeper import DurationKeeper
 from bot.limits.admin import GuildAdmin
-from bot.limits.gate import LedgerGate
-from bot.limits.service import AdmissionService
+from bot.limits.admission import AdmissionService
 from bot.novita.client import NovitaClient
 from bot.novita.models import GeneratedImage, TaskResult
 from bot.storage.database import Database
@@ -40,17 +38,22 @@ class KeyValueState(Protocol):
     async def set(self, key: str, value: str) -> None: ...
 
 
+class UpstreamClient(TaskClient, Protocol):
+    """What the job engine talks to (Novita), closed with the process."""
+
+    async def close(self) -> None: ...
+
+
 @dataclass
 class Services:
-    engine: JobEngine
-    gate: GenerationGate
-    state: KeyValueState
+    database: Database
+    admissions: AdmissionService
     guild_admin: GuildAdmin
-    client: NovitaClient | None = None
-    slots: JobSlots = field(default_factory=UnboundedSlots)
-    database: Database | None = None
-    admissions: AdmissionService | None = None
-    durations: DurationKeeper | None = None
+    client: UpstreamClient
+    engine: JobEngine
+    slots: JobSlots
+    durations: DurationKeeper
+    state: KeyValueState
 
     @classmethod
     async def create(cls, settings: Settings, *, with_novita: bool = True) -> Services:
@@ -58,36 +61,32 @@ class Services:
         try:
             admissions = AdmissionService.from_settings(database, settings)
             keeper = await DurationKeeper.load(DurationStore(database), DURATIONS_SAVE_INTERVAL)
-            client = NovitaClient.from_settings(settings) if with_novita else None
-            engine = JobEngine(
-                client or _NoClient(), JobSettings.from_settings(settings), keeper.model
+            client: UpstreamClient = (
+                NovitaClient.from_settings(settings) if with_novita else NoNovita()
             )
+            engine = JobEngine(client, JobSettings.from_settings(settings), keeper.model)
         except BaseException:
             await database.close()
             raise
         keeper.start()
         return cls(
-            engine=engine,
-            gate=LedgerGate(admissions),
-            state=StateStore(database),
-            client=client,
-            slots=FairQueue(settings.max_concurrent_upstream_tasks),
             database=database,
             admissions=admissions,
+            guild_admin=GuildAdmin(database, admissions.defaults),
+            client=client,
+            engine=engine,
+            slots=FairQueue(settings.max_concurrent_upstream_tasks),
             durations=keeper,
-            guild_admin=GuildAdmin(admissions),
+            state=StateStore(database),
         )
 
     async def close(self) -> None:
-        if self.durations is not None:
-            await self.durations.stop()
-        if self.client is not None:
-            await self.client.close()
-        if self.database is not None:
-            await self.database.close()
+        await self.durations.stop()
+        await self.client.close()
+        await self.database.close()
 
 
-class _NoClient:
+class NoNovita:
     """Stands in for Novita in `python -m bot sync`, which never generates anything."""
 
     async def submit(self, prompt: str, size: ImageSize) -> str:
@@ -98,3 +97,6 @@ class _NoClient:
 
     async def download(self, image: GeneratedImage, *, task_id: str | None = None) -> bytes:
         raise RuntimeError("this process was started without a Novita client")
+
+    async def close(self) -> None:
+        """Nothing to close."""

@@ -18,6 +18,7 @@ from discord.ext import commands
 from bot.interactions import admin_presentation as show
 from bot.interactions.admin_history import HistoryPageButton, history_page
 from bot.interactions.checks import is_moderator
+from bot.interactions.refusals import admin_error_text
 from bot.interactions.replies import reply_ephemeral
 from bot.limits.admin import (
     LIMITS,
@@ -90,7 +91,7 @@ class Admin(commands.Cog):
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         if isinstance(original, AdminInputError):
             interaction.extras["error_handled"] = True
-            await reply_ephemeral(interaction, str(original))
+            await reply_ephemeral(interaction, admin_error_text(original))
 
     # -- overview -------------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import discord
@@ -12,13 +11,10 @@ from discord.ext import commands
 from bot.interactions.admin_presentation import quota_embed
 from bot.interactions.checks import is_moderator, member_role_ids
 from bot.interactions.replies import reply_ephemeral
-from bot.limits.gate import DIRECT_MESSAGES
-from bot.limits.service import AdmissionService
+from bot.limits.admission import AdmissionService
 
 if TYPE_CHECKING:
     from bot.interactions.app import ImagineBot
-
-log = logging.getLogger(__name__)
 
 
 class Quota(commands.Cog):
@@ -29,21 +25,14 @@ class Quota(commands.Cog):
         name="imagine-quota", description="How many images you have left, and when more come back"
     )
     async def quota(self, interaction: discord.Interaction[ImagineBot]) -> None:
-        user_id = interaction.user.id
-        guild_id = interaction.guild_id or DIRECT_MESSAGES
         status = await self.admissions.quota_status(
-            guild_id, user_id, member_role_ids(interaction)
+            interaction.guild_id,
+            interaction.user.id,
+            member_role_ids(interaction),
+            is_moderator=is_moderator(interaction),
         )
-        banned = not is_moderator(interaction) and (  # moderators are never locked out
-            interaction.guild_id is not None
-            and await self.admissions.moderation.is_banned(guild_id, user_id)
-        )
-        await reply_ephemeral(interaction, embed=quota_embed(status, banned=banned))
+        await reply_ephemeral(interaction, embed=quota_embed(status, banned=status.banned))
 
 
 async def setup(bot: ImagineBot) -> None:
-    admissions = bot.services.admissions
-    if admissions is None:
-        log.warning("no limits service in this process; /imagine-quota is not available")
-        return
-    await bot.add_cog(Quota(admissions))
+    await bot.add_cog(Quota(bot.services.admissions))

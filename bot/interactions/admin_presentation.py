@@ -13,6 +13,7 @@ from typing import Final
 import discord
 
 from bot.interactions.presentation import BRAND_COLOUR, NOTICE_COLOUR, format_prompt, relative
+from bot.interactions.refusals import refusal_message
 from bot.limits.admin import (
     EffectiveLimit,
     LimitChange,
@@ -22,10 +23,9 @@ from bot.limits.admin import (
     UsageReport,
     format_limit,
 )
-from bot.limits.gate import refusal_sentence
 from bot.limits.policy import QuotaStatus
 from bot.storage.guild_settings import NsfwPolicy
-from bot.storage.ledger import HistoryPage, LedgerEntry, LedgerStatus
+from bot.storage.ledger import HistoryPage, JobStatus, LedgerEntry
 from bot.storage.moderation import Ban
 from bot.storage.roles import RoleOverride
 
@@ -47,12 +47,12 @@ _NSFW_TEXT: Final = {
 }
 
 _STATUS_ICONS: Final = {
-    LedgerStatus.RESERVED: "⏳",
-    LedgerStatus.SUBMITTED: "🎨",
-    LedgerStatus.SUCCEEDED: "✅",
-    LedgerStatus.CANCELLED: "🛑",
-    LedgerStatus.FAILED: "❌",
-    LedgerStatus.REFUNDED: "↩️",
+    JobStatus.RESERVED: "⏳",
+    JobStatus.SUBMITTED: "🎨",
+    JobStatus.SUCCEEDED: "✅",
+    JobStatus.CANCELLED: "🛑",
+    JobStatus.FAILED: "❌",
+    JobStatus.REFUNDED: "↩️",
 }
 
 
@@ -377,14 +377,11 @@ def quota_embed(status: QuotaStatus, *, banned: bool = False) -> discord.Embed:
     if banned:
         embed.description = "A moderator has stopped you from making images in this server."
         embed.colour = NOTICE_COLOUR
-    elif status.next_request.allowed:
+    elif status.next_request is None:
         embed.description = "You can make an image now."
     else:
         embed.colour = NOTICE_COLOUR
-        retry = status.next_request.retry_at
-        embed.description = refusal_sentence(status.next_request) + (
-            f" You can try again {relative(retry)}." if retry else ""
-        )
+        embed.description = refusal_message(status.next_request)
 
     window = _left(status.window_remaining, limits.per_window)
     if limits.per_window:

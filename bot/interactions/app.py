@@ -87,7 +87,7 @@ class ImagineBot(commands.AutoShardedBot):
         self._services = self._given_services or await Services.create(self.settings)
         self._generation = GenerationService(
             self._services.engine,
-            self._services.gate,
+            self._services.admissions,
             Views(running=components.running_view, finished=components.finished_view),
             slots=self._services.slots,
             progress_edit_interval=self.settings.progress_edit_interval,

@@ -1,8 +1,8 @@
 """From an interaction to a delivered image: check, defer, run the job, keep one message current.
 
 `GenerationService.handle()` is what `/imagine` and the Re-roll button call. It
-1. validates the prompt and size and asks the `GenerationGate` (limits, moderation) whether this
-   person may generate — refusals are ephemeral and sent inside Discord's 3-second window;
+1. validates the prompt and size and asks admission (limits, moderation) whether this person
+   may generate — refusals are ephemeral, worded by `refusals`, sent inside Discord's 3 s window;
 2. defers publicly, then runs the job in its own task (tracked, so Cancel and shutdown work);
 3. edits the one status message as progress changes (throttled), then into the result, a
    withheld-image notice, or a short friendly failure. It is never left at "thinking…".
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import discord
 
-from bot.gate import Admission, GenerationGate, GenerationRequest, JobOutcome
 from bot.imaging import ImageSize, InvalidInputError, resolve_size, validate_prompt
 from bot.interactions import presentation as ui
 from bot.interactions.checks import is_moderator, member_role_ids
@@ -32,11 +31,14 @@ from bot.interactions.delivery import (
     fit_to_limit,
 )
 from bot.interactions.messages import describe_error, describe_with_id, new_error_id
+from bot.interactions.refusals import refusal_message
 from bot.interactions.replies import reply_ephemeral
 from bot.jobs.engine import JobEngine
 from bot.jobs.fair_queue import JobSlots, UnboundedSlots
 from bot.jobs.progress import JobPhase, JobResult, ProgressUpdate
+from bot.limits.admission import Admission, AdmissionService, JobOutcome, JobRequest, JobStatus
 from bot.novita.errors import NovitaError
+from bot.storage.guild_settings import NsfwPolicy
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ class UnknownChannel(RuntimeError):
 @dataclass
 class ActiveJob:
     job_id: int
-    request: GenerationRequest
+    request: JobRequest
     view: ui.JobView
     task: asyncio.Task[None] | None = None
     cancelled_by: str | None = None
@@ -126,7 +128,7 @@ class GenerationService:
     def __init__(
         self,
         engine: JobEngine,
-        gate: GenerationGate,
+        admissions: AdmissionService,
         views: Views,
         *,
         slots: JobSlots | None = None,
@@ -135,7 +137,7 @@ class GenerationService:
         admission_budget: float = ADMISSION_BUDGET,
     ) -> None:
         self.engine = engine
-        self.gate = gate
+        self.admissions = admissions
         self.views = views
         self.slots: JobSlots = slots or UnboundedSlots()
         self.jobs = ActiveJobs()
@@ -152,7 +154,7 @@ class GenerationService:
         prompt_text: str | None,
         size_text: str | None,
         *,
-        parent_job_id: int | None = None,
+        reroll_of: int | None = None,
     ) -> None:
         try:
             prompt = validate_prompt(prompt_text)
@@ -161,15 +163,13 @@ class GenerationService:
             await reply_ephemeral(interaction, describe_error(exc) or str(exc))
             return
 
-        request = request_from_interaction(interaction, prompt, size, parent_job_id)
+        request = request_from_interaction(interaction, prompt, size, reroll_of)
         admission = await self._admit_in_time(request)
         if admission is None:
             await reply_ephemeral(interaction, BUSY)
             return
-        if not admission.allowed:
-            await reply_ephemeral(
-                interaction, ui.refusal_text(admission.reason or "Not allowed.", admission.retry_at)
-            )
+        if admission.refusal is not None:
+            await reply_ephemeral(interaction, refusal_message(admission.refusal))
             return
         assert admission.job_id is not None
         try:
@@ -177,17 +177,17 @@ class GenerationService:
         except discord.HTTPException:
             # Too late (over 3 s) or already answered: nobody is waiting for this job.
             log.warning("could not defer interaction for job %s", admission.job_id, exc_info=True)
-            await self.gate.finish(admission.job_id, JobOutcome.REFUSED)
+            await self.admissions.finish(admission.job_id, JobStatus.REFUNDED)
             return
         self.start(interaction, request, admission)
 
-    async def _admit_in_time(self, request: GenerationRequest) -> Admission | None:
-        """The gate's answer, or None when it is too slow to answer inside Discord's window.
+    async def _admit_in_time(self, request: JobRequest) -> Admission | None:
+        """Admission's answer, or None when it is too slow to answer inside Discord's window.
 
         A check that finishes late may still have reserved a ledger row: that row is refunded
         in the background, so a slow database never costs the member part of their quota.
         """
-        check = asyncio.ensure_future(self.gate.admit(request))
+        check = asyncio.ensure_future(self.admissions.admit(request))
         done, _ = await asyncio.wait({check}, timeout=self.admission_budget)
         if check in done:
             return check.result()
@@ -200,13 +200,13 @@ class GenerationService:
     async def _refund_late(self, check: asyncio.Future[Admission]) -> None:
         try:
             admission = await check
-            if admission.allowed and admission.job_id is not None:
-                await self.gate.finish(admission.job_id, JobOutcome.REFUSED)
+            if admission.job_id is not None:
+                await self.admissions.finish(admission.job_id, JobStatus.REFUNDED)
         except Exception:
             log.exception("could not undo a late limit check")
 
     def start(
-        self, interaction: discord.Interaction, request: GenerationRequest, admission: Admission
+        self, interaction: discord.Interaction, request: JobRequest, admission: Admission
     ) -> ActiveJob:
         assert admission.job_id is not None
         job = ActiveJob(
@@ -272,9 +272,9 @@ class GenerationService:
             await reporter.offer(self._waiting_update(job, position))
 
         async def on_submitted(task_id: str) -> None:
-            await self.gate.record_submitted(job.job_id, task_id)
+            await self.admissions.mark_submitted(job.job_id, task_id)
 
-        outcome = JobOutcome.FAILED
+        outcome: JobOutcome = JobStatus.FAILED
         task_id: str | None = None
         try:
             await reporter.offer(self._waiting_update(job, None))
@@ -287,10 +287,10 @@ class GenerationService:
             await asyncio.sleep(reporter.seconds_until_allowed())
             outcome = await self._deliver(job, interaction, result)
         except asyncio.CancelledError:
-            outcome = JobOutcome.CANCELLED
+            outcome = JobStatus.CANCELLED
             await reporter.close()  # no progress edit may land after the final one
             if job.cancelled_by is None:  # the bot is shutting down
-                outcome = JobOutcome.FAILED  # not the member's doing: refund it
+                outcome = JobStatus.FAILED  # not the member's doing: refund it
                 # Say so rather than leave a progress bar (and a dead Cancel button) forever.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
@@ -342,10 +342,10 @@ class GenerationService:
         request = job.request
         finished_view = self.views.finished(job.job_id, request.user_id)
         if result.nsfw_flagged and not request.channel_is_nsfw:
-            policy = await self.gate.nsfw_policy(request.guild_id)
-            if policy != "spoiler":
+            policy = await self.admissions.nsfw_policy(request.guild_id)
+            if policy is not NsfwPolicy.SPOILER:
                 await self._show(interaction, ui.withheld_embed(job.view), view=finished_view)
-                return JobOutcome.SUCCEEDED
+                return JobStatus.SUCCEEDED
             spoiler = True
         else:
             spoiler = False
@@ -357,7 +357,7 @@ class GenerationService:
                 interaction,
                 ui.failure_embed(job.view, "The image is too large to upload to this server."),
             )
-            return JobOutcome.FAILED
+            return JobStatus.FAILED
         filename = f"{result.task_id}.jpeg"
         note = "Recompressed to fit this server's upload limit." if recompressed else None
         embed = ui.result_embed(
@@ -374,7 +374,7 @@ class GenerationService:
             image=(data, filename, spoiler),
             ping=ui.image_ready_ping(request.user_id),
         )
-        return JobOutcome.SUCCEEDED
+        return JobStatus.SUCCEEDED
 
     async def _fail(
         self, job: ActiveJob, interaction: discord.Interaction, exc: Exception
@@ -391,7 +391,7 @@ class GenerationService:
             log.warning("job %s failed: %s", job.job_id, exc)
         await self._show(interaction, ui.failure_embed(job.view, friendly))
         # Refused before submission or failed upstream: it does not count against the user.
-        return JobOutcome.FAILED, task_id
+        return JobStatus.FAILED, task_id
 
     async def _show(
         self,
@@ -457,7 +457,9 @@ class GenerationService:
         self, job: ActiveJob, outcome: JobOutcome, task_id: str | None, seconds: float
     ) -> None:
         try:
-            await self.gate.finish(job.job_id, outcome, task_id=task_id, seconds=seconds)
+            await self.admissions.finish(
+                job.job_id, outcome, task_id=task_id, timings={"total": seconds}
+            )
         except Exception:
             log.exception("could not record the end of job %s", job.job_id)
 
@@ -471,23 +473,23 @@ def request_from_interaction(
     interaction: discord.Interaction,
     prompt: str,
     size: ImageSize,
-    parent_job_id: int | None = None,
-) -> GenerationRequest:
+    reroll_of: int | None = None,
+) -> JobRequest:
     user = interaction.user
     channel = interaction.channel
     channel_is_nsfw = bool(
         channel is not None and hasattr(channel, "is_nsfw") and channel.is_nsfw()
     )
-    return GenerationRequest(
-        prompt=prompt,
-        size=size,
+    return JobRequest(
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
         user_id=user.id,
+        prompt=prompt,
+        size=size,
         user_name=user.display_name,
         role_ids=member_role_ids(interaction),
         is_moderator=is_moderator(interaction),
         channel_is_nsfw=channel_is_nsfw,
-        parent_job_id=parent_job_id,
+        reroll_of=reroll_of,
         parent_channel_id=channel.parent_id if isinstance(channel, discord.Thread) else None,
     )

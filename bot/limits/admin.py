@@ -1,9 +1,11 @@
 """What moderators change with `/imagine-admin`: limits, roles, words, channels, bans, resets.
 
-`GuildAdmin` puts validation and an audit line in front of `AdmissionService`'s repositories.
-Every change is logged on the `bot.limits.admin` logger with the guild, who made it (user id) and
-what changed (before → after). It is Discord-free: the cog passes ids and plain values and
-turns the results into embeds (`bot.interactions.admin_presentation`).
+`GuildAdmin` puts validation and an audit line in front of the repositories that admission
+reads. Every change is logged on the `bot.limits.admin` logger with the guild, who made it (user
+id) and what changed (before → after). It is Discord-free: the cog passes ids and plain values
+and turns the results into embeds (`bot.interactions.admin_presentation`); input it can't apply
+raises `AdminInputError` with a problem code and its figures, which the edge words
+(`bot.interactions.refusals.admin_error_text`).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from bot.clock import Clock, utc_now
-from bot.limits.blocked_terms import InvalidTermError, normalize_term
-from bot.limits.policy import LimitPolicy, start_of_utc_day
-from bot.limits.service import AdmissionService, SpendReport
-from bot.storage.guild_settings import GuildConfig, NsfwPolicy
-from bot.storage.ledger import HistoryPage
-from bot.storage.moderation import Ban
-from bot.storage.roles import RoleOverride
+from bot.limits.admission import guild_policy
+from bot.limits.blocked_terms import InvalidTermError, TermProblem, normalize_term
+from bot.limits.policy import MICRO, LimitPolicy, start_of_utc_day, start_of_utc_month
+from bot.storage.database import Database
+from bot.storage.guild_settings import GuildConfig, GuildSettingsRepo, NsfwPolicy
+from bot.storage.ledger import HistoryPage, UsageLedger
+from bot.storage.moderation import Ban, ModerationRepo
+from bot.storage.roles import RoleOverride, RoleOverrideRepo
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,35 @@ HISTORY_PAGE_SIZE: Final = 8
 TOP_USERS: Final = 5
 
 
+class AdminProblem(enum.StrEnum):
+    LIMIT_OUT_OF_RANGE = "limit_out_of_range"  # `limit`, `maximum`
+    NOT_A_WHOLE_NUMBER = "not_a_whole_number"  # `limit`
+    WINDOW_TOO_SHORT = "window_too_short"
+    NO_ROLE_LIMIT_GIVEN = "no_role_limit_given"
+    ROLE_LIMIT_OUT_OF_RANGE = "role_limit_out_of_range"  # `role_limit` (a field name), `maximum`
+    TERM_NOT_BLOCKABLE = "term_not_blockable"  # `term_problem`
+    TOO_MANY_TERMS = "too_many_terms"  # `maximum`
+    TOO_MANY_CHANNELS = "too_many_channels"  # `maximum`
+
+
 class AdminInputError(ValueError):
-    """A moderator's input that can't be applied; the message is shown to them as is."""
+    """A moderator's input that can't be applied: what is wrong (`problem`) and its figures."""
+
+    def __init__(
+        self,
+        problem: AdminProblem,
+        *,
+        limit: LimitName | None = None,
+        role_limit: str | None = None,
+        maximum: float = 0,
+        term_problem: TermProblem | None = None,
+    ) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+        self.limit = limit
+        self.role_limit = role_limit
+        self.maximum = maximum
+        self.term_problem = term_problem
 
 
 class LimitName(enum.StrEnum):
@@ -110,13 +140,13 @@ def parse_limit_value(name: LimitName, value: float) -> LimitValue:
     """Check a moderator's number for this limit; whole numbers for counts, cents for USD."""
     spec = LIMITS[name]
     if value != value or value < 0 or value > spec.maximum:  # `value != value`: NaN
-        raise AdminInputError(f"{spec.label} must be between 0 and {spec.maximum:g}.")
+        raise AdminInputError(AdminProblem.LIMIT_OUT_OF_RANGE, limit=name, maximum=spec.maximum)
     if spec.unit is Unit.USD:
         return round(value, 2)
     if value != int(value):
-        raise AdminInputError(f"{spec.label} must be a whole number.")
+        raise AdminInputError(AdminProblem.NOT_A_WHOLE_NUMBER, limit=name)
     if spec.unit is Unit.MINUTES and value < 1:
-        raise AdminInputError("The window must be at least 1 minute long.")
+        raise AdminInputError(AdminProblem.WINDOW_TOO_SHORT, limit=name)
     return int(value)
 
 
@@ -184,6 +214,13 @@ class SettingsSnapshot:
 
 
 @dataclass(frozen=True)
+class SpendReport:
+    today_usd: float
+    month_usd: float
+    daily_cap_usd: float  # 0 = no cap
+
+
+@dataclass(frozen=True)
 class UsageReport:
     """`/imagine-admin usage`: today's images and top members, estimated spend (UTC days)."""
 
@@ -208,45 +245,59 @@ class RoleLimitsInput:
 def parse_role_limits(values: RoleLimitsInput) -> RoleLimitsInput:
     given = dataclasses.asdict(values)
     if all(v is None for v in given.values()):
-        raise AdminInputError(
-            "Give at least one of per_window, concurrent or daily (0 means unlimited)."
-        )
+        raise AdminInputError(AdminProblem.NO_ROLE_LIMIT_GIVEN)
     for key, value in given.items():
         if value is not None and not 0 <= value <= MAX_COUNT:
-            raise AdminInputError(f"{key} must be between 0 and {MAX_COUNT:,}.")
+            raise AdminInputError(
+                AdminProblem.ROLE_LIMIT_OUT_OF_RANGE, role_limit=key, maximum=MAX_COUNT
+            )
     return values
 
 
 class GuildAdmin:
     """Moderator operations for one bot; every method takes the guild and the acting user."""
 
-    def __init__(self, admissions: AdmissionService, *, clock: Clock = utc_now) -> None:
-        self.admissions = admissions
+    def __init__(self, db: Database, defaults: LimitPolicy, *, clock: Clock = utc_now) -> None:
+        self.defaults = defaults  # the bot-wide limits that guild overrides replace
         self._clock = clock
-
-    @property
-    def defaults(self) -> LimitPolicy:
-        return self.admissions.defaults
+        self._guild_settings = GuildSettingsRepo(db, clock)
+        self._moderation = ModerationRepo(db, clock)
+        self._roles = RoleOverrideRepo(db, clock)
+        self._ledger = UsageLedger(db, clock)
 
     # --- reading ---------------------------------------------------------------------------
+    async def guild_config(self, guild_id: int) -> GuildConfig:
+        """The guild's own settings as stored (None: the bot-wide default applies)."""
+        return await self._guild_settings.get(guild_id)
+
     async def snapshot(self, guild_id: int) -> SettingsSnapshot:
-        a = self.admissions
-        config = await a.guild_settings.get(guild_id)
+        config = await self._guild_settings.get(guild_id)
         return SettingsSnapshot(
             guild_id=guild_id,
             limits=effective_limits(self.defaults, config),
             nsfw_policy=config.nsfw_policy,
-            role_overrides=await a.roles.list(guild_id),
-            exempt_roles=await a.roles.exempt_roles(guild_id),
-            blocked_terms=await a.moderation.blocked_terms(guild_id),
-            allowed_channels=await a.moderation.allowed_channels(guild_id),
-            bans=await a.moderation.bans(guild_id),
+            role_overrides=await self._roles.list(guild_id),
+            exempt_roles=await self._roles.exempt_roles(guild_id),
+            blocked_terms=await self._moderation.blocked_terms(guild_id),
+            allowed_channels=await self._moderation.allowed_channels(guild_id),
+            bans=await self._moderation.bans(guild_id),
             bot_daily_spend_usd=self.defaults.bot_daily_spend_usd,
             price_per_image_usd=self.defaults.price_per_image_usd,
         )
 
+    async def spend_report(self, guild_id: int | None = None) -> SpendReport:
+        """Estimated spend today and this month (UTC), for one guild or the whole bot."""
+        now = self._clock()
+        today = await self._ledger.spent_microusd(start_of_utc_day(now), guild_id)
+        month = await self._ledger.spent_microusd(start_of_utc_month(now), guild_id)
+        if guild_id is None:
+            cap = self.defaults.bot_daily_spend_usd
+        else:
+            cap = (await self._policy_for(guild_id)).guild.daily_spend_usd
+        return SpendReport(today / MICRO, month / MICRO, cap)
+
     async def usage(self, guild_id: int) -> UsageReport:
-        ledger = self.admissions.ledger
+        ledger = self._ledger
         today = start_of_utc_day(self._clock())
         summary = await ledger.summary(today, guild_id)
         return UsageReport(
@@ -255,7 +306,7 @@ class GuildAdmin:
             failed_today=summary.failed,
             members_today=summary.users,
             top_users=await ledger.top_users(today, guild_id, TOP_USERS),
-            spend=await self.admissions.spend_report(guild_id),
+            spend=await self.spend_report(guild_id),
             price_per_image_usd=self.defaults.price_per_image_usd,
         )
 
@@ -264,7 +315,7 @@ class GuildAdmin:
     ) -> HistoryPage:
         """One page (1-based) of who prompted what, newest first."""
         page = max(1, page)
-        return await self.admissions.ledger.history(
+        return await self._ledger.history(
             guild_id,
             user_id=user_id,
             offset=(page - 1) * HISTORY_PAGE_SIZE,
@@ -290,7 +341,7 @@ class GuildAdmin:
         self, guild_id: int, actor_id: int, values: Mapping[LimitName, LimitValue | None]
     ) -> list[LimitChange]:
         """Read-modify-write the guild's overrides; each limit that changed is logged."""
-        settings = self.admissions.guild_settings
+        settings = self._guild_settings
         config = await settings.get(guild_id)
         fields = {LIMITS[name].config_field: value for name, value in values.items()}
         updated = dataclasses.replace(config, **fields)  # type: ignore[arg-type]
@@ -310,7 +361,7 @@ class GuildAdmin:
         self, guild_id: int, actor_id: int, policy: NsfwPolicy
     ) -> NsfwPolicy:
         """Returns the previous policy."""
-        settings = self.admissions.guild_settings
+        settings = self._guild_settings
         config = await settings.get(guild_id)
         await settings.save(dataclasses.replace(config, nsfw_policy=policy))
         _audit(guild_id, actor_id, "nsfw policy %s → %s", config.nsfw_policy, policy)
@@ -322,7 +373,7 @@ class GuildAdmin:
     ) -> RoleOverride:
         parse_role_limits(values)
         override = RoleOverride(role_id, values.per_window, values.concurrent, values.daily)
-        await self.admissions.roles.set(guild_id, override)
+        await self._roles.set(guild_id, override)
         _audit(
             guild_id, actor_id, "role %s override per_window=%s concurrent=%s daily=%s",
             role_id, values.per_window, values.concurrent, values.daily,
@@ -330,19 +381,19 @@ class GuildAdmin:
         return override
 
     async def clear_role(self, guild_id: int, actor_id: int, role_id: int) -> bool:
-        removed = await self.admissions.roles.remove(guild_id, role_id)
+        removed = await self._roles.remove(guild_id, role_id)
         if removed:
             _audit(guild_id, actor_id, "role %s override cleared", role_id)
         return removed
 
     async def add_exempt(self, guild_id: int, actor_id: int, role_id: int) -> bool:
-        added = await self.admissions.roles.add_exempt(guild_id, role_id)
+        added = await self._roles.add_exempt(guild_id, role_id)
         if added:
             _audit(guild_id, actor_id, "role %s exempt from member limits", role_id)
         return added
 
     async def remove_exempt(self, guild_id: int, actor_id: int, role_id: int) -> bool:
-        removed = await self.admissions.roles.remove_exempt(guild_id, role_id)
+        removed = await self._roles.remove_exempt(guild_id, role_id)
         if removed:
             _audit(guild_id, actor_id, "role %s no longer exempt", role_id)
         return removed
@@ -351,11 +402,9 @@ class GuildAdmin:
     async def add_word(self, guild_id: int, actor_id: int, text: str) -> tuple[str, bool]:
         """The stored form of the term, and whether it is new."""
         term = _normalized(text)
-        moderation = self.admissions.moderation
+        moderation = self._moderation
         if len(await moderation.blocked_terms(guild_id)) >= MAX_BLOCKED_TERMS:
-            raise AdminInputError(
-                f"This server already blocks {MAX_BLOCKED_TERMS} words; remove some first."
-            )
+            raise AdminInputError(AdminProblem.TOO_MANY_TERMS, maximum=MAX_BLOCKED_TERMS)
         added = await moderation.add_blocked_term(guild_id, term, added_by=actor_id)
         if added:
             _audit(guild_id, actor_id, "blocked word added %r", term)
@@ -363,59 +412,62 @@ class GuildAdmin:
 
     async def remove_word(self, guild_id: int, actor_id: int, text: str) -> tuple[str, bool]:
         term = _normalized(text)
-        removed = await self.admissions.moderation.remove_blocked_term(guild_id, term)
+        removed = await self._moderation.remove_blocked_term(guild_id, term)
         if removed:
             _audit(guild_id, actor_id, "blocked word removed %r", term)
         return term, removed
 
     async def words(self, guild_id: int) -> list[str]:
-        return await self.admissions.moderation.blocked_terms(guild_id)
+        return await self._moderation.blocked_terms(guild_id)
 
     # --- channels --------------------------------------------------------------------------
     async def allow_channel(self, guild_id: int, actor_id: int, channel_id: int) -> bool:
-        moderation = self.admissions.moderation
+        moderation = self._moderation
         if len(await moderation.allowed_channels(guild_id)) >= MAX_ALLOWED_CHANNELS:
-            raise AdminInputError(f"At most {MAX_ALLOWED_CHANNELS} channels can be allowed.")
+            raise AdminInputError(AdminProblem.TOO_MANY_CHANNELS, maximum=MAX_ALLOWED_CHANNELS)
         added = await moderation.allow_channel(guild_id, channel_id)
         if added:
             _audit(guild_id, actor_id, "channel %s allowed", channel_id)
         return added
 
     async def remove_channel(self, guild_id: int, actor_id: int, channel_id: int) -> bool:
-        removed = await self.admissions.moderation.disallow_channel(guild_id, channel_id)
+        removed = await self._moderation.disallow_channel(guild_id, channel_id)
         if removed:
             _audit(guild_id, actor_id, "channel %s removed from the allow-list", channel_id)
         return removed
 
     async def channels(self, guild_id: int) -> frozenset[int]:
-        return await self.admissions.moderation.allowed_channels(guild_id)
+        return await self._moderation.allowed_channels(guild_id)
 
     # --- members ---------------------------------------------------------------------------
     async def ban(
         self, guild_id: int, actor_id: int, user_id: int, reason: str | None = None
     ) -> None:
-        await self.admissions.moderation.ban(
+        await self._moderation.ban(
             guild_id, user_id, reason=reason, banned_by=actor_id
         )
         _audit(guild_id, actor_id, "user %s banned from generating (reason: %r)", user_id, reason)
 
     async def unban(self, guild_id: int, actor_id: int, user_id: int) -> bool:
-        removed = await self.admissions.moderation.unban(guild_id, user_id)
+        removed = await self._moderation.unban(guild_id, user_id)
         if removed:
             _audit(guild_id, actor_id, "user %s unbanned", user_id)
         return removed
 
     async def bans(self, guild_id: int) -> list[Ban]:
-        return await self.admissions.moderation.bans(guild_id)
+        return await self._moderation.bans(guild_id)
 
     async def reset_usage(self, guild_id: int, actor_id: int, user_id: int) -> int:
         """Waive the member's jobs today and in their current window; returns how many."""
         now = self._clock()
-        policy = await self.admissions.policy_for(guild_id)
+        policy = await self._policy_for(guild_id)
         since = min(start_of_utc_day(now), now - policy.user.window)
-        waived = await self.admissions.ledger.waive(guild_id, user_id, since)
+        waived = await self._ledger.waive(guild_id, user_id, since)
         _audit(guild_id, actor_id, "user %s usage reset (%s jobs waived)", user_id, waived)
         return waived
+
+    async def _policy_for(self, guild_id: int) -> LimitPolicy:
+        return guild_policy(self.defaults, await self._guild_settings.get(guild_id))
 
 
 def _source(limit: EffectiveLimit) -> str:
@@ -426,7 +478,9 @@ def _normalized(text: str) -> str:
     try:
         return normalize_term(text)
     except InvalidTermError as exc:
-        raise AdminInputError(f"That word can't be blocked: {exc.problem}.") from exc
+        raise AdminInputError(
+            AdminProblem.TERM_NOT_BLOCKABLE, term_problem=exc.problem
+        ) from exc
 
 
 def _audit(guild_id: int, actor_id: int, what: str, *args: object) -> None:

@@ -9,6 +9,7 @@ from a chat command must not be able to hang the bot.
 
 from __future__ import annotations
 
+import enum
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -20,8 +21,14 @@ MAX_WILDCARDS: Final = 2
 _WILDCARD: Final = "*"
 
 
+class TermProblem(enum.StrEnum):
+    NO_LETTER_OR_DIGIT = "no_letter_or_digit"
+    TOO_MANY_WILDCARDS = "too_many_wildcards"  # more than MAX_WILDCARDS
+    TOO_LONG = "too_long"  # more than MAX_TERM_CHARS
+
+
 class InvalidTermError(ValueError):
-    def __init__(self, problem: str) -> None:
+    def __init__(self, problem: TermProblem) -> None:
         self.problem = problem
         super().__init__(f"invalid blocked term: {problem}")
 
@@ -36,11 +43,11 @@ def normalize_term(text: str) -> str:
     term = " ".join(_fold(text).split())
     term = re.sub(r"\*{2,}", _WILDCARD, term)
     if not term.replace(_WILDCARD, "").strip():
-        raise InvalidTermError("it must contain at least one letter or digit")
+        raise InvalidTermError(TermProblem.NO_LETTER_OR_DIGIT)
     if term.count(_WILDCARD) > MAX_WILDCARDS:
-        raise InvalidTermError(f"it may contain at most {MAX_WILDCARDS} `*`")
+        raise InvalidTermError(TermProblem.TOO_MANY_WILDCARDS)
     if len(term) > MAX_TERM_CHARS:
-        raise InvalidTermError(f"it is longer than {MAX_TERM_CHARS} characters")
+        raise InvalidTermError(TermProblem.TOO_LONG)
     return term
 
 

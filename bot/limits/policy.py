@@ -184,7 +184,10 @@ class MemberLimits:
 
 @dataclass(frozen=True)
 class Usage:
-    """What the ledger says right now, for one member in one guild (counted jobs only)."""
+    """What the ledger says right now, for one member in one guild (counted jobs only).
+
+    `bot.storage.ledger.UsageLedger.counts` reads it, `evaluate` judges it.
+    """
 
     window_starts: Sequence[dt.datetime] = ()  # start times inside the window, oldest first
     user_today: int = 0
@@ -209,43 +212,20 @@ class LimitKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Decision:
-    """Allowed, or refused by one named limit with a sentence fragment for the member.
+class Refusal:
+    """Why one more job may not start: the limit that refused it, with the figures behind it.
 
-    `reason` completes "Sorry, …" (e.g. "you have used your 25 images for today");
-    `retry_at` is when the refusal lifts by itself (None: when a running job finishes, or never).
+    The edge words it (`bot.interactions.refusals`). `retry_at` is when the refusal lifts by
+    itself (None: when a running job finishes, or never). Only the fields of its kind are set.
     """
 
-    allowed: bool
-    limit: LimitKind | None = None
-    reason: str = ""
+    kind: LimitKind
     retry_at: dt.datetime | None = None
-    detail: str | None = field(default=None, compare=False)  # e.g. the blocked term matched
-
-    @classmethod
-    def allow(cls) -> Decision:
-        return cls(True)
-
-    @classmethod
-    def refuse(
-        cls,
-        limit: LimitKind,
-        reason: str,
-        retry_at: dt.datetime | None = None,
-        detail: str | None = None,
-    ) -> Decision:
-        return cls(False, limit, reason, retry_at, detail)
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _window_text(window: dt.timedelta) -> str:
-    minutes = int(window.total_seconds() // 60)
-    if minutes % 60 == 0 and minutes >= 60:
-        return _plural(minutes // 60, "hour")
-    return _plural(minutes, "minute")
+    limit: int = 0  # the count that was reached: images per day or window, or jobs at once
+    window: dt.timedelta | None = None  # USER_WINDOW: how long the window is
+    in_progress: int = 0  # USER_CONCURRENT, GUILD_CONCURRENT: jobs running now
+    allowed_channel_ids: frozenset[int] = frozenset()  # CHANNEL: where images can be made
+    blocked_term: str | None = field(default=None, compare=False)  # BLOCKED_TERM: the match
 
 
 def window_frees_at(
@@ -261,8 +241,10 @@ def _exceeds(spent: int, cost: int, cap_usd: float) -> bool:
 
 def evaluate(
     limits: MemberLimits, usage: Usage, now: dt.datetime, cost_microusd: int | None = None
-) -> Decision:
-    """May this member start one more job now? Checks the longest-lasting refusal first.
+) -> Refusal | None:
+    """Why this member may not start one more job now (None: they may).
+
+    Checks the longest-lasting refusal first.
 
     `cost_microusd` is the job's estimated price (default: one image at the policy's price).
 
@@ -273,44 +255,31 @@ def evaluate(
     midnight = next_utc_midnight(now)
     cost = limits.cost_microusd(1) if cost_microusd is None else cost_microusd
     if _exceeds(usage.bot_spent_today_microusd, cost, policy.bot_daily_spend_usd):
-        return Decision.refuse(
-            LimitKind.BOT_SPEND, "the bot has reached its spending limit for today", midnight
-        )
+        return Refusal(LimitKind.BOT_SPEND, midnight)
     if _exceeds(usage.guild_spent_today_microusd, cost, policy.guild.daily_spend_usd):
-        return Decision.refuse(
-            LimitKind.GUILD_SPEND, "this server has reached its spending limit for today", midnight
-        )
+        return Refusal(LimitKind.GUILD_SPEND, midnight)
     if policy.guild.daily and usage.guild_today >= policy.guild.daily:
-        return Decision.refuse(
-            LimitKind.GUILD_DAILY,
-            f"this server has used its {_plural(policy.guild.daily, 'image')} for today",
-            midnight,
-        )
+        return Refusal(LimitKind.GUILD_DAILY, midnight, limit=policy.guild.daily)
     if user.daily and usage.user_today >= user.daily:
-        return Decision.refuse(
-            LimitKind.USER_DAILY,
-            f"you have used your {_plural(user.daily, 'image')} for today",
-            midnight,
-        )
+        return Refusal(LimitKind.USER_DAILY, midnight, limit=user.daily)
     if user.per_window and len(usage.window_starts) >= user.per_window:
-        return Decision.refuse(
+        return Refusal(
             LimitKind.USER_WINDOW,
-            f"you can start {_plural(user.per_window, 'image')} every {_window_text(user.window)}",
             window_frees_at(usage.window_starts, user.per_window, user.window),
+            limit=user.per_window,
+            window=user.window,
         )
     if policy.guild.concurrent and usage.guild_active >= policy.guild.concurrent:
-        return Decision.refuse(
+        return Refusal(
             LimitKind.GUILD_CONCURRENT,
-            f"this server already has {_plural(usage.guild_active, 'image')} in progress; "
-            "try again when one of them is done",
+            limit=policy.guild.concurrent,
+            in_progress=usage.guild_active,
         )
     if user.concurrent and usage.user_active >= user.concurrent:
-        return Decision.refuse(
-            LimitKind.USER_CONCURRENT,
-            f"you already have {_plural(usage.user_active, 'image')} in progress "
-            f"(the limit is {user.concurrent}); try again when one of them is done",
+        return Refusal(
+            LimitKind.USER_CONCURRENT, limit=user.concurrent, in_progress=usage.user_active
         )
-    return Decision.allow()
+    return None
 
 
 @dataclass(frozen=True)
@@ -327,7 +296,8 @@ class QuotaStatus:
     daily_resets_at: dt.datetime
     active: int
     concurrent_remaining: int | None
-    next_request: Decision  # would one more image be admitted right now?
+    next_request: Refusal | None  # why one more image would be refused now (None: it wouldn't)
+    banned: bool = False  # a moderator stopped this member (set by the admission service)
 
 
 def quota_status(limits: MemberLimits, usage: Usage, now: dt.datetime) -> QuotaStatus:

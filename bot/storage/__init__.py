@@ -6,9 +6,9 @@ from bot.storage.guild_settings import GuildConfig, GuildSettingsRepo, NsfwPolic
 from bot.storage.journal import JobJournal, JobState, JournalEntry
 from bot.storage.ledger import (
     HistoryPage,
+    JobOutcome,
+    JobStatus,
     LedgerEntry,
-    LedgerStatus,
-    NewJob,
     UsageLedger,
     UsageSummary,
 )
@@ -28,14 +28,14 @@ __all__ = [
     "GuildSettingsRepo",
     "HistoryPage",
     "JobJournal",
+    "JobOutcome",
     "JobState",
+    "JobStatus",
     "JournalEntry",
     "LedgerEntry",
-    "LedgerStatus",
     "MemberRoles",
     "ModerationRepo",
     "ModerationRules",
-    "NewJob",
     "NsfwPolicy",
     "RoleOverride",
     "RoleOverrideRepo",

@@ -8,6 +8,8 @@ across processes sharing the database. A row's status says whether it counts:
         │            └──────▶ failed               not counted (refunded)
         └──▶ refunded                              not counted (never reached Novita)
 
+A finished job's status is its outcome (`JobOutcome`): the caller says how the job ended, and
+`finish` stores it, turning `cancelled` into `refunded` for a job that never reached Novita.
 `waived` rows (a moderator reset someone's quota) stop counting against limits but still count
 as money spent.
 """
@@ -19,50 +21,42 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from sqlalchemy import Integer, RowMapping, and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock, utc_now
+from bot.limits.policy import MICRO, Usage
 from bot.storage.database import Database
 from bot.storage.schema import usage_ledger
 
-MICRO: Final = 1_000_000
+
+class JobStatus(enum.StrEnum):
+    RESERVED = "reserved"  # admitted, not yet at Novita
+    SUBMITTED = "submitted"  # Novita has the task
+    SUCCEEDED = "succeeded"  # counts
+    CANCELLED = "cancelled"  # counts (Novita bills a submitted task)
+    FAILED = "failed"  # failed upstream: refunded
+    REFUNDED = "refunded"  # stopped before it reached Novita (refused, or cancelled early)
 
 
-class LedgerStatus(enum.StrEnum):
-    RESERVED = "reserved"
-    SUBMITTED = "submitted"
-    SUCCEEDED = "succeeded"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    REFUNDED = "refunded"
-
+# How a job can end: what `finish` accepts.
+JobOutcome = Literal[
+    JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.FAILED, JobStatus.REFUNDED
+]
 
 COUNTED: Final = frozenset(
-    {LedgerStatus.RESERVED, LedgerStatus.SUBMITTED, LedgerStatus.SUCCEEDED, LedgerStatus.CANCELLED}
+    {JobStatus.RESERVED, JobStatus.SUBMITTED, JobStatus.SUCCEEDED, JobStatus.CANCELLED}
 )
-ACTIVE: Final = frozenset({LedgerStatus.RESERVED, LedgerStatus.SUBMITTED})
+ACTIVE: Final = frozenset({JobStatus.RESERVED, JobStatus.SUBMITTED})
 _COUNTED_VALUES: Final = sorted(str(s) for s in COUNTED)
 _ACTIVE_VALUES: Final = sorted(str(s) for s in ACTIVE)
 
 
 @dataclass(frozen=True)
-class NewJob:
-    guild_id: int
-    channel_id: int
-    user_id: int
-    prompt: str
-    size: str  # "W*H"
-    images: int = 1
-    cost_microusd: int = 0
-    reroll_of: int | None = None
-
-
-@dataclass(frozen=True)
 class LedgerEntry:
-    id: int
+    job_id: int
     guild_id: int
     channel_id: int
     user_id: int
@@ -70,7 +64,7 @@ class LedgerEntry:
     size: str
     images: int
     cost_microusd: int
-    status: LedgerStatus
+    status: JobStatus
     waived: bool
     reroll_of: int | None
     task_id: str | None
@@ -99,19 +93,6 @@ class HistoryPage:
     @property
     def has_more(self) -> bool:
         return self.offset + len(self.entries) < self.total
-
-
-@dataclass(frozen=True)
-class UsageCounts:
-    """Counted usage at one instant (same field names as `bot.limits.policy.Usage`)."""
-
-    window_starts: tuple[dt.datetime, ...] = ()
-    user_today: int = 0
-    user_active: int = 0
-    guild_active: int = 0
-    guild_today: int = 0
-    guild_spent_today_microusd: int = 0
-    bot_spent_today_microusd: int = 0
 
 
 @dataclass(frozen=True)
@@ -146,7 +127,7 @@ class UsageLedger:
     # --- inside the caller's (locked) transaction ------------------------------------------
     async def counts(
         self, conn: AsyncConnection, guild_id: int, user_id: int, bounds: UsageWindow
-    ) -> UsageCounts:
+    ) -> Usage:
         """Counted usage for one member and their guild; run it under the admission lock."""
         t = usage_ledger
         earliest = min(bounds.window_start, bounds.day_start, bounds.active_since)
@@ -184,7 +165,7 @@ class UsageLedger:
             )
         ).one()
         bot_spent = await self._spent(conn, bounds.day_start, None)
-        return UsageCounts(
+        return Usage(
             window_starts=tuple(starts),
             user_today=user_today,
             user_active=user_active,
@@ -194,21 +175,34 @@ class UsageLedger:
             bot_spent_today_microusd=bot_spent,
         )
 
-    async def insert(self, conn: AsyncConnection, job: NewJob, created_at: dt.datetime) -> int:
-        """Add a `reserved` row and return its id (the admission ticket)."""
+    async def insert(
+        self,
+        conn: AsyncConnection,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        prompt: str,
+        size: str,  # "W*H"
+        created_at: dt.datetime,
+        images: int = 1,
+        cost_microusd: int = 0,
+        reroll_of: int | None = None,
+    ) -> int:
+        """Add a `reserved` row and return its id: the job id."""
         result = await conn.execute(
             usage_ledger.insert()
             .values(
-                guild_id=job.guild_id,
-                channel_id=job.channel_id,
-                user_id=job.user_id,
-                prompt=job.prompt,
-                size=job.size,
-                images=job.images,
-                cost_microusd=job.cost_microusd,
-                status=str(LedgerStatus.RESERVED),
+                guild_id=guild_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                prompt=prompt,
+                size=size,
+                images=images,
+                cost_microusd=cost_microusd,
+                status=str(JobStatus.RESERVED),
                 waived=False,
-                reroll_of=job.reroll_of,
+                reroll_of=reroll_of,
                 created_at=created_at,
             )
             .returning(usage_ledger.c.id)
@@ -216,31 +210,31 @@ class UsageLedger:
         return int(result.scalar_one())
 
     # --- life cycle of one row -------------------------------------------------------------
-    async def mark_submitted(self, ticket: int, task_id: str) -> bool:
+    async def mark_submitted(self, job_id: int, task_id: str) -> bool:
         """Record the upstream task; False if the row is not waiting to be submitted."""
         return await self._transition(
-            ticket,
-            {LedgerStatus.RESERVED},
-            LedgerStatus.SUBMITTED,
+            job_id,
+            {JobStatus.RESERVED},
+            JobStatus.SUBMITTED,
             task_id=task_id,
             submitted_at=self._clock(),
         )
 
     async def finish(
         self,
-        ticket: int,
-        status: LedgerStatus,
+        job_id: int,
+        outcome: JobOutcome,
         *,
         task_id: str | None = None,
         error: str | None = None,
         timings: Mapping[str, float] | None = None,
     ) -> bool:
-        """Close an active row with a final status; False if it was already closed.
+        """Close an active row with how the job ended; False if it was already closed.
 
         `cancelled` on a row that never reached Novita becomes `refunded`.
         """
-        if status in ACTIVE:
-            raise ValueError(f"{status} is not a final status")
+        if outcome in ACTIVE:
+            raise ValueError(f"{outcome} is not how a job ends")
         values: dict[str, Any] = {"finished_at": self._clock()}
         if task_id is not None:
             values["task_id"] = task_id
@@ -248,17 +242,15 @@ class UsageLedger:
             values["error"] = error[:200]
         if timings is not None:
             values["timings"] = json.dumps(dict(timings), sort_keys=True)
-        if status is LedgerStatus.CANCELLED:
-            if await self._transition(
-                ticket, {LedgerStatus.RESERVED}, LedgerStatus.REFUNDED, **values
-            ):
+        if outcome is JobStatus.CANCELLED:
+            if await self._transition(job_id, {JobStatus.RESERVED}, JobStatus.REFUNDED, **values):
                 return True
-            return await self._transition(ticket, {LedgerStatus.SUBMITTED}, status, **values)
-        return await self._transition(ticket, ACTIVE, status, **values)
+            return await self._transition(job_id, {JobStatus.SUBMITTED}, outcome, **values)
+        return await self._transition(job_id, ACTIVE, outcome, **values)
 
-    async def refund(self, ticket: int, *, error: str | None = None) -> bool:
+    async def refund(self, job_id: int, *, error: str | None = None) -> bool:
         """The job never ran or failed: it stops counting against any limit or budget."""
-        return await self.finish(ticket, LedgerStatus.REFUNDED, error=error)
+        return await self.finish(job_id, JobStatus.REFUNDED, error=error)
 
     async def waive(self, guild_id: int, user_id: int, since: dt.datetime) -> int:
         """A moderator's reset: the member's jobs since `since` stop counting against limits."""
@@ -276,10 +268,10 @@ class UsageLedger:
         return int(result.rowcount)
 
     # --- reading ---------------------------------------------------------------------------
-    async def get(self, ticket: int) -> LedgerEntry | None:
+    async def get(self, job_id: int) -> LedgerEntry | None:
         async with self._db.read() as conn:
             row = (
-                await conn.execute(select(usage_ledger).where(usage_ledger.c.id == ticket))
+                await conn.execute(select(usage_ledger).where(usage_ledger.c.id == job_id))
             ).mappings().first()
         return None if row is None else _entry(row)
 
@@ -333,8 +325,8 @@ class UsageLedger:
             ).one()
         return UsageSummary(
             jobs=sum(by_status.values()),
-            succeeded=by_status.get(LedgerStatus.SUCCEEDED, 0),
-            failed=by_status.get(LedgerStatus.FAILED, 0),
+            succeeded=by_status.get(JobStatus.SUCCEEDED, 0),
+            failed=by_status.get(JobStatus.FAILED, 0),
             images=int(images),
             spent_microusd=int(spent),
             users=int(users),
@@ -376,16 +368,16 @@ class UsageLedger:
 
     async def _transition(
         self,
-        ticket: int,
-        allowed_from: frozenset[LedgerStatus] | set[LedgerStatus],
-        to: LedgerStatus,
+        job_id: int,
+        allowed_from: frozenset[JobStatus] | set[JobStatus],
+        to: JobStatus,
         **values: Any,
     ) -> bool:
         async with self._db.write() as conn:
             result = await conn.execute(
                 update(usage_ledger)
                 .where(
-                    usage_ledger.c.id == ticket,
+                    usage_ledger.c.id == job_id,
                     usage_ledger.c.status.in_(sorted(str(s) for s in allowed_from)),
                 )
                 .values(status=str(to), **values)
@@ -396,7 +388,7 @@ class UsageLedger:
 def _entry(row: RowMapping) -> LedgerEntry:
     timings = json.loads(row["timings"]) if row["timings"] else {}
     return LedgerEntry(
-        id=row["id"],
+        job_id=row["id"],
         guild_id=row["guild_id"],
         channel_id=row["channel_id"],
         user_id=row["user_id"],
@@ -404,7 +396,7 @@ def _entry(row: RowMapping) -> LedgerEntry:
         size=row["size"],
         images=row["images"],
         cost_microusd=row["cost_microusd"],
-        status=LedgerStatus(row["status"]),
+        status=JobStatus(row["status"]),
         waived=bool(row["waived"]),
         reroll_of=row["reroll_of"],
         task_id=row["task_id"],

@@ -144,9 +144,8 @@ async def test_members_without_manage_server_are_refused(stack: LocalStack) -> N
         assert "You need the Manage Server permission" in reply.content
         reply = await admin(stack, "show", member=member)
         assert "permission" in reply.content and not reply.embeds
-    admissions = stack.services.admissions
-    assert admissions is not None
-    assert (await admissions.guild_settings.get(stack.guild.id)).user_daily_quota is None
+    guild_admin = stack.services.guild_admin
+    assert (await guild_admin.guild_config(stack.guild.id)).user_daily_quota is None
     in_dms = await stack.fake.invoke_slash(
         stack.fake.dm_channel(stack.admin), stack.admin, "imagine-admin show"
     )

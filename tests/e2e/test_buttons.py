@@ -236,9 +236,7 @@ async def test_a_job_stopped_by_a_restart_does_not_count_against_the_member(
     _, message = await running_job(stack, stack.alice)
     job_id = job_id_of(message)
     await stack.restart_bot()
-    admissions = stack.services.admissions
-    assert admissions is not None
-    entry = await admissions.ledger.get(job_id)
+    entry = await stack.services.admissions.lookup(job_id)
     assert entry is not None
     assert str(entry.status) == "failed"
     assert not entry.counted
@@ -252,7 +250,7 @@ async def test_a_failing_button_answers_with_an_error_id_not_interaction_failed(
     async def broken_lookup(job_id: int) -> Any:
         raise ConnectionError("database unreachable")
 
-    monkeypatch.setattr(stack.bot.generation.gate, "lookup", broken_lookup)
+    monkeypatch.setattr(stack.bot.generation.admissions, "lookup", broken_lookup)
     click = await stack.click(message, "Re-roll", stack.bob)
     text = await ephemeral_reply(click)
     assert "error id" in text and "database unreachable" not in text

@@ -14,7 +14,7 @@ import pytest
 
 from bot.interactions import presentation as ui
 from bot.interactions.messages import MISCONFIGURED
-from bot.storage.guild_settings import GuildConfig, NsfwPolicy
+from bot.storage.guild_settings import NsfwPolicy
 from fakes.discord.server import FakeMessage
 from fakes.novita.server import Endpoint, Fault, MockTask
 from fakes.stack import LocalStack, StackOptions
@@ -201,9 +201,9 @@ async def test_after_the_interaction_token_expires_the_image_is_posted_to_the_ch
 
 
 async def test_nsfw_image_is_spoilered_when_the_server_chose_spoilers(stack: LocalStack) -> None:
-    assert stack.services.admissions is not None
-    repo = stack.services.admissions.guild_settings
-    await repo.save(GuildConfig(stack.guild.id, nsfw_policy=NsfwPolicy.SPOILER))
+    await stack.services.guild_admin.set_nsfw_policy(
+        stack.guild.id, stack.admin.id, NsfwPolicy.SPOILER
+    )
     message = await run_job(stack, "a statue [mock:nsfw]")
     assert title(message) == ui.RESULT_TITLE
     (attachment,) = message.attachments

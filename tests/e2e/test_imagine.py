@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.gate import Admission, GenerationRequest
 from bot.interactions import presentation as ui
+from bot.limits.admission import Admission, JobRequest
 from fakes import demo
 from fakes.discord.server import FakeMember, FakeMessage
 from fakes.stack import LocalStack, StackOptions
@@ -245,19 +245,19 @@ async def test_a_slow_limit_check_answers_busy_in_time_and_refunds_the_reservati
     async with LocalStack(StackOptions(time_scale=0.01)) as stack:
         service = stack.bot.generation
         service.admission_budget = 0.2  # stands in for Discord's window in a fast test
-        gate = service.gate
+        admissions = service.admissions
         release = asyncio.Event()
         admitted: list[int] = []
-        real_admit = gate.admit
+        real_admit = admissions.admit
 
-        async def slow_admit(request: GenerationRequest) -> Admission:
+        async def slow_admit(request: JobRequest) -> Admission:
             admission = await real_admit(request)  # reserves a ledger row ...
             if admission.job_id is not None:
                 admitted.append(admission.job_id)
             await release.wait()  # ... then the database stalls
             return admission
 
-        gate.admit = slow_admit  # type: ignore[method-assign]
+        admissions.admit = slow_admit  # type: ignore[method-assign]
         interaction = await stack.imagine(stack.alice, "a slow database", "512*512")
         assert await interaction.wait_acknowledged() == 4
         reply = interaction.original_message()
@@ -266,7 +266,6 @@ async def test_a_slow_limit_check_answers_busy_in_time_and_refunds_the_reservati
 
         release.set()  # the check finishes late: its reservation must not count
         await service.close()  # waits for late refunds, as on shutdown
-        admissions = stack.services.admissions
-        assert admissions is not None and admitted
-        entry = await admissions.ledger.get(admitted[0])
+        assert admitted
+        entry = await stack.services.admissions.lookup(admitted[0])
         assert entry is not None and not entry.counted

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.config import Secret, Settings
 from bot.imaging import ImageSize
 from bot.jobs.fair_queue import FairQueue
-from bot.services import Services
+from bot.services import NoNovita, Services
 
 
 def settings_for(tmp_path: Path, **overrides: object) -> Settings:
@@ -45,5 +47,17 @@ async def test_state_and_slots_come_from_settings(tmp_path: Path) -> None:
         await services.state.set("k", "v")
         assert await services.state.get("k") == "v"
         assert (tmp_path / "sub" / "imagine.db").exists()  # folder created on first run
+    finally:
+        await services.close()
+
+
+async def test_sync_builds_every_service_with_a_stand_in_for_novita(tmp_path: Path) -> None:
+    services = await Services.create(settings_for(tmp_path), with_novita=False)
+    try:
+        assert isinstance(services.client, NoNovita)
+        with pytest.raises(RuntimeError, match="without a Novita client"):
+            await services.client.submit("a fox", ImageSize(512, 512))
+        assert (await services.guild_admin.snapshot(1)).guild_id == 1
+        assert (await services.admissions.quota_status(1, 2)).next_request is None
     finally:
         await services.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -18,6 +19,7 @@ from bot.interactions.admin_presentation import (
     usage_embed,
     words_embed,
 )
+from bot.interactions.refusals import admin_error_text
 from bot.limits.admin import (
     LIMITS,
     AdminInputError,
@@ -26,6 +28,7 @@ from bot.limits.admin import (
     LimitName,
     RoleLimitsInput,
     SettingsSnapshot,
+    SpendReport,
     UsageReport,
     effective_limits,
     format_limit,
@@ -41,9 +44,8 @@ from bot.limits.policy import (
     UserLimits,
     quota_status,
 )
-from bot.limits.service import SpendReport
 from bot.storage.guild_settings import GuildConfig, NsfwPolicy
-from bot.storage.ledger import HistoryPage, LedgerEntry, LedgerStatus
+from bot.storage.ledger import HistoryPage, JobStatus, LedgerEntry
 from bot.storage.roles import RoleOverride
 
 NOW = dt.datetime(2025, 3, 14, 12, 0, tzinfo=dt.UTC)
@@ -91,8 +93,9 @@ def test_parse_limit_value_accepts(name: LimitName, value: float, parsed: float)
     ],
 )
 def test_parse_limit_value_refuses(name: LimitName, value: float, message: str) -> None:
-    with pytest.raises(AdminInputError, match=message):
+    with pytest.raises(AdminInputError) as caught:
         parse_limit_value(name, value)
+    assert re.search(message, admin_error_text(caught.value))
 
 
 def test_format_limit() -> None:
@@ -125,10 +128,12 @@ def test_effective_limits_name_their_source() -> None:
 
 
 def test_role_limits_need_one_value_in_range() -> None:
-    with pytest.raises(AdminInputError, match="at least one"):
+    with pytest.raises(AdminInputError) as none_given:
         parse_role_limits(RoleLimitsInput())
-    with pytest.raises(AdminInputError, match="daily must be between"):
+    assert "at least one" in admin_error_text(none_given.value)
+    with pytest.raises(AdminInputError) as out_of_range:
         parse_role_limits(RoleLimitsInput(daily=-1))
+    assert "daily must be between" in admin_error_text(out_of_range.value)
     assert parse_role_limits(RoleLimitsInput(per_window=0)) == RoleLimitsInput(per_window=0)
 
 
@@ -218,9 +223,9 @@ def test_words_embed_fits_and_defuses_backticks() -> None:
     assert "``" not in (embed.description or "").replace("`ˋ", "")
 
 
-def entry(n: int, prompt: str, status: LedgerStatus = LedgerStatus.SUCCEEDED) -> LedgerEntry:
+def entry(n: int, prompt: str, status: JobStatus = JobStatus.SUCCEEDED) -> LedgerEntry:
     return LedgerEntry(
-        id=n, guild_id=1, channel_id=2, user_id=3, prompt=prompt, size="1024*1024", images=1,
+        job_id=n, guild_id=1, channel_id=2, user_id=3, prompt=prompt, size="1024*1024", images=1,
         cost_microusd=20_000, status=status, waived=n == 2, reroll_of=None, task_id=None,
         error=None, timings={}, created_at=NOW, submitted_at=None, finished_at=None,
     )
@@ -229,7 +234,7 @@ def entry(n: int, prompt: str, status: LedgerStatus = LedgerStatus.SUCCEEDED) ->
 def test_history_embed_escapes_truncates_and_pages() -> None:
     prompts = ["@everyone **look** " + "y" * 3000, "a\nmulti-line\nprompt", "ok"]
     page = HistoryPage(
-        [entry(1, prompts[0]), entry(2, prompts[1], LedgerStatus.FAILED), entry(3, prompts[2])],
+        [entry(1, prompts[0]), entry(2, prompts[1], JobStatus.FAILED), entry(3, prompts[2])],
         total=19, offset=8, limit=8,
     )
     embed = history_embed(page, user_id=3)

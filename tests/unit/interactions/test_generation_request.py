@@ -1,4 +1,4 @@
-"""`request_from_interaction`: what the gate learns about a request, from small fakes."""
+"""`request_from_interaction`: what admission learns about a request, from small fakes."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_a_plain_channel_has_no_parent_and_moderators_are_flagged() -> None:
     channel.id = 100
     channel.is_nsfw.return_value = False
     request = request_from_interaction(
-        interaction_in(channel, manage_guild=True), "cat", ImageSize(512, 512), parent_job_id=9
+        interaction_in(channel, manage_guild=True), "cat", ImageSize(512, 512), reroll_of=9
     )
     assert request.parent_channel_id is None and not request.channel_is_nsfw
-    assert request.is_moderator and request.parent_job_id == 9
+    assert request.is_moderator and request.reroll_of == 9

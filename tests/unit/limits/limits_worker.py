@@ -15,8 +15,8 @@ import json
 import sys
 
 from bot.imaging import ImageSize
+from bot.limits.admission import AdmissionService, JobRequest
 from bot.limits.policy import GuildLimits, LimitPolicy, UserLimits
-from bot.limits.service import AdmissionRequest, AdmissionService
 from bot.storage.database import Database
 
 
@@ -31,7 +31,7 @@ async def run(args: argparse.Namespace) -> int:
             pass  # open a pooled connection before the start signal
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        request = AdmissionRequest(args.guild, 1, args.user, "a fox", ImageSize(512, 512))
+        request = JobRequest(args.guild, 1, args.user, "a fox", ImageSize(512, 512))
         results = await asyncio.gather(*(service.admit(request) for _ in range(args.count)))
         print(json.dumps({"admitted": sum(a.allowed for a in results)}), flush=True)
     finally:

@@ -8,18 +8,21 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from bot.clock import Clock
 from bot.imaging import ImageSize
+from bot.interactions.refusals import admin_error_text
 from bot.limits.admin import (
     HISTORY_PAGE_SIZE,
     MAX_BLOCKED_TERMS,
     AdminInputError,
+    AdminProblem,
     GuildAdmin,
     LimitName,
     RoleLimitsInput,
 )
+from bot.limits.admission import AdmissionService, JobRequest, JobStatus
 from bot.limits.policy import GuildLimits, LimitKind, LimitPolicy, UserLimits
-from bot.limits.service import AdmissionRequest, AdmissionService, Outcome
-from bot.storage import NsfwPolicy
+from bot.storage import ModerationRepo, NsfwPolicy
 from bot.storage.database import Database
 
 if TYPE_CHECKING:
@@ -35,17 +38,26 @@ DEFAULTS = LimitPolicy(
 )
 
 
-def make_admin(db: Database, clock: ManualUtcClock) -> GuildAdmin:
-    return GuildAdmin(AdmissionService(db, DEFAULTS, clock=clock), clock=clock)
+class Admin(GuildAdmin):
+    """GuildAdmin with admission over the same database, as the composition root wires them."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        super().__init__(db, DEFAULTS, clock=clock)
+        self.admissions = AdmissionService(db, DEFAULTS, clock=clock)
+        self.moderation = ModerationRepo(db, clock)
 
 
-async def generate(admin: GuildAdmin, user: int, prompt: str = "a heron", **kw: object) -> bool:
+def make_admin(db: Database, clock: ManualUtcClock) -> Admin:
+    return Admin(db, clock)
+
+
+async def generate(admin: Admin, user: int, prompt: str = "a heron", **kw: object) -> bool:
     """One image start to finish (succeeded); False if admission refused it."""
-    request = AdmissionRequest(GUILD, CHANNEL, user, prompt, ImageSize(512, 512), **kw)  # type: ignore[arg-type]
+    request = JobRequest(GUILD, CHANNEL, user, prompt, ImageSize(512, 512), **kw)  # type: ignore[arg-type]
     admission = await admin.admissions.admit(request)
-    if admission.ticket is None:
+    if admission.job_id is None:
         return False
-    await admin.admissions.finish(admission.ticket, Outcome.SUCCEEDED)
+    await admin.admissions.finish(admission.job_id, JobStatus.SUCCEEDED)
     return True
 
 
@@ -116,12 +128,16 @@ async def test_words_are_normalized_and_capped(
     assert not await generate(admin, ALICE, "a RED dragon")
     assert await admin.remove_word(GUILD, MOD, "Red Dragon") == ("red dragon", True)
     assert await generate(admin, ALICE, "a RED dragon")
-    with pytest.raises(AdminInputError, match="can't be blocked"):
+    with pytest.raises(AdminInputError) as unblockable:
         await admin.add_word(GUILD, MOD, "* *")
+    assert unblockable.value.problem is AdminProblem.TERM_NOT_BLOCKABLE
+    assert "can't be blocked" in admin_error_text(unblockable.value)
     for n in range(MAX_BLOCKED_TERMS):
-        await admin.admissions.moderation.add_blocked_term(GUILD, f"w{n}")
-    with pytest.raises(AdminInputError, match="already blocks"):
+        await admin.moderation.add_blocked_term(GUILD, f"w{n}")
+    with pytest.raises(AdminInputError) as too_many:
         await admin.add_word(GUILD, MOD, "one more")
+    assert too_many.value.problem is AdminProblem.TOO_MANY_TERMS
+    assert "already blocks" in admin_error_text(too_many.value)
 
 
 async def test_channels_bans_and_moderators(database: Database, utc_clock: ManualUtcClock) -> None:
@@ -134,9 +150,9 @@ async def test_channels_bans_and_moderators(database: Database, utc_clock: Manua
     assert await admin.channels(GUILD) == frozenset()
 
     await admin.ban(GUILD, MOD, ALICE, "spam")
-    request = AdmissionRequest(GUILD, CHANNEL, ALICE, "x", ImageSize(512, 512))
+    request = JobRequest(GUILD, CHANNEL, ALICE, "x", ImageSize(512, 512))
     refused = await admin.admissions.admit(request)
-    assert refused.decision.limit is LimitKind.BANNED
+    assert refused.refusal is not None and refused.refusal.kind is LimitKind.BANNED
     [ban] = await admin.bans(GUILD)
     assert (ban.user_id, ban.reason, ban.banned_by) == (ALICE, "spam", MOD)
     assert await admin.unban(GUILD, MOD, ALICE)
@@ -174,10 +190,10 @@ async def test_usage_report_and_history_pages(
         assert await generate(admin, BOB, f"bob {n}")
         utc_clock.advance(seconds=1)
     failed = await admin.admissions.admit(
-        AdmissionRequest(GUILD, CHANNEL, BOB, "fails", ImageSize(512, 512))
+        JobRequest(GUILD, CHANNEL, BOB, "fails", ImageSize(512, 512))
     )
-    assert failed.ticket is not None
-    await admin.admissions.finish(failed.ticket, Outcome.FAILED)
+    assert failed.job_id is not None
+    await admin.admissions.finish(failed.job_id, JobStatus.FAILED)
 
     report = await admin.usage(GUILD)
     assert (report.images_today, report.jobs_today, report.failed_today) == (10, 11, 1)

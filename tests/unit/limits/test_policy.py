@@ -10,6 +10,8 @@ from bot.limits.policy import (
     LimitKind,
     LimitOverrides,
     LimitPolicy,
+    MemberLimits,
+    Refusal,
     RoleLimits,
     Usage,
     UserLimits,
@@ -47,6 +49,12 @@ def ago(minutes: float) -> dt.datetime:
     return NOW - dt.timedelta(minutes=minutes)
 
 
+def refused(limits: MemberLimits, usage: Usage) -> Refusal:
+    refusal = evaluate(limits, usage, NOW)
+    assert refusal is not None
+    return refusal
+
+
 def test_defaults_come_from_settings() -> None:
     p = LimitPolicy.from_settings(Settings())
     assert p.user == UserLimits(5, dt.timedelta(minutes=10), 2, 25)
@@ -57,29 +65,27 @@ def test_defaults_come_from_settings() -> None:
 def test_window_refuses_the_sixth_and_says_when_a_slot_frees() -> None:
     limits = policy().for_member((), {})
     starts = [ago(9), ago(7), ago(5), ago(3), ago(1)]
-    decision = evaluate(limits, Usage(window_starts=starts[1:], user_today=4), NOW)
-    assert decision.allowed
-    decision = evaluate(limits, Usage(window_starts=starts, user_today=5), NOW)
-    assert not decision.allowed
-    assert decision.limit is LimitKind.USER_WINDOW
+    assert evaluate(limits, Usage(window_starts=starts[1:], user_today=4), NOW) is None
+    decision = refused(limits, Usage(window_starts=starts, user_today=5))
+    assert decision.kind is LimitKind.USER_WINDOW
     assert decision.retry_at == ago(9) + WINDOW  # the oldest start leaves the window
-    assert "5 images every 10 minutes" in decision.reason
+    assert (decision.limit, decision.window) == (5, WINDOW)  # worded in test_refusals.py
 
 
 def test_window_over_the_limit_waits_for_enough_starts_to_expire() -> None:
     # A role change lowered the limit to 2 while 4 jobs are in the window: 3 must expire.
     limits = policy(per_window=2).for_member((), {})
     starts = [ago(8), ago(6), ago(4), ago(2)]
-    decision = evaluate(limits, Usage(window_starts=starts), NOW)
+    decision = refused(limits, Usage(window_starts=starts))
     assert decision.retry_at == ago(4) + WINDOW
 
 
 def test_daily_quota_resets_at_utc_midnight() -> None:
     limits = policy(daily=3).for_member((), {})
-    decision = evaluate(limits, Usage(user_today=3), NOW)
-    assert decision.limit is LimitKind.USER_DAILY
+    decision = refused(limits, Usage(user_today=3))
+    assert decision.kind is LimitKind.USER_DAILY
     assert decision.retry_at == dt.datetime(2025, 3, 15, tzinfo=dt.UTC)
-    assert "3 images for today" in decision.reason
+    assert decision.limit == 3  # worded in test_refusals.py
 
 
 def test_midnight_is_utc_whatever_the_clock_zone() -> None:
@@ -91,9 +97,10 @@ def test_midnight_is_utc_whatever_the_clock_zone() -> None:
 
 def test_concurrency_has_no_retry_time() -> None:
     limits = policy(concurrent=2).for_member((), {})
-    decision = evaluate(limits, Usage(user_active=2), NOW)
-    assert decision.limit is LimitKind.USER_CONCURRENT and decision.retry_at is None
-    assert evaluate(limits, Usage(user_active=1), NOW).allowed
+    decision = refused(limits, Usage(user_active=2))
+    assert decision.kind is LimitKind.USER_CONCURRENT and decision.retry_at is None
+    assert (decision.limit, decision.in_progress) == (2, 2)
+    assert evaluate(limits, Usage(user_active=1), NOW) is None
 
 
 def test_zero_means_unlimited_everywhere() -> None:
@@ -105,32 +112,31 @@ def test_zero_means_unlimited_everywhere() -> None:
         guild_active=999,
         guild_today=10_000,
     )
-    assert evaluate(limits, busy, NOW).allowed
+    assert evaluate(limits, busy, NOW) is None
 
 
 def test_the_longest_lasting_refusal_is_reported() -> None:
     limits = policy(per_window=1, concurrent=1, daily=1).for_member((), {})
-    decision = evaluate(limits, Usage([ago(1)], user_today=1, user_active=1), NOW)
-    assert decision.limit is LimitKind.USER_DAILY
+    decision = refused(limits, Usage([ago(1)], user_today=1, user_active=1))
+    assert decision.kind is LimitKind.USER_DAILY
 
 
 def test_guild_limits_apply_to_everyone_including_exempt_members() -> None:
     p = policy(guild_concurrent=3, guild_daily=10)
     exempt = p.for_member([7], {}, exempt_role_ids=[7])
     assert exempt.exempt
-    assert evaluate(exempt, Usage(user_today=500, user_active=50), NOW).allowed
-    refused = evaluate(exempt, Usage(guild_today=10), NOW)
-    assert refused.limit is LimitKind.GUILD_DAILY
-    assert evaluate(exempt, Usage(guild_active=3), NOW).limit is LimitKind.GUILD_CONCURRENT
+    assert evaluate(exempt, Usage(user_today=500, user_active=50), NOW) is None
+    assert refused(exempt, Usage(guild_today=10)).kind is LimitKind.GUILD_DAILY
+    assert refused(exempt, Usage(guild_active=3)).kind is LimitKind.GUILD_CONCURRENT
 
 
 def test_guild_overrides_replace_only_what_they_set() -> None:
     p = policy().for_guild(LimitOverrides(daily=100, window_minutes=60, guild_daily=0))
     assert p.user == UserLimits(5, dt.timedelta(hours=1), 2, 100)
     assert p.guild.daily == 0
-    assert (
-        "5 images every 1 hour" in evaluate(p.for_member((), {}), Usage([ago(1)] * 5), NOW).reason
-    )
+    decision = refused(p.for_member((), {}), Usage([ago(1)] * 5))
+    # Worded "5 images every 1 hour" (test_refusals.py).
+    assert (decision.limit, decision.window) == (5, dt.timedelta(hours=1))
 
 
 def test_most_generous_role_wins_per_limit_and_zero_is_most_generous() -> None:
@@ -155,18 +161,18 @@ def test_a_role_can_be_stricter_than_the_default() -> None:
 
 def test_spend_cap_is_never_exceeded() -> None:
     limits = policy(guild_spend=1.00, price=0.03).for_member((), {})
-    assert evaluate(limits, Usage(guild_spent_today_microusd=960_000), NOW).allowed  # 0.99
-    decision = evaluate(limits, Usage(guild_spent_today_microusd=990_000), NOW)  # 1.02 > 1
-    assert decision.limit is LimitKind.GUILD_SPEND
+    assert evaluate(limits, Usage(guild_spent_today_microusd=960_000), NOW) is None  # 0.99
+    decision = refused(limits, Usage(guild_spent_today_microusd=990_000))  # 1.02 > 1
+    assert decision.kind is LimitKind.GUILD_SPEND
     assert decision.retry_at == dt.datetime(2025, 3, 15, tzinfo=dt.UTC)
 
 
 def test_bot_spend_cap_comes_first_and_zero_means_none() -> None:
     capped = policy(bot_spend=5.0).for_member([1], {}, exempt_role_ids=[1])
-    decision = evaluate(capped, Usage(bot_spent_today_microusd=5_000_000), NOW)
-    assert decision.limit is LimitKind.BOT_SPEND
+    decision = refused(capped, Usage(bot_spent_today_microusd=5_000_000))
+    assert decision.kind is LimitKind.BOT_SPEND
     uncapped = policy().for_member((), {})
-    assert evaluate(uncapped, Usage(bot_spent_today_microusd=10**12), NOW).allowed
+    assert evaluate(uncapped, Usage(bot_spent_today_microusd=10**12), NOW) is None
 
 
 def test_quota_status_reports_remaining_and_resets() -> None:
@@ -177,7 +183,7 @@ def test_quota_status_reports_remaining_and_resets() -> None:
     assert (status.daily_used, status.daily_remaining) == (7, 18)
     assert status.daily_resets_at == dt.datetime(2025, 3, 15, tzinfo=dt.UTC)
     assert status.concurrent_remaining == 1
-    assert status.next_request.allowed
+    assert status.next_request is None
 
 
 def test_quota_status_for_exempt_member_is_unlimited() -> None:

@@ -14,10 +14,9 @@ from bot.storage import (
     GuildSettingsRepo,
     JobJournal,
     JobState,
+    JobStatus,
     JournalEntry,
-    LedgerStatus,
     ModerationRepo,
-    NewJob,
     NsfwPolicy,
     RoleOverride,
     RoleOverrideRepo,
@@ -28,6 +27,8 @@ from bot.storage.database import Database
 from bot.storage.ledger import UsageWindow
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from fakes.clock import ManualUtcClock
 
 
@@ -107,33 +108,50 @@ async def test_moderation_lists(database: Database, utc_clock: ManualUtcClock) -
     assert await repo.unban(1, SNOWFLAKE) and not await repo.is_banned(1, SNOWFLAKE)
 
 
-def job(user: int = 7, guild: int = 1, cost: int = 20_000) -> NewJob:
-    return NewJob(guild, 2, user, "a red fox", "1024*1024", cost_microusd=cost)
+async def insert_job(
+    ledger: UsageLedger,
+    conn: AsyncConnection,
+    created_at: dt.datetime,
+    *,
+    user: int = 7,
+    guild: int = 1,
+    cost: int = 20_000,
+) -> int:
+    return await ledger.insert(
+        conn,
+        guild_id=guild,
+        channel_id=2,
+        user_id=user,
+        prompt="a red fox",
+        size="1024*1024",
+        cost_microusd=cost,
+        created_at=created_at,
+    )
 
 
 async def test_ledger_life_cycle_and_refunds(database: Database, utc_clock: ManualUtcClock) -> None:
     ledger = UsageLedger(database, utc_clock)
     async with database.write() as conn:
-        ok, failed, early = [await ledger.insert(conn, job(), utc_clock()) for _ in range(3)]
+        ok, failed, early = [await insert_job(ledger, conn, utc_clock()) for _ in range(3)]
     assert await ledger.mark_submitted(ok, "task-1")
     assert not await ledger.mark_submitted(ok, "task-1")  # only once
     utc_clock.advance(seconds=12.5)
-    assert await ledger.finish(ok, LedgerStatus.SUCCEEDED, timings={"generate": 11.0})
-    assert not await ledger.finish(ok, LedgerStatus.FAILED)  # closed rows stay closed
+    assert await ledger.finish(ok, JobStatus.SUCCEEDED, timings={"generate": 11.0})
+    assert not await ledger.finish(ok, JobStatus.FAILED)  # closed rows stay closed
     await ledger.mark_submitted(failed, "task-2")
-    assert await ledger.finish(failed, LedgerStatus.FAILED, error="upstream 500")
-    assert await ledger.finish(early, LedgerStatus.CANCELLED)  # never submitted: refunded
+    assert await ledger.finish(failed, JobStatus.FAILED, error="upstream 500")
+    assert await ledger.finish(early, JobStatus.CANCELLED)  # never submitted: refunded
 
     entry = await ledger.get(ok)
     assert entry is not None
-    assert (entry.status, entry.task_id, entry.counted) == (LedgerStatus.SUCCEEDED, "task-1", True)
+    assert (entry.status, entry.task_id, entry.counted) == (JobStatus.SUCCEEDED, "task-1", True)
     assert entry.timings == {"generate": 11.0}
     assert entry.finished_at == utc_clock.now and entry.cost_usd == pytest.approx(0.02)
-    assert (await ledger.get(failed)).status is LedgerStatus.FAILED  # type: ignore[union-attr]
-    assert (await ledger.get(early)).status is LedgerStatus.REFUNDED  # type: ignore[union-attr]
+    assert (await ledger.get(failed)).status is JobStatus.FAILED  # type: ignore[union-attr]
+    assert (await ledger.get(early)).status is JobStatus.REFUNDED  # type: ignore[union-attr]
     assert await ledger.get(9999) is None
     with pytest.raises(ValueError):
-        await ledger.finish(ok, LedgerStatus.RESERVED)
+        await ledger.finish(ok, JobStatus.RESERVED)
 
     async with database.read() as conn:
         counts = await ledger.counts(conn, 1, 7, _bounds(utc_clock.now))
@@ -146,10 +164,10 @@ async def test_cancel_after_submission_still_counts(
 ) -> None:
     ledger = UsageLedger(database, utc_clock)
     async with database.write() as conn:
-        ticket = await ledger.insert(conn, job(), utc_clock())
-    await ledger.mark_submitted(ticket, "t")
-    await ledger.finish(ticket, LedgerStatus.CANCELLED)
-    assert (await ledger.get(ticket)).status is LedgerStatus.CANCELLED  # type: ignore[union-attr]
+        job_id = await insert_job(ledger, conn, utc_clock())
+    await ledger.mark_submitted(job_id, "t")
+    await ledger.finish(job_id, JobStatus.CANCELLED)
+    assert (await ledger.get(job_id)).status is JobStatus.CANCELLED  # type: ignore[union-attr]
     async with database.read() as conn:
         assert (await ledger.counts(conn, 1, 7, _bounds(utc_clock.now))).user_today == 1
 
@@ -175,9 +193,9 @@ async def test_ledger_counts_windows_days_and_stale_jobs(
     ]
     async with database.write() as conn:
         for at in times:
-            await ledger.insert(conn, job(), at)
-        await ledger.insert(conn, job(user=8), now)  # another member, same guild
-        await ledger.insert(conn, job(guild=3), now)  # same member, other guild
+            await insert_job(ledger, conn, at)
+        await insert_job(ledger, conn, now, user=8)  # another member, same guild
+        await insert_job(ledger, conn, now, guild=3)  # same member, other guild
     async with database.read() as conn:
         counts = await ledger.counts(conn, 1, 7, _bounds(now))
     assert counts.window_starts == tuple(times[2:])
@@ -195,19 +213,19 @@ async def test_ledger_counts_windows_days_and_stale_jobs(
 
 async def test_history_pages_and_summary(database: Database, utc_clock: ManualUtcClock) -> None:
     ledger = UsageLedger(database, utc_clock)
-    tickets = []
+    job_ids: list[int] = []
     async with database.write() as conn:
         for i in range(7):
-            tickets.append(await ledger.insert(conn, job(user=7 if i % 2 else 8), utc_clock()))
+            job_ids.append(await insert_job(ledger, conn, utc_clock(), user=7 if i % 2 else 8))
             utc_clock.advance(minutes=1)
-    await ledger.refund(tickets[0])
-    await ledger.finish(tickets[1], LedgerStatus.SUCCEEDED)
+    await ledger.refund(job_ids[0])
+    await ledger.finish(job_ids[1], JobStatus.SUCCEEDED)
 
     page = await ledger.history(1, limit=3)
-    assert [e.id for e in page.entries] == tickets[::-1][:3]
+    assert [e.job_id for e in page.entries] == job_ids[::-1][:3]
     assert page.total == 7 and page.has_more
     last = await ledger.history(1, offset=6, limit=3)
-    assert [e.id for e in last.entries] == [tickets[0]] and not last.has_more
+    assert [e.job_id for e in last.entries] == [job_ids[0]] and not last.has_more
     mine = await ledger.history(1, user_id=7)
     assert [e.user_id for e in mine.entries] == [7, 7, 7] and mine.total == 3
     assert (await ledger.history(99)).total == 0
