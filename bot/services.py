@@ -51,8 +51,11 @@ class Services:
     durations: DurationKeeper | None = None
 
     @classmethod
-    async def create(cls, settings: Settings, *, with_novita: bool = True) -> Services:
-        database = await Database.connect(settings.database_url)
+    async def create(
+        cls, settings: Settings, *, with_novita: bool = True, database: Database | None = None
+    ) -> Services:
+        """Build every service; a `database` already opened (`open_database`) is taken over."""
+        database = database or await open_database(settings)
         try:
             admissions = AdmissionService.from_settings(database, settings)
             keeper = await DurationKeeper.load(DurationStore(database), DURATIONS_SAVE_INTERVAL)
@@ -82,6 +85,15 @@ class Services:
             await self.client.close()
         if self.database is not None:
             await self.database.close()
+
+
+async def open_database(settings: Settings) -> Database:
+    """Open and migrate the configured database, with the configured timeouts."""
+    return await Database.connect(
+        settings.database_url,
+        connect_timeout=settings.database_connect_timeout,
+        command_timeout=settings.database_command_timeout,
+    )
 
 
 class _NoClient:

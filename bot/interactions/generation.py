@@ -36,17 +36,21 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.fair_queue import JobSlots, UnboundedSlots
 from bot.jobs.progress import JobPhase, JobResult, ProgressUpdate
 from bot.novita.errors import NovitaError
+from bot.observability.metrics import BotMetrics
 
 log = logging.getLogger(__name__)
 
 # Discord answers 401 / 50027 once an interaction token is older than 15 minutes.
 INVALID_WEBHOOK_TOKEN = 50027
+# 404 / 10008: the status message is gone (e.g. a moderator deleted it mid-job).
+UNKNOWN_MESSAGE = 10008
 # On shutdown each running job gets this long to tell its member it was stopped.
 SHUTDOWN_EDIT_TIMEOUT = 5.0
 # Discord wants an answer within 3 s of the click; limit checks get this much of it, leaving
 # room for the round trip of the answer itself.
 ADMISSION_BUDGET = 2.0
 BUSY = "The bot is very busy right now. Please try again in a moment."
+DATABASE_UNAVAILABLE = "The bot's database is unavailable, try again in a minute."
 
 
 @dataclass
@@ -123,6 +127,8 @@ class GenerationService:
         progress_edit_interval: float = 2.0,
         progress_edits_per_second: float = 0.0,
         admission_budget: float = ADMISSION_BUDGET,
+        metrics: BotMetrics | None = None,
+        database_usable: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.gate = gate
@@ -133,6 +139,9 @@ class GenerationService:
         self.edit_budget = EditBudget(progress_edits_per_second)  # shared by every job
         self.admission_budget = admission_budget
         self._late_admissions: set[asyncio.Task[None]] = set()
+        self.metrics = metrics or BotMetrics()
+        # Consulted before every admission: False once the SQLite file vanished under us.
+        self.database_usable = database_usable or (lambda: True)
 
     # ---- entry point ---------------------------------------------------------------------------
 
@@ -151,8 +160,15 @@ class GenerationService:
             await reply_ephemeral(interaction, describe_error(exc) or str(exc))
             return
 
+        if not self.database_usable():
+            self.metrics.admission("unavailable")
+            await reply_ephemeral(interaction, DATABASE_UNAVAILABLE)
+            return
         request = request_from_interaction(interaction, prompt, size, parent_job_id)
         admission = await self._admit_in_time(request)
+        self.metrics.admission(
+            "busy" if admission is None else "allowed" if admission.allowed else "refused"
+        )
         if admission is None:
             await reply_ephemeral(interaction, BUSY)
             return
@@ -211,6 +227,7 @@ class GenerationService:
             ),
         )
         self.jobs.add(job)
+        self.metrics.job_started()
         job.task = asyncio.create_task(self._run(job, interaction), name=f"job-{job.job_id}")
         return job
 
@@ -228,11 +245,11 @@ class GenerationService:
         )
         running_view = self.views.running(job.job_id, request.user_id)
 
-        token_expired = False
+        progress_stopped = False
 
         async def edit_progress(update: ProgressUpdate) -> None:
-            nonlocal token_expired
-            if token_expired:
+            nonlocal progress_stopped
+            if progress_stopped:
                 return
             now = dt.datetime.now(dt.UTC)
             try:
@@ -242,11 +259,14 @@ class GenerationService:
                     allowed_mentions=ui.NO_MENTIONS,
                 )
             except discord.HTTPException as exc:
-                if exc.code != INVALID_WEBHOOK_TOKEN:
+                if exc.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_MESSAGE):
                     raise
-                # The token outlived its 15 minutes: every later edit would fail the same way.
-                log.info("job %s: interaction token expired; no more progress", job.job_id)
-                token_expired = True
+                # Every later edit would fail the same way: the token outlived its 15 minutes,
+                # or the status message was deleted. The job itself runs on to its outcome.
+                why = "interaction token expired" if exc.code == INVALID_WEBHOOK_TOKEN else (
+                    "status message was deleted")
+                log.info("job %s: %s; no more progress", job.job_id, why)
+                progress_stopped = True
 
         reporter: ThrottledProgress[ProgressUpdate] = ThrottledProgress(
             edit_progress,
@@ -269,10 +289,12 @@ class GenerationService:
         try:
             await reporter.offer(self._waiting_update(job, None))
             async with self.slots.slot(request.user_id, on_position):
+                self.metrics.queue_wait(time.monotonic() - job.started_monotonic)
                 result = await self.engine.run(
                     request.prompt, request.size, on_progress, on_submitted=on_submitted
                 )
             task_id = result.task_id
+            self.metrics.job_polls(result.polls)
             await reporter.close()
             await asyncio.sleep(reporter.seconds_until_allowed())
             outcome = await self._deliver(job, interaction, result)
@@ -305,6 +327,7 @@ class GenerationService:
                 seconds,
                 outcome.value,
             )
+            self.metrics.job_finished(outcome.value, seconds)
             # Record the outcome even if a shutdown cancels us mid-write: an interrupted write
             # would leave the ledger row counting as in progress.
             finish = asyncio.ensure_future(self._finish_quietly(job, outcome, task_id, seconds))
@@ -363,6 +386,11 @@ class GenerationService:
                 embed=embed, attachments=[file], view=finished_view, allowed_mentions=ui.NO_MENTIONS
             )
         except discord.HTTPException as exc:
+            if exc.code == UNKNOWN_MESSAGE:
+                # Deleted by a moderator (or the member): do not post it again elsewhere. The
+                # task was made and billed, so it counts, as a job cancelled after submit does.
+                log.info("job %s: status message was deleted; result not posted", job.job_id)
+                return JobOutcome.SUCCEEDED
             if exc.code != INVALID_WEBHOOK_TOKEN:
                 raise
             await self._deliver_late(interaction, job, embed, data, filename, spoiler)
@@ -427,6 +455,9 @@ class GenerationService:
             )
             return
         except discord.HTTPException as exc:
+            if exc.code == UNKNOWN_MESSAGE:
+                log.info("the status message was deleted; outcome not shown")
+                return
             if exc.code != INVALID_WEBHOOK_TOKEN:
                 log.warning("could not update the status message", exc_info=True)
                 return
