@@ -28,7 +28,9 @@ STARTUP_BOUND_SECONDS = 15.0
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 
-async def run_bot_with(database_url: str, fake: FakeDiscord, **extra: str) -> tuple[int, str, float]:
+async def run_bot_with(
+    database_url: str, fake: FakeDiscord, **extra: str
+) -> tuple[int, str, float]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(ROOT),
