@@ -121,7 +121,8 @@ async def test_metered_client_counts_calls_and_errors_by_kind() -> None:
     client = MeteredTaskClient(FlakyClient(), recorder)
     with pytest.raises(RateLimitedError):
         await client.submit("p", ImageSize(512, 512))
-    assert await client.download(GeneratedImage("http://h/i.jpeg", 3600, "jpeg", None), task_id="t") == b"jpeg"
+    image = GeneratedImage("http://h/i.jpeg", 3600, "jpeg", None)
+    assert await client.download(image, task_id="t") == b"jpeg"
     poll = asyncio.create_task(client.get_task("t"))
     await asyncio.sleep(0)
     poll.cancel()  # a job cancelled mid-poll is not an upstream error
