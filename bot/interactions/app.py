@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -276,6 +277,8 @@ async def sync_commands(settings: Settings, guild_id: int | None = None) -> int:
     configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
     assert settings.discord_token is not None
     services = await Services.create(settings, with_novita=False)
+    # A one-shot command must not take the running bot's metrics port.
+    settings = dataclasses.replace(settings, metrics_port=0)
     bot = ImagineBot(settings, services=services, sync_on_start=False)
     try:
         async with bot:
