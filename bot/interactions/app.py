@@ -278,8 +278,8 @@ async def sync_commands(settings: Settings, guild_id: int | None = None) -> int:
     assert settings.discord_token is not None
     services = await Services.create(settings, with_novita=False)
     # A one-shot command must not take the running bot's metrics port.
-    settings = dataclasses.replace(settings, metrics_port=0)
-    bot = ImagineBot(settings, services=services, sync_on_start=False)
+    quiet = dataclasses.replace(settings, metrics_port=0)
+    bot = ImagineBot(quiet, services=services, sync_on_start=False)
     try:
         async with bot:
             await bot.login(settings.discord_token.reveal())
