@@ -104,6 +104,12 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("DATABASE_URL", "database_url", "str", "sqlite+aiosqlite:///data/imagine.db",
           "SQLAlchemy URL: SQLite file (default) or postgresql+asyncpg://user:pass@host/db "
           "for several processes.", "Endpoints"),
+    Field("DATABASE_CONNECT_TIMEOUT_SECONDS", "database_connect_timeout", "float", 5.0,
+          "Give up connecting to PostgreSQL after this long (at start-up: exit with one line "
+          "saying why).", "Endpoints", minimum=0.1, maximum=120),
+    Field("DATABASE_COMMAND_TIMEOUT_SECONDS", "database_command_timeout", "float", 10.0,
+          "Give up on one PostgreSQL statement after this long.", "Endpoints",
+          minimum=0.1, maximum=600),
     Field("SHARD_COUNT", "shard_count", "int", 0,
           "Total shards across all processes; 0 = ask Discord and run them all here.",
           "Endpoints", minimum=0, maximum=100000),
@@ -112,6 +118,12 @@ FIELDS: Final[tuple[Field, ...]] = (
           "empty = all of them.", "Endpoints", example=""),
     Field("LOG_LEVEL", "log_level", "level", "INFO",
           "Level for the bot's own loggers (the discord logger never goes below INFO).",
+          "Endpoints"),
+    Field("METRICS_PORT", "metrics_port", "int", 0,
+          "Serve /healthz, /readyz and Prometheus /metrics on this port. 0 = off.",
+          "Endpoints", minimum=0, maximum=65535),
+    Field("METRICS_HOST", "metrics_host", "str", "127.0.0.1",
+          "Address the metrics server listens on (0.0.0.0 to let other hosts scrape it).",
           "Endpoints"),
     # --- job engine ----------------------------------------------------------------------------
     Field("POLL_MIN_INTERVAL_SECONDS", "poll_min_interval", "float", 0.5,
@@ -179,9 +191,13 @@ class Settings:
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str | None = None
     database_url: str = "sqlite+aiosqlite:///data/imagine.db"
+    database_connect_timeout: float = 5.0
+    database_command_timeout: float = 10.0
     shard_count: int = 0
     shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     poll_min_interval: float = 0.5
     poll_max_interval: float = 10.0
     job_deadline: float = 300.0

@@ -19,7 +19,7 @@ from bot.jobs.fair_queue import FairQueue, JobSlots
 from bot.jobs.keeper import DurationKeeper
 from bot.limits.admin import GuildAdmin
 from bot.limits.admission import AdmissionService
-from bot.novita.client import NovitaClient
+from bot.novita.client import ClientStats, NovitaClient
 from bot.novita.models import GeneratedImage, TaskResult
 from bot.storage.database import Database
 from bot.storage.durations import DurationStore
@@ -41,6 +41,9 @@ class KeyValueState(Protocol):
 class UpstreamClient(TaskClient, Protocol):
     """What the job engine talks to (Novita), closed with the process."""
 
+    @property
+    def stats(self) -> ClientStats: ...
+
     async def close(self) -> None: ...
 
 
@@ -56,8 +59,11 @@ class Services:
     state: KeyValueState
 
     @classmethod
-    async def create(cls, settings: Settings, *, with_novita: bool = True) -> Services:
-        database = await Database.connect(settings.database_url)
+    async def create(
+        cls, settings: Settings, *, with_novita: bool = True, database: Database | None = None
+    ) -> Services:
+        """Build every service; a `database` already opened (`open_database`) is taken over."""
+        database = database or await open_database(settings)
         try:
             admissions = AdmissionService.from_settings(database, settings)
             keeper = await DurationKeeper.load(DurationStore(database), DURATIONS_SAVE_INTERVAL)
@@ -86,8 +92,24 @@ class Services:
         await self.database.close()
 
 
+async def open_database(settings: Settings) -> Database:
+    """Open and migrate the configured database, with the configured timeouts."""
+    return await Database.connect(
+        settings.database_url,
+        connect_timeout=settings.database_connect_timeout,
+        command_timeout=settings.database_command_timeout,
+    )
+
+
 class NoNovita:
     """Stands in for Novita in `python -m bot sync`, which never generates anything."""
+
+    def __init__(self) -> None:
+        self._stats = ClientStats()
+
+    @property
+    def stats(self) -> ClientStats:
+        return self._stats
 
     async def submit(self, prompt: str, size: ImageSize) -> str:
         raise RuntimeError("this process was started without a Novita client")

@@ -3,17 +3,22 @@
 `setup_hook` builds the shared services once (`bot.services.Services`), wires the generation
 service, loads the cogs as extensions and syncs commands only when their signature changed.
 `close()` stops running jobs and closes every session and pool exactly once.
+Each bot has its own metrics registry; with `METRICS_PORT` set it also serves /healthz, /readyz
+and /metrics (`bot.observability`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
 import signal
-from typing import Any
+import sys
+from collections.abc import Callable
+from typing import Any, Final
 
 import discord
 from discord import app_commands
@@ -21,11 +26,17 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.interactions import buttons as components
+from bot.interactions.discord_metrics import discord_trace
 from bot.interactions.endpoints import configure_endpoints
 from bot.interactions.generation import GenerationService, Views
 from bot.interactions.presentation import NO_MENTIONS
 from bot.interactions.replies import reply_ephemeral, report_error
-from bot.services import Services
+from bot.observability.http import ObservabilityServer
+from bot.observability.loop_lag import LoopLagMonitor
+from bot.observability.metrics import BotMetrics
+from bot.observability.upstream import meter_engine
+from bot.services import Services, open_database
+from bot.storage.failures import describe_database_failure
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +44,8 @@ log = logging.getLogger(__name__)
 EXTENSIONS: tuple[str, ...] = ("cogs.imagine", "cogs.admin", "cogs.quota")
 
 COMMAND_HASH_KEY = "command_tree_hash"
+# /readyz asks the database for a trivial answer; a probe must not hang on a stalled server.
+READINESS_DATABASE_TIMEOUT: Final = 2.0
 
 # discord.py's names for permissions, as Discord's own settings screens call them.
 _PERMISSION_NAMES = {"manage_guild": "Manage Server", "manage_messages": "Manage Messages"}
@@ -48,6 +61,8 @@ class ImagineBot(commands.AutoShardedBot):
         stop_on_sigterm: bool = False,
         **options: Any,
     ) -> None:
+        metrics = BotMetrics()
+        options.setdefault("http_trace", discord_trace(metrics))
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),  # slash commands need no privileged intents
@@ -56,6 +71,11 @@ class ImagineBot(commands.AutoShardedBot):
             **options,
         )
         self.settings = settings
+        self.metrics = metrics
+        self._observability: ObservabilityServer | None = None
+        self._loop_lag: LoopLagMonitor | None = None
+        self._undo_metering: Callable[[], None] | None = None
+        self._shutting_down = False
         self._given_services = services
         self._services: Services | None = None
         self._generation: GenerationService | None = None
@@ -85,6 +105,7 @@ class ImagineBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         self._services = self._given_services or await Services.create(self.settings)
+        database = self._services.database
         self._generation = GenerationService(
             self._services.engine,
             self._services.admissions,
@@ -92,7 +113,10 @@ class ImagineBot(commands.AutoShardedBot):
             slots=self._services.slots,
             progress_edit_interval=self.settings.progress_edit_interval,
             progress_edits_per_second=self.settings.progress_edits_per_second,
+            metrics=self.metrics,
+            database_usable=lambda: database.is_usable,
         )
+        await self._start_observability()
         if self.stop_on_sigterm:
             # Platforms that run the Procfile stop workers with SIGTERM: close as on Ctrl+C, so
             # running jobs tell their members and are refunded, and every session is closed.
@@ -104,6 +128,57 @@ class ImagineBot(commands.AutoShardedBot):
             await self.load_extension(extension)
         if self.sync_on_start:
             await self.sync_if_changed()
+
+    # ---- health and metrics ------------------------------------------------------------------
+
+    async def _start_observability(self) -> None:
+        services = self.services
+        self._undo_metering = meter_engine(services.engine, self.metrics)
+        client = services.client
+        self.metrics.track_client_attempts(lambda: client.stats)
+        database = services.database
+        database.start_monitoring()  # notices a SQLite file deleted or replaced under us
+        self.metrics.track_database_usable(lambda: database.is_usable)
+        self.metrics.track_in_flight(lambda: len(self.generation.jobs))
+        if not self.settings.metrics_port:
+            return
+        self._loop_lag = LoopLagMonitor(self.metrics.loop_lag)
+        self._loop_lag.start()
+        self._observability = ObservabilityServer(
+            self.metrics.render,
+            self.readiness_problems,
+            host=self.settings.metrics_host,
+            port=self.settings.metrics_port,
+        )
+        await self._observability.start()
+
+    async def readiness_problems(self) -> list[str]:
+        """Why this bot should not get traffic now (empty when ready): /readyz."""
+        problems: list[str] = []
+        if self._shutting_down or self.is_closed():
+            problems.append("shutting down")
+        if not self.is_ready():
+            problems.append("gateway not connected")
+        else:
+            closed = sorted(i for i, shard in self.shards.items() if shard.is_closed())
+            if closed:
+                problems.append(f"gateway disconnected (shards {closed})")
+        database = self._services.database if self._services is not None else None
+        if database is not None:
+            problem = await database.check(READINESS_DATABASE_TIMEOUT)
+            if problem is not None:
+                problems.append(problem)
+        return problems
+
+    async def _stop_observability(self) -> None:
+        if self._loop_lag is not None:
+            await self._loop_lag.stop()
+        if self._observability is not None:
+            await self._observability.stop()
+            self._observability = None
+        if self._undo_metering is not None:
+            self._undo_metering()
+            self._undo_metering = None
 
     # ---- command sync ------------------------------------------------------------------------
 
@@ -150,9 +225,11 @@ class ImagineBot(commands.AutoShardedBot):
         await report_error(interaction, original, f"/{name}")
 
     async def close(self) -> None:
+        self._shutting_down = True  # /readyz says so from now on
         if self._generation is not None:
             await self._generation.close()
         await super().close()
+        await self._stop_observability()
         if self._services is not None and self._given_services is None:
             await self._services.close()
 
@@ -160,15 +237,35 @@ class ImagineBot(commands.AutoShardedBot):
 def run_bot(settings: Settings) -> int:
     """Run until stopped (Ctrl+C / SIGTERM). Returns the process exit code."""
     configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
+    try:
+        return asyncio.run(_serve(settings))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _serve(settings: Settings) -> int:
+    """Open the database first, so a bad DATABASE_URL ends in one line before Discord login."""
     assert settings.discord_token is not None
+    try:
+        database = await open_database(settings)
+    except Exception as error:  # one line naming the host and the cause; exit code 2
+        print(
+            describe_database_failure(
+                settings.database_url, error, connect_timeout=settings.database_connect_timeout
+            ),
+            file=sys.stderr,
+        )
+        return 2
+    services = await Services.create(settings, database=database)
     shards: dict[str, Any] = {}
     if settings.shard_count:
         shards["shard_count"] = settings.shard_count
         if settings.shard_ids:
             shards["shard_ids"] = list(settings.shard_ids)
-    bot = ImagineBot(settings, stop_on_sigterm=True, **shards)
+    bot = ImagineBot(settings, services=services, stop_on_sigterm=True, **shards)
     try:
-        bot.run(settings.discord_token.reveal(), log_handler=None)
+        async with bot:
+            await bot.start(settings.discord_token.reveal())
     except discord.LoginFailure:
         print(
             "Discord rejected DISCORD_TOKEN. Copy the bot token again from the Developer "
@@ -178,6 +275,8 @@ def run_bot(settings: Settings) -> int:
     except discord.PrivilegedIntentsRequired:
         print("Discord refused the requested intents; this bot needs no privileged intents.")
         return 2
+    finally:
+        await services.close()
     return 0
 
 
@@ -186,7 +285,9 @@ async def sync_commands(settings: Settings, guild_id: int | None = None) -> int:
     configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
     assert settings.discord_token is not None
     services = await Services.create(settings, with_novita=False)
-    bot = ImagineBot(settings, services=services, sync_on_start=False)
+    # A one-shot command must not take the running bot's metrics port.
+    quiet = dataclasses.replace(settings, metrics_port=0)
+    bot = ImagineBot(quiet, services=services, sync_on_start=False)
     try:
         async with bot:
             await bot.login(settings.discord_token.reveal())

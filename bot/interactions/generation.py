@@ -38,23 +38,32 @@ from bot.jobs.fair_queue import JobSlots, UnboundedSlots
 from bot.jobs.progress import JobPhase, JobResult, ProgressUpdate
 from bot.limits.admission import Admission, AdmissionService, JobOutcome, JobRequest, JobStatus
 from bot.novita.errors import NovitaError
+from bot.observability.metrics import BotMetrics
 from bot.storage.guild_settings import NsfwPolicy
 
 log = logging.getLogger(__name__)
 
 # Discord answers 401 / 50027 once an interaction token is older than 15 minutes.
 INVALID_WEBHOOK_TOKEN = 50027
+# 404 / 10008: the status message is gone (e.g. a moderator deleted it mid-job).
+UNKNOWN_MESSAGE = 10008
 # On shutdown each running job gets this long to tell its member it was stopped.
 SHUTDOWN_EDIT_TIMEOUT = 5.0
 # Discord wants an answer within 3 s of the click; limit checks get this much of it, leaving
 # room for the round trip of the answer itself.
 ADMISSION_BUDGET = 2.0
 BUSY = "The bot is very busy right now. Please try again in a moment."
+DATABASE_UNAVAILABLE = "The bot's database is unavailable, try again in a minute."
 
 
 def token_expired(exc: discord.HTTPException) -> bool:
     """The interaction token outlived its 15 minutes: edits through it will never work again."""
     return exc.code == INVALID_WEBHOOK_TOKEN
+
+
+def message_deleted(exc: discord.HTTPException) -> bool:
+    """Unknown Message: a moderator (or the member) deleted the status message."""
+    return exc.code == UNKNOWN_MESSAGE
 
 
 class UnknownChannel(RuntimeError):
@@ -135,6 +144,8 @@ class GenerationService:
         progress_edit_interval: float = 2.0,
         progress_edits_per_second: float = 0.0,
         admission_budget: float = ADMISSION_BUDGET,
+        metrics: BotMetrics | None = None,
+        database_usable: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.admissions = admissions
@@ -145,6 +156,9 @@ class GenerationService:
         self.edit_budget = EditBudget(progress_edits_per_second)  # shared by every job
         self.admission_budget = admission_budget
         self._late_admissions: set[asyncio.Task[None]] = set()
+        self.metrics = metrics or BotMetrics()
+        # Consulted before every admission: False once the SQLite file vanished under us.
+        self.database_usable = database_usable or (lambda: True)
 
     # ---- entry point ---------------------------------------------------------------------------
 
@@ -163,8 +177,15 @@ class GenerationService:
             await reply_ephemeral(interaction, describe_error(exc) or str(exc))
             return
 
+        if not self.database_usable():
+            self.metrics.admission("unavailable")
+            await reply_ephemeral(interaction, DATABASE_UNAVAILABLE)
+            return
         request = request_from_interaction(interaction, prompt, size, reroll_of)
         admission = await self._admit_in_time(request)
+        self.metrics.admission(
+            "busy" if admission is None else "allowed" if admission.allowed else "refused"
+        )
         if admission is None:
             await reply_ephemeral(interaction, BUSY)
             return
@@ -221,6 +242,7 @@ class GenerationService:
             ),
         )
         self.jobs.add(job)
+        self.metrics.job_started()
         job.task = asyncio.create_task(self._run(job, interaction), name=f"job-{job.job_id}")
         return job
 
@@ -252,10 +274,13 @@ class GenerationService:
                     allowed_mentions=ui.NO_MENTIONS,
                 )
             except discord.HTTPException as exc:
-                if not token_expired(exc):
+                if not (token_expired(exc) or message_deleted(exc)):
                     raise
-                # The token outlived its 15 minutes: every later edit would fail the same way.
-                log.info("job %s: interaction token expired; no more progress", job.job_id)
+                # Every later edit would fail the same way: the token outlived its 15 minutes,
+                # or the status message was deleted. The job itself runs on to its outcome.
+                why = "status message was deleted" if message_deleted(exc) else (
+                    "interaction token expired")
+                log.info("job %s: %s; no more progress", job.job_id, why)
                 progress_stopped = True
 
         reporter: ThrottledProgress[ProgressUpdate] = ThrottledProgress(
@@ -279,10 +304,12 @@ class GenerationService:
         try:
             await reporter.offer(self._waiting_update(job, None))
             async with self.slots.slot(request.user_id, on_position):
+                self.metrics.queue_wait(time.monotonic() - job.started_monotonic)
                 result = await self.engine.run(
                     request.prompt, request.size, on_progress, on_submitted=on_submitted
                 )
             task_id = result.task_id
+            self.metrics.job_polls(result.polls)
             await reporter.close()
             await asyncio.sleep(reporter.seconds_until_allowed())
             outcome = await self._deliver(job, interaction, result)
@@ -315,6 +342,7 @@ class GenerationService:
                 seconds,
                 outcome.value,
             )
+            self.metrics.job_finished(outcome.value, seconds)
             # Record the outcome even if a shutdown cancels us mid-write: an interrupted write
             # would leave the ledger row counting as in progress.
             finish = asyncio.ensure_future(self._finish_quietly(job, outcome, task_id, seconds))
@@ -437,6 +465,11 @@ class GenerationService:
             )
             return
         except discord.HTTPException as exc:
+            if message_deleted(exc):
+                # Deleted by a moderator (or the member): the outcome is not posted elsewhere.
+                # A result still counts: the task was made and billed.
+                log.info("the status message was deleted; outcome not shown")
+                return
             if not token_expired(exc):
                 raise
         channel = interaction.channel

@@ -7,22 +7,29 @@ processes sharing one ledger). The differences are kept here:
   transactions opened with `BEGIN IMMEDIATE` so two writers never both read-then-write; inside
   one process writers also queue on an `asyncio.Lock` so they don't spin on SQLite's busy handler.
 * PostgreSQL: write transactions take `pg_advisory_xact_lock` on the keys the caller names (a
-  user, a guild, the whole bot); the locks are released by the commit itself.
+  user, a guild, the whole bot); the locks are released by the commit itself. asyncpg gets a
+  connect and a command timeout, so an unreachable server fails in seconds, not minutes.
+
+Health: `is_usable` turns False for good once the SQLite file this process opened is deleted or
+replaced under it (its open connections would keep writing to a file nobody will read again);
+`check()` also pings the server with a short timeout, for readiness probes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import hashlib
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Insert, Table, event, make_url, text
+from sqlalchemy import Insert, Table, event, exc, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -33,6 +40,10 @@ _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _BEGIN_MODE: Final = "imagine_sqlite_begin"
 # How long a SQLite writer in another process may hold the lock before we give up.
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+DEFAULT_CONNECT_TIMEOUT: Final = 5.0
+DEFAULT_COMMAND_TIMEOUT: Final = 10.0
+# How often a running bot checks that its SQLite file is still the one it opened.
+FILE_CHECK_INTERVAL: Final = 10.0
 
 
 class Backend(enum.Enum):
@@ -53,11 +64,22 @@ def advisory_key(name: str) -> int:
 class Database:
     """An async engine plus `read()`/`write()` transactions. Build with `Database.connect`."""
 
-    def __init__(self, engine: AsyncEngine, backend: Backend, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        backend: Backend,
+        schema: str | None = None,
+        *,
+        sqlite_path: Path | None = None,
+    ) -> None:
         self.engine = engine
         self.backend = backend
         self.schema = schema
         self._write_lock = asyncio.Lock()
+        self._sqlite_path = sqlite_path
+        self._file_identity: tuple[int, int] | None = None
+        self.lost_reason: str | None = None  # set once the SQLite file is gone or replaced
+        self._monitor: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(
@@ -67,21 +89,26 @@ class Database:
         schema: str | None = None,
         migrate: bool = True,
         target_version: int | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
     ) -> Database:
         """Open the database, create what it needs, and (by default) apply pending migrations.
 
         `schema` (PostgreSQL only) keeps this bot's tables in their own schema, created if
-        missing; tests use it to give every test a clean namespace.
+        missing; tests use it to give every test a clean namespace. The timeouts apply to
+        PostgreSQL (SQLite has its busy timeout instead).
         """
         parsed = _parse_url(url)
         backend = _backend_of(parsed)
+        sqlite_path: Path | None = None
         if backend is Backend.SQLITE:
             if schema is not None:
                 raise DatabaseConfigError("a schema can only be chosen on PostgreSQL")
             engine = _sqlite_engine(parsed)
+            sqlite_path = _sqlite_file(parsed)
         else:
-            engine = _postgres_engine(parsed, schema)
-        db = cls(engine, backend, schema)
+            engine = _postgres_engine(parsed, schema, connect_timeout, command_timeout)
+        db = cls(engine, backend, schema, sqlite_path=sqlite_path)
         try:
             if schema is not None:
                 await db._create_schema(schema)
@@ -92,10 +119,76 @@ class Database:
         except BaseException:
             await db.close()
             raise
+        db._file_identity = db._current_file_identity()  # None until the file exists
         return db
 
     async def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+            self._monitor = None
         await self.engine.dispose()
+
+    # ---- health --------------------------------------------------------------------------------
+
+    @property
+    def is_usable(self) -> bool:
+        """False once the SQLite file was deleted or replaced under this process (for good)."""
+        return self.lost_reason is None
+
+    def verify_file(self) -> bool:
+        """Compare the SQLite file with the one opened at start-up; log once when it changed."""
+        if self.lost_reason is not None or self._file_identity is None:
+            return self.lost_reason is None
+        current = self._current_file_identity()
+        if current == self._file_identity:
+            return True
+        self.lost_reason = (
+            "SQLite file was deleted" if current is None else "SQLite file was replaced"
+        )
+        log.error(
+            "the database file %s was %s while the bot was running; new jobs are refused "
+            "until the bot is restarted (restore the file first if it was not meant to go)",
+            self._sqlite_path,
+            "deleted" if current is None else "replaced by another file",
+        )
+        return False
+
+    async def check(self, within: float = 2.0) -> str | None:
+        """None when the database answers a trivial query `within` seconds, else why not."""
+        if not self.verify_file():
+            return self.lost_reason
+        try:
+            async with asyncio.timeout(within):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except TimeoutError:
+            return f"database did not answer within {within:g} s"
+        except (OSError, exc.SQLAlchemyError) as error:
+            return f"database unreachable ({type(error).__name__})"
+        return None
+
+    def start_monitoring(self, interval: float = FILE_CHECK_INTERVAL) -> None:
+        """Check the SQLite file every `interval` seconds (idempotent; no-op on PostgreSQL)."""
+        if self._file_identity is None or self._monitor is not None:
+            return
+        self._monitor = asyncio.create_task(self._watch(interval), name="sqlite-file-watch")
+
+    async def _watch(self, interval: float) -> None:
+        while True:
+            if not self.verify_file():
+                return  # logged once; admissions and /readyz now say so
+            await asyncio.sleep(interval)
+
+    def _current_file_identity(self) -> tuple[int, int] | None:
+        if self._sqlite_path is None:
+            return None
+        try:
+            info = os.stat(self._sqlite_path)
+        except OSError:
+            return None
+        return (info.st_dev, info.st_ino)
 
     async def __aenter__(self) -> Database:
         return self
@@ -118,10 +211,14 @@ class Database:
         two transactions can't deadlock. SQLite locks the whole file, so keys are not needed.
         """
         if self.backend is Backend.SQLITE:
-            async with self._write_lock, self.engine.connect() as conn:
-                await conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
-                async with conn.begin():
-                    yield conn
+            try:
+                async with self._write_lock, self.engine.connect() as conn:
+                    await conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
+                    async with conn.begin():
+                        yield conn
+            except exc.DBAPIError:
+                self.verify_file()  # a failing write is a good moment to look at the file
+                raise
             return
         async with self.engine.connect() as conn, conn.begin():
             for key in sorted({advisory_key(name) for name in lock_keys}):
@@ -203,8 +300,14 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
     return engine
 
 
-def _postgres_engine(url: URL, schema: str | None) -> AsyncEngine:
-    connect_args: dict[str, Any] = {}
+def _sqlite_file(url: URL) -> Path:
+    return Path(url.database or "").expanduser()
+
+
+def _postgres_engine(
+    url: URL, schema: str | None, connect_timeout: float, command_timeout: float
+) -> AsyncEngine:
+    connect_args: dict[str, Any] = {"timeout": connect_timeout, "command_timeout": command_timeout}
     if schema is not None:
         if not _SCHEMA_NAME.match(schema):
             raise DatabaseConfigError(f"schema name {schema!r} must match {_SCHEMA_NAME.pattern}")
