@@ -18,6 +18,7 @@ from bot.imaging import ImageSize
 from bot.jobs.engine import JobEngine, JobSettings
 from bot.jobs.fair_queue import FairQueue, JobSlots, UnboundedSlots
 from bot.jobs.keeper import DurationKeeper
+from bot.jobs.strategies import poll_strategy
 from bot.limits.gate import LedgerGate
 from bot.limits.service import AdmissionService
 from bot.novita.client import NovitaClient
@@ -57,8 +58,12 @@ class Services:
             admissions = AdmissionService.from_settings(database, settings)
             keeper = await DurationKeeper.load(DurationStore(database), DURATIONS_SAVE_INTERVAL)
             client = NovitaClient.from_settings(settings) if with_novita else None
+            planner = poll_strategy(
+                settings.poll_strategy, settings.poll_min_interval, settings.poll_max_interval
+            )
             engine = JobEngine(
-                client or _NoClient(), JobSettings.from_settings(settings), keeper.model
+                client or _NoClient(), JobSettings.from_settings(settings), keeper.model,
+                planner=planner,
             )
         except BaseException:
             await database.close()

@@ -65,7 +65,8 @@ from fakes.novita.faults import (
     RequestFault,
     parse_markers,
 )
-from fakes.novita.images import render_prompt_jpeg
+from fakes.novita.control import install_control
+from fakes.novita.images import REALISTIC_JPEG_BYTES, render_sized_jpeg, target_jpeg_bytes
 from fakes.novita.tasks import (
     DEFAULT_SECONDS_BY_PIXELS,
     FAILED,
@@ -118,6 +119,9 @@ class MockNovitaConfig:
     draw_prompt: bool = True  # False → plain JPEGs (cheaper for big benchmarks)
     jpeg_quality: int = 85
     image_cache_size: int = 128  # rendered JPEGs kept in memory (LRU)
+    # Pad JPEGs to realistic file sizes ((pixels, bytes) anchors, e.g. REALISTIC_JPEG_BYTES).
+    jpeg_bytes_by_pixels: tuple[tuple[int, int], ...] | None = None
+    control_api: bool = False  # serve GET /_control/tasks (benchmarks read timings there)
 
     @property
     def timing(self) -> TimingModel:
@@ -213,6 +217,8 @@ class MockNovita:
         app.router.add_post(SUBMIT_PATH, self._submit)
         app.router.add_get(RESULT_PATH, self._task_result)
         app.router.add_get(IMAGE_PATH_PREFIX + "{name}", self._image)
+        if self.config.control_api:
+            install_control(app, self)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -425,6 +431,7 @@ class MockNovita:
 
     async def _image(self, request: web.Request) -> web.StreamResponse:
         self.stats.downloads += 1
+        arrived = self.now()
         match = _IMAGE_NAME_RE.match(request.match_info["name"])
         task = self.tasks.get(match.group("task_id")) if match else None
         if task is None or task.status_at(self.now()) != SUCCEED:
@@ -440,7 +447,14 @@ class MockNovita:
             return await self._stream_oversized(request, jpeg, task.oversized_bytes)
         if Fault.OVERSIZED_IMAGE in task.faults:
             jpeg = jpeg + bytes(max(0, task.oversized_bytes - len(jpeg)))
-        return web.Response(body=jpeg, content_type="image/jpeg")
+        # Streamed with a Content-Length, so the mock sees when the last byte left (timings).
+        response = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+        response.content_length = len(jpeg)
+        await response.prepare(request)
+        await response.write(jpeg)
+        await response.write_eof()
+        task.download_times.append((arrived, self.now()))
+        return response
 
     async def _stream_oversized(
         self, request: web.Request, jpeg: bytes, total: int
@@ -465,14 +479,17 @@ class MockNovita:
         rendering = self._images.get(key)
         if rendering is None:
             caption = f"mock novita · {task.width}×{task.height} · task {task.task_id[:8]}"
+            anchors = self.config.jpeg_bytes_by_pixels
+            target = target_jpeg_bytes(task.width, task.height, anchors) if anchors else None
             rendering = asyncio.ensure_future(
                 asyncio.to_thread(
-                    render_prompt_jpeg,
+                    render_sized_jpeg,
                     task.prompt if self.config.draw_prompt else "",
                     task.width,
                     task.height,
                     caption,
                     self.config.jpeg_quality,
+                    target,
                 )
             )
             self._images[key] = rendering
@@ -542,6 +559,18 @@ def _parser() -> argparse.ArgumentParser:
         help="share of tasks that wait in the queue first",
     )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
+    parser.add_argument(
+        "--realistic-jpegs", action="store_true",
+        help="pad JPEGs to real Qwen-Image sizes (~340 KB at 1024², ~760 KB at 1536²)",
+    )
+    parser.add_argument(
+        "--plain-images", action="store_true",
+        help="do not draw the prompt: one cached JPEG per size (cheap for load benchmarks)",
+    )
+    parser.add_argument(
+        "--control", action="store_true",
+        help="serve GET /_control/tasks with every task's timings (for benchmarks)",
+    )
     return parser
 
 
@@ -575,6 +604,9 @@ def main(argv: list[str] | None = None) -> int:
         time_scale=args.time_scale,
         queue_probability=args.queue_probability,
         seed=args.seed,
+        jpeg_bytes_by_pixels=REALISTIC_JPEG_BYTES if args.realistic_jpegs else None,
+        draw_prompt=not args.plain_images,
+        control_api=args.control,
     )
     try:
         asyncio.run(_serve(config, args.host, args.port))
