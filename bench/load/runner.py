@@ -22,7 +22,7 @@ from typing import Any, Final
 import aiohttp
 
 from bench.load.metrics import summarize
-from bench.load.processes import Child, base_env, start_fake_discord, start_mock, spawn
+from bench.load.processes import Child, base_env, spawn, start_fake_discord, start_mock
 
 # Sizes members ask for, in turn: three in four at 1024² (~340 KB), one at 1536² (~760 KB).
 SIZES: Final = ("1024*1024", "1024*1024", "1536*1536", "1024*1024")
@@ -139,8 +139,9 @@ async def _wait_outcomes(
 
 async def run_once(spec: RunSpec, workdir: Path) -> dict[str, Any]:
     """Run `spec` in `workdir` (logs stay there); the run's JSON record."""
-    workdir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     started = time.monotonic()
+    load_at_start = round(os.getloadavg()[0], 2)  # the machine is shared: say how busy it was
     children: list[Child] = []
     bot: Child | None = None
     try:
@@ -183,6 +184,7 @@ async def run_once(spec: RunSpec, workdir: Path) -> dict[str, Any]:
             "poll_strategy_scaled": spec.poller.scaled(spec.time_scale),
             "time_scale": spec.time_scale,
             "cpu_count": os.cpu_count(),
+            "load_average_1min_at_start": load_at_start,
             "completed_in_time": completed,
             "bot_exit_code": bot_exit,
             "wall_seconds": round(time.monotonic() - started, 1),

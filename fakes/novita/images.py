@@ -9,8 +9,8 @@ so tests can compare bytes. Rendering a 1536×1536 image takes tens of milliseco
 from __future__ import annotations
 
 import hashlib
-import random
 import io
+import random
 import textwrap
 from functools import lru_cache
 from typing import Final

@@ -58,6 +58,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from fakes.clock import ManualClock
+from fakes.novita.control import install_control
 from fakes.novita.faults import (
     Endpoint,
     Fault,
@@ -65,7 +66,6 @@ from fakes.novita.faults import (
     RequestFault,
     parse_markers,
 )
-from fakes.novita.control import install_control
 from fakes.novita.images import REALISTIC_JPEG_BYTES, render_sized_jpeg, target_jpeg_bytes
 from fakes.novita.tasks import (
     DEFAULT_SECONDS_BY_PIXELS,
