@@ -72,7 +72,8 @@ class SettingsError(Exception):
 class Field:
     env: str
     attr: str
-    kind: str  # "secret", "str", "url", "int", "int_list", "float", "bool", "level"
+    # "secret", "str", "url", "int", "int_list", "float", "bool", "level", "poll_strategy"
+    kind: str
     default: Any
     help: str
     section: str
@@ -131,6 +132,9 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("POLL_MAX_INTERVAL_SECONDS", "poll_max_interval", "float", 10.0,
           "Longest gap between two polls of one task (early on, while it cannot be ready yet; "
           "once it is overdue, gaps stay under 5 s).", "Jobs", minimum=0.05, maximum=300),
+    Field("POLL_STRATEGY", "poll_strategy", "poll_strategy", "adaptive",
+          "For benchmarks/comparison only: adaptive (the default), fixed:<seconds> or "
+          "backoff:<initial>:<factor>:<cap> (e.g. fixed:0.5, backoff:2:1.3:5).", "Jobs"),
     Field("JOB_DEADLINE_SECONDS", "job_deadline", "float", 300.0,
           "Give up on a job after this long (submit to downloaded image).", "Jobs",
           minimum=1, maximum=3600),
@@ -200,6 +204,7 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     poll_min_interval: float = 0.5
     poll_max_interval: float = 10.0
+    poll_strategy: str = "adaptive"
     job_deadline: float = 300.0
     request_timeout: float = 60.0
     max_download_mb: float = 25.0
@@ -247,6 +252,10 @@ def _parse(field_: Field, raw: str) -> Any:
         if level not in _LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
         return level
+    if kind == "poll_strategy":
+        from bot.jobs.strategies import parse_poll_strategy  # lazy: the jobs package needs config
+
+        return parse_poll_strategy(raw)
     if kind == "int_list":
         try:
             return tuple(int(part) for part in raw.replace(" ", "").split(",") if part)

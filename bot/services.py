@@ -17,6 +17,7 @@ from bot.imaging import ImageSize
 from bot.jobs.engine import JobEngine, JobSettings, TaskClient
 from bot.jobs.fair_queue import FairQueue, JobSlots
 from bot.jobs.keeper import DurationKeeper
+from bot.jobs.strategies import poll_strategy
 from bot.limits.admin import GuildAdmin
 from bot.limits.admission import AdmissionService
 from bot.novita.client import ClientStats, NovitaClient
@@ -70,7 +71,12 @@ class Services:
             client: UpstreamClient = (
                 NovitaClient.from_settings(settings) if with_novita else NoNovita()
             )
-            engine = JobEngine(client, JobSettings.from_settings(settings), keeper.model)
+            planner = poll_strategy(
+                settings.poll_strategy, settings.poll_min_interval, settings.poll_max_interval
+            )
+            engine = JobEngine(
+                client, JobSettings.from_settings(settings), keeper.model, planner=planner
+            )
         except BaseException:
             await database.close()
             raise

@@ -165,6 +165,8 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self._command_ids: dict[str, int] = {}
+        # Extra routes (e.g. the benchmark's `/_control/` API) installed on the app at start.
+        self.app_hooks: list[Callable[[web.Application], None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -172,6 +174,8 @@ class FakeDiscord:
         app = web.Application()
         self._rest.install(app)
         app.router.add_get("/gateway", self.gateway.handle)
+        for hook in self.app_hooks:
+            hook(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)

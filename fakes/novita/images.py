@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import textwrap
 from functools import lru_cache
 from typing import Final
@@ -115,3 +116,53 @@ def render_prompt_jpeg(
     buffer = io.BytesIO()
     render_prompt_image(prompt, width, height, caption).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
+
+
+# Real Qwen-Image JPEGs are photographic and weigh far more than a flat gradient: about 340 KB at
+# 1024² and 760 KB at 1536² (benchmarks pad to these so transfers and memory are realistic).
+REALISTIC_JPEG_BYTES: Final[tuple[tuple[int, int], ...]] = (
+    (512 * 512, 100_000),
+    (1024 * 1024, 340_000),
+    (1536 * 1536, 760_000),
+)
+_COMMENT_MAX: Final = 65_533  # payload of one JPEG COM segment (its length field counts itself)
+
+
+def target_jpeg_bytes(width: int, height: int, anchors: tuple[tuple[int, int], ...]) -> int:
+    """Target file size for a picture, interpolated (and extrapolated) by pixel count."""
+    points = sorted(anchors)
+    if len(points) == 1:
+        return points[0][1]
+    pixels = width * height
+    index = 0
+    while index < len(points) - 2 and pixels > points[index + 1][0]:
+        index += 1
+    (p0, b0), (p1, b1) = points[index], points[index + 1]
+    return max(0, int(b0 + (b1 - b0) * (pixels - p0) / (p1 - p0)))
+
+
+def pad_jpeg(jpeg: bytes, target: int, seed: int = 0) -> bytes:
+    """`jpeg` grown to about `target` bytes with COM segments of incompressible bytes.
+
+    The segments sit right after the SOI marker, so the file stays a valid JPEG that decodes to
+    the same picture; nothing downstream can shrink it by recompressing the padding.
+    """
+    missing = target - len(jpeg)
+    if missing <= 4 or jpeg[:2] != b"\xff\xd8":
+        return jpeg
+    noise = random.Random(seed).randbytes(missing)
+    segments: list[bytes] = []
+    offset = 0
+    while missing - offset > 4:
+        size = min(_COMMENT_MAX, missing - offset - 4)
+        segments.append(b"\xff\xfe" + (size + 2).to_bytes(2, "big") + noise[offset : offset + size])
+        offset += size + 4
+    return jpeg[:2] + b"".join(segments) + jpeg[2:]
+
+
+def render_sized_jpeg(
+    prompt: str, width: int, height: int, caption: str, quality: int, target: int | None
+) -> bytes:
+    """`render_prompt_jpeg`, padded to `target` bytes when one is given."""
+    jpeg = render_prompt_jpeg(prompt, width, height, caption, quality)
+    return jpeg if target is None else pad_jpeg(jpeg, target, seed=width * 10_000 + height)

@@ -39,7 +39,6 @@ Run it alone with ``python -m bot mock-novita --port 8089`` (see `main`).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import hmac
@@ -47,17 +46,17 @@ import json
 import math
 import random
 import re
-import signal
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final
 
 from aiohttp import web
 
 from fakes.clock import ManualClock
+from fakes.novita.control import install_control
 from fakes.novita.faults import (
     Endpoint,
     Fault,
@@ -65,7 +64,7 @@ from fakes.novita.faults import (
     RequestFault,
     parse_markers,
 )
-from fakes.novita.images import render_prompt_jpeg
+from fakes.novita.images import render_sized_jpeg, target_jpeg_bytes
 from fakes.novita.tasks import (
     DEFAULT_SECONDS_BY_PIXELS,
     FAILED,
@@ -118,6 +117,9 @@ class MockNovitaConfig:
     draw_prompt: bool = True  # False → plain JPEGs (cheaper for big benchmarks)
     jpeg_quality: int = 85
     image_cache_size: int = 128  # rendered JPEGs kept in memory (LRU)
+    # Pad JPEGs to realistic file sizes ((pixels, bytes) anchors, e.g. REALISTIC_JPEG_BYTES).
+    jpeg_bytes_by_pixels: tuple[tuple[int, int], ...] | None = None
+    control_api: bool = False  # serve GET /_control/tasks (benchmarks read timings there)
 
     @property
     def timing(self) -> TimingModel:
@@ -213,6 +215,8 @@ class MockNovita:
         app.router.add_post(SUBMIT_PATH, self._submit)
         app.router.add_get(RESULT_PATH, self._task_result)
         app.router.add_get(IMAGE_PATH_PREFIX + "{name}", self._image)
+        if self.config.control_api:
+            install_control(app, self)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -425,6 +429,7 @@ class MockNovita:
 
     async def _image(self, request: web.Request) -> web.StreamResponse:
         self.stats.downloads += 1
+        arrived = self.now()
         match = _IMAGE_NAME_RE.match(request.match_info["name"])
         task = self.tasks.get(match.group("task_id")) if match else None
         if task is None or task.status_at(self.now()) != SUCCEED:
@@ -440,7 +445,14 @@ class MockNovita:
             return await self._stream_oversized(request, jpeg, task.oversized_bytes)
         if Fault.OVERSIZED_IMAGE in task.faults:
             jpeg = jpeg + bytes(max(0, task.oversized_bytes - len(jpeg)))
-        return web.Response(body=jpeg, content_type="image/jpeg")
+        # Streamed with a Content-Length, so the mock sees when the last byte left (timings).
+        response = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+        response.content_length = len(jpeg)
+        await response.prepare(request)
+        await response.write(jpeg)
+        await response.write_eof()
+        task.download_times.append((arrived, self.now()))
+        return response
 
     async def _stream_oversized(
         self, request: web.Request, jpeg: bytes, total: int
@@ -465,14 +477,17 @@ class MockNovita:
         rendering = self._images.get(key)
         if rendering is None:
             caption = f"mock novita · {task.width}×{task.height} · task {task.task_id[:8]}"
+            anchors = self.config.jpeg_bytes_by_pixels
+            target = target_jpeg_bytes(task.width, task.height, anchors) if anchors else None
             rendering = asyncio.ensure_future(
                 asyncio.to_thread(
-                    render_prompt_jpeg,
+                    render_sized_jpeg,
                     task.prompt if self.config.draw_prompt else "",
                     task.width,
                     task.height,
                     caption,
                     self.config.jpeg_quality,
+                    target,
                 )
             )
             self._images[key] = rendering
@@ -525,65 +540,11 @@ class MockNovita:
 # --- standalone ---------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bot mock-novita",
-        description="Run the fake Novita Qwen-Image API locally (for the demo and manual tests).",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8089, help="port (0 = any free port)")
-    parser.add_argument(
-        "--time-scale", type=float, default=1.0,
-        help="multiply every duration (0.1 = ten times faster than real Qwen-Image)",
-    )
-    parser.add_argument("--key", default="mock-key", help="the API key clients must send")
-    parser.add_argument(
-        "--queue-probability", type=float, default=0.1,
-        help="share of tasks that wait in the queue first",
-    )
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
-    return parser
-
-
-async def _serve(config: MockNovitaConfig, host: str, port: int) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
-    mock = MockNovita(config)
-    base_url = await mock.start(host, port)
-    print(f"Mock Novita listening on {base_url}", flush=True)
-    print(f"Point the bot at it: NOVITA_BASE_URL={base_url} NOVITA_API_KEY={config.api_key}")
-    print("Prompt markers such as [mock:failed] or [mock:rate-limit] trigger faults. Ctrl-C stops.",
-          flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await mock.stop()
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run the mock until Ctrl-C or SIGTERM. Returns the process exit code."""
-    args = _parser().parse_args(argv)
-    if args.time_scale <= 0:
-        print("--time-scale must be positive")
-        return 2
-    config = replace(
-        MockNovitaConfig(),
-        api_key=args.key,
-        time_scale=args.time_scale,
-        queue_probability=args.queue_probability,
-        seed=args.seed,
-    )
-    try:
-        asyncio.run(_serve(config, args.host, args.port))
-    except KeyboardInterrupt:
-        pass
-    except OSError as error:
-        print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
-        return 1
-    return 0
+    """Run the mock until Ctrl-C or SIGTERM (options: `fakes.novita.standalone`)."""
+    from fakes.novita.standalone import main as run_standalone  # it imports this module
+
+    return run_standalone(argv)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,8 @@ class MockTask:
     poll_times: list[float] = field(default_factory=list)
     detected_at: float | None = None
     downloads: int = 0
+    # (request arrived, last byte handed to the socket) per successful download
+    download_times: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def size(self) -> str:
