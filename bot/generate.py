@@ -107,7 +107,8 @@ async def _engine(args: argparse.Namespace) -> AsyncIterator[tuple[JobEngine, fl
     scale = args.mock_time_scale
     config = MockNovitaConfig(time_scale=scale, seed=None)
     async with MockNovita(config) as mock, NovitaClient(
-        Secret(config.api_key), mock.base_url, max_submits_per_minute=0
+        Secret(config.api_key), mock.base_url, max_submits_per_minute=0,
+        trusted_image_hosts=[mock.base_url.removeprefix("http://")],  # its images are on 127.0.0.1
     ) as client:
         # The engine thinks in unscaled seconds, so its learned durations and polling fit the mock.
         task_client: TaskClient = client

@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from yarl import URL
+
 from bot.app import ImagineBot
 from bot.config import Secret, Settings
 from bot.services import Services
@@ -78,9 +80,17 @@ def stack_settings(
         user_generations_per_window=0,
         user_max_concurrent_jobs=0,
         user_daily_quota=0,
+        # The mock serves images from 127.0.0.1, which the download guard otherwise refuses.
+        trusted_image_hosts=(host_port(mock_base_url),),
     )
     base.update(overrides)
     return Settings(**base)
+
+
+def host_port(base_url: str) -> str:
+    """`http://127.0.0.1:8089/x` → `127.0.0.1:8089`, as `TRUSTED_IMAGE_HOSTS` lists hosts."""
+    url = URL(base_url)
+    return f"{url.raw_host}:{url.port}"
 
 
 class LocalStack:
