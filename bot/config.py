@@ -126,9 +126,10 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("IMAGE_MIN_BYTES_PER_SECOND", "image_min_bytes_per_second", "int", 32768,
           "Give up on an image download slower than this on average (judged after its first "
           "5 s). 0 = no minimum.", "Jobs", minimum=0, maximum=1_000_000_000),
-    Field("TRUSTED_IMAGE_HOSTS", "trusted_image_hosts", "host_list", "",
+    Field("TRUSTED_IMAGE_HOSTS", "trusted_image_hosts", "host_list", (),
           "Comma-separated host:port image hosts exempt from the public-address check "
-          "(e.g. the local mock Novita, 127.0.0.1:8089). Leave empty in production.", "Jobs"),
+          "(e.g. the local mock Novita, 127.0.0.1:8089). Leave empty in production.", "Jobs",
+          example=""),
     Field("NOVITA_MAX_SUBMITS_PER_MINUTE", "max_submits_per_minute", "int", 20,
           "Bot-wide cap on task submissions per minute (Novita limits images per minute "
           "per key); bursts wait locally. 0 = no limit.", "Jobs", minimum=0, maximum=10000),
@@ -330,7 +331,7 @@ def render_config_table() -> str:
             default = "**required**"
         elif f.default is None:
             default = "(discord.py's)"
-        elif f.default == "":
+        elif f.default == ():
             default = "(empty)"
         else:
             default = f"`{f.default}`"
