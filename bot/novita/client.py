@@ -453,10 +453,10 @@ class NovitaClient:
                         url = _redirect_target(url, resp.headers.get("Location"), task_id)
                 except aiohttp.ClientConnectorError as exc:
                     if isinstance(exc.os_error, BlockedAddressError):
-                        log.warning("image download refused: %s (task %s)", exc.os_error,
-                                    task_id or "-")
+                        blocked = exc.os_error  # refused by the resolver: nothing was sent
                         raise ImageHostRefusedError(
-                            f"image host {exc.os_error.host} is not a public address",
+                            f"image host {blocked.host} resolves to {blocked.address}, "
+                            "which is not a public address",
                             task_id=task_id,
                         ) from None
                     raise
