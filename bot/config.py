@@ -15,6 +15,8 @@ from typing import Any, Final
 
 from dotenv import dotenv_values
 
+from bot.novita.download_guard import parse_trusted_hosts
+
 ENV_EXAMPLE_HINT: Final = "copy .env.example to .env and fill it in (see README, Configuration)"
 
 
@@ -72,7 +74,8 @@ class SettingsError(Exception):
 class Field:
     env: str
     attr: str
-    # "secret", "str", "url", "int", "int_list", "float", "bool", "level", "poll_strategy"
+    # "secret", "str", "url", "int", "int_list", "float", "bool", "level", "poll_strategy",
+    # "host_list"
     kind: str
     default: Any
     help: str
@@ -144,6 +147,16 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("MAX_IMAGE_DOWNLOAD_MB", "max_download_mb", "float", 25.0,
           "Refuse to download a generated image larger than this.", "Jobs",
           minimum=0.1, maximum=500),
+    Field("IMAGE_READ_TIMEOUT_SECONDS", "image_read_timeout", "float", 15.0,
+          "Give up on an image download when the host sends nothing for this long.", "Jobs",
+          minimum=0.1, maximum=600),
+    Field("IMAGE_MIN_BYTES_PER_SECOND", "image_min_bytes_per_second", "int", 32768,
+          "Give up on an image download slower than this on average (judged after its first "
+          "5 s). 0 = no minimum.", "Jobs", minimum=0, maximum=1_000_000_000),
+    Field("TRUSTED_IMAGE_HOSTS", "trusted_image_hosts", "host_list", (),
+          "Comma-separated host:port image hosts exempt from the public-address check "
+          "(e.g. the local mock Novita, 127.0.0.1:8089). Leave empty in production.", "Jobs",
+          example=""),
     Field("NOVITA_MAX_SUBMITS_PER_MINUTE", "max_submits_per_minute", "int", 20,
           "Bot-wide cap on task submissions per minute (Novita limits images per minute "
           "per key); bursts wait locally. 0 = no limit.", "Jobs", minimum=0, maximum=10000),
@@ -208,6 +221,9 @@ class Settings:
     job_deadline: float = 300.0
     request_timeout: float = 60.0
     max_download_mb: float = 25.0
+    image_read_timeout: float = 15.0
+    image_min_bytes_per_second: int = 32768
+    trusted_image_hosts: tuple[str, ...] = ()
     max_submits_per_minute: int = 20
     progress_edit_interval: float = 2.0
     progress_edits_per_second: float = 25.0
@@ -261,6 +277,8 @@ def _parse(field_: Field, raw: str) -> Any:
             return tuple(int(part) for part in raw.replace(" ", "").split(",") if part)
         except ValueError:
             raise ValueError("must be comma-separated whole numbers, e.g. 0,1") from None
+    if kind == "host_list":
+        return parse_trusted_hosts(raw)
     if kind == "bool":
         lowered = raw.lower()
         if lowered in {"1", "true", "yes", "on"}:
@@ -349,6 +367,8 @@ def render_config_table() -> str:
             default = "**required**"
         elif f.default is None:
             default = "(discord.py's)"
+        elif f.default == ():
+            default = "(empty)"
         else:
             default = f"`{f.default}`"
         rows.append(f"| `{f.env}` | {default} | {f.help} |")

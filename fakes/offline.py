@@ -17,7 +17,10 @@ from fakes.novita.server import MockNovita, MockNovitaConfig
 async def mock_engine(time_scale: float) -> AsyncIterator[tuple[JobEngine, float]]:
     config = MockNovitaConfig(time_scale=time_scale, seed=None)
     async with MockNovita(config) as mock, NovitaClient(
-        Secret(config.api_key), mock.base_url, max_submits_per_minute=0
+        Secret(config.api_key),
+        mock.base_url,
+        max_submits_per_minute=0,
+        trusted_image_hosts=[mock.base_url.removeprefix("http://")],  # its images are on loopback
     ) as client:
         # The engine thinks in unscaled seconds, so its learned durations and polling fit the mock.
         task_client: TaskClient = client

@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from yarl import URL
+
 from bot.config import Secret, Settings
 from bot.interactions import presentation as ui
 from bot.interactions.app import ImagineBot
@@ -58,12 +60,23 @@ class StackOptions:
         default_factory=lambda: FakeDiscordConfig(edit_rate_window=STACK_EDIT_RATE_WINDOW)
     )
     draw_prompt: bool = True
+    # The mock serves images from 127.0.0.1, which the download guard refuses unless trusted.
+    # Hosts in settings["trusted_image_hosts"] are trusted in addition.
+    trust_mock_images: bool = True
 
 
 def stack_settings(
-    mock_base_url: str, api_key: str, database_url: str, **overrides: Any
+    mock_base_url: str,
+    api_key: str,
+    database_url: str,
+    *,
+    trust_mock_images: bool = True,
+    **overrides: Any,
 ) -> Settings:
     """Settings scaled for loopback runs: short polls and edits, generous limits."""
+    trusted = tuple(overrides.pop("trusted_image_hosts", ()))
+    if trust_mock_images:
+        trusted = (host_port(mock_base_url), *trusted)
     base: dict[str, Any] = dict(
         novita_api_key=Secret(api_key),
         discord_token=Secret("fake-bot-token"),
@@ -78,9 +91,16 @@ def stack_settings(
         user_generations_per_window=0,
         user_max_concurrent_jobs=0,
         user_daily_quota=0,
+        trusted_image_hosts=trusted,
     )
     base.update(overrides)
     return Settings(**base)
+
+
+def host_port(base_url: str) -> str:
+    """`http://127.0.0.1:8089/x` → `127.0.0.1:8089`, as `TRUSTED_IMAGE_HOSTS` lists hosts."""
+    url = URL(base_url)
+    return f"{url.raw_host}:{url.port}"
 
 
 class LocalStack:
@@ -149,7 +169,8 @@ class LocalStack:
             folder = Path(self._exit.enter_context(tempfile.TemporaryDirectory()))
             database_url = f"sqlite+aiosqlite:///{folder / 'imagine.db'}"
         self.settings = stack_settings(
-            self.mock.base_url, self.mock.config.api_key, database_url, **options.settings
+            self.mock.base_url, self.mock.config.api_key, database_url,
+            trust_mock_images=options.trust_mock_images, **options.settings,
         )
         self.services = await Services.create(self.settings)
         self._exit.push_async_callback(self.services.close)

@@ -82,6 +82,8 @@ def bot_env(spec: RunSpec, workdir: Path, mock_url: str, discord: dict[str, Any]
         "DISCORD_GATEWAY_URL": str(discord["gateway_url"]),
         "NOVITA_API_KEY": "mock-key",
         "NOVITA_BASE_URL": mock_url,
+        # The mock serves its images from this machine, which the download guard refuses.
+        "TRUSTED_IMAGE_HOSTS": mock_url.removeprefix("http://").rstrip("/"),
         "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'data' / 'imagine.db'}",
         "MAX_CONCURRENT_UPSTREAM_TASKS": "0",
         "NOVITA_MAX_SUBMITS_PER_MINUTE": "0",

@@ -305,10 +305,13 @@ class GenerationService:
             await reporter.offer(self._waiting_update(job, None))
             async with self.slots.slot(request.user_id, on_position):
                 self.metrics.queue_wait(time.monotonic() - job.started_monotonic)
-                result = await self.engine.run(
+                ready = await self.engine.run_until_ready(
                     request.prompt, request.size, on_progress, on_submitted=on_submitted
                 )
-            task_id = result.task_id
+            # The slot caps tasks at Novita; the download needs none, so a slow image host never
+            # keeps another member's submit waiting.
+            task_id = ready.task_id
+            result = await self.engine.fetch_image(ready, on_progress)
             self.metrics.job_polls(result.polls)
             await reporter.close()
             await asyncio.sleep(reporter.seconds_until_allowed())

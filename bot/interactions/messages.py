@@ -36,6 +36,8 @@ def describe_error(exc: BaseException) -> str | None:
             return "The image service rejected the request as invalid."
         case novita.RateLimitedError():
             return "The image service is busy right now. Please try again in a minute."
+        case novita.TaskStoppedError():
+            return "The image service stopped this job before it finished. Please try again."
         case novita.TaskFailedError():
             reason = (exc.reason or "").strip()
             return (
@@ -47,10 +49,24 @@ def describe_error(exc: BaseException) -> str | None:
             return "This took too long and was stopped. Please try again."
         case novita.ImageTooLargeError():
             return "The finished image was too large to download."
+        case novita.InvalidImageError():
+            return "The image service sent back an image that could not be read. Please try again."
+        case novita.ImageHostRefusedError():
+            return (
+                "The finished image was at an address the bot does not fetch from, "
+                "so nothing was posted. Please try again."
+            )
+        case novita.ImageHostTooSlowError():
+            return "The image host was too slow to send the finished image. Please try again."
         case novita.ImageUnavailableError():
             return "The finished image could not be fetched (it may have expired). Please retry."
         case novita.JobCancelledError():
             return "Cancelled."
+        case novita.UnreadableRepliesError():
+            return (
+                "The image service kept sending replies the bot could not read. "
+                "Please try again shortly."
+            )
         case novita.TaskNotFoundError():
             return "The image service lost track of this job. Please try again."
         case novita.UpstreamUnavailableError() | novita.MalformedResponseError():

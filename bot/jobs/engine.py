@@ -1,5 +1,9 @@
 """One image job: submit → poll → download under a single monotonic deadline, with progress.
 
+`run()` does it all. Callers that cap concurrent Novita tasks split it: `run_until_ready()`
+(submit and poll, inside the cap) then `fetch_image()` (download and decode, outside it), so a
+slow image host never holds a slot that another job's submit is waiting for.
+
 The engine knows nothing about Discord. It talks to anything shaped like `TaskClient` (the real
 `NovitaClient`, or a fake in tests), decides when to poll through a `PollStrategy`, learns how
 long jobs take through a `DurationModel`, and reports `ProgressUpdate`s to an optional callback.
@@ -27,10 +31,13 @@ from bot.jobs.progress import JobPhase, JobResult, JobTimings, ProgressCallback,
 from bot.novita.errors import (
     ImageUnavailableError,
     JobTimeoutError,
+    MalformedResponseError,
     NovitaError,
     TaskFailedError,
+    TaskStoppedError,
+    UnreadableRepliesError,
 )
-from bot.novita.models import GeneratedImage, TaskResult, TaskStatus
+from bot.novita.models import GeneratedImage, TaskResult, TaskStatus, reads_as_terminal
 
 log = logging.getLogger("bot.jobs")
 
@@ -38,6 +45,10 @@ T = TypeVar("T")
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 SubmittedHook = Callable[[str], Awaitable[None]]
+
+# This many unreadable task-result replies in a row end the job: Novita is not going to start
+# making sense before the deadline, and the member should hear so now, not in five minutes.
+MAX_UNREADABLE_REPLIES = 3
 
 
 class TaskClient(Protocol):
@@ -106,6 +117,22 @@ class _Tracker:
         )
 
 
+@dataclass(frozen=True)
+class ReadyTask:
+    """A task Novita reports finished, whose image is not downloaded yet (see `fetch_image`)."""
+
+    task_id: str
+    prompt: str
+    size: ImageSize
+    image: GeneratedImage
+    nsfw_flagged: bool
+    polls: int
+    started_at: float    # engine clock, when run() began
+    submitted_at: float  # engine clock
+    noticed_at: float    # engine clock, when SUCCEED was seen
+    deadline: float      # engine clock
+
+
 class JobEngine:
     def __init__(
         self,
@@ -136,6 +163,19 @@ class JobEngine:
         *,
         on_submitted: SubmittedHook | None = None,
     ) -> JobResult:
+        """Submit, poll and download: the whole job."""
+        ready = await self.run_until_ready(prompt, size, on_progress, on_submitted=on_submitted)
+        return await self.fetch_image(ready, on_progress)
+
+    async def run_until_ready(
+        self,
+        prompt: str,
+        size: ImageSize,
+        on_progress: ProgressCallback | None = None,
+        *,
+        on_submitted: SubmittedHook | None = None,
+    ) -> ReadyTask:
+        """Submit and poll until Novita reports the image made; nothing is downloaded."""
         started = self._clock()
         deadline = started + self.settings.deadline_seconds
         await self._report(on_progress, ProgressUpdate(JobPhase.SUBMITTING, 0.0, True, None, 0.0))
@@ -147,7 +187,7 @@ class JobEngine:
             except Exception:  # a journal hiccup must not lose an already-paid task
                 log.exception("on_submitted hook failed task=%s", task_id)
         job = _Tracker(size, self._clock(), started, deadline, task_id)
-        return await self._follow(job, prompt, on_progress)
+        return await self._until_ready(job, prompt, on_progress)
 
     async def resume(
         self,
@@ -166,43 +206,61 @@ class JobEngine:
         started = self._clock() - max(0.0, started_ago)
         job = _Tracker(size, started, started, started + self.settings.deadline_seconds, task_id)
         log.info("task resumed task=%s started_ago=%.1fs", task_id, started_ago)
-        return await self._follow(job, prompt, on_progress)
+        ready = await self._until_ready(job, prompt, on_progress)
+        return await self.fetch_image(ready, on_progress)
+
+    async def fetch_image(
+        self, ready: ReadyTask, on_progress: ProgressCallback | None = None
+    ) -> JobResult:
+        """Download (and verify) the image of a finished task, within the job's deadline."""
+        image_bytes = await self._bounded(
+            self.client.download(ready.image, task_id=ready.task_id), ready.deadline,
+            ready.task_id,
+        )
+        done = self._clock()
+        await self._report(on_progress, ProgressUpdate(
+            JobPhase.DONE, 100.0, False, 0.0, done - ready.started_at, task_id=ready.task_id))
+        log.info("task done task=%s polls=%d total=%.1fs", ready.task_id, ready.polls,
+                 done - ready.started_at)
+        return JobResult(
+            task_id=ready.task_id,
+            prompt=ready.prompt,
+            size=ready.size,
+            image=image_bytes,
+            image_type=ready.image.image_type,
+            nsfw_flagged=ready.nsfw_flagged,
+            polls=ready.polls,
+            timings=JobTimings(
+                submit_seconds=ready.submitted_at - ready.started_at,
+                wait_seconds=ready.noticed_at - ready.submitted_at,
+                download_seconds=done - ready.noticed_at,
+                total_seconds=done - ready.started_at,
+            ),
+        )
 
     # --- the job's life -------------------------------------------------------------------------
 
-    async def _follow(
+    async def _until_ready(
         self, job: _Tracker, prompt: str, on_progress: ProgressCallback | None
-    ) -> JobResult:
+    ) -> ReadyTask:
         estimate = self.durations.expected(job.size)
         result, noticed = await self._wait_for_success(job, estimate, on_progress)
         if not result.images:
             raise ImageUnavailableError("the task succeeded but returned no image",
                                         task_id=job.task_id)
-        image = result.images[0]
         await self._report(on_progress, self._update(
             job, JobPhase.DOWNLOADING, estimate, noticed, downloading=True))
-        image_bytes = await self._bounded(
-            self.client.download(image, task_id=job.task_id), job.deadline, job.task_id
-        )
-        done = self._clock()
-        await self._report(on_progress, ProgressUpdate(
-            JobPhase.DONE, 100.0, False, 0.0, done - job.started_at, task_id=job.task_id))
-        log.info("task done task=%s polls=%d total=%.1fs", job.task_id, job.polls,
-                 done - job.started_at)
-        return JobResult(
+        return ReadyTask(
             task_id=job.task_id,
             prompt=prompt,
             size=job.size,
-            image=image_bytes,
-            image_type=image.image_type,
+            image=result.images[0],
             nsfw_flagged=result.nsfw_flagged,
             polls=job.polls,
-            timings=JobTimings(
-                submit_seconds=job.submitted_at - job.started_at,
-                wait_seconds=noticed - job.submitted_at,
-                download_seconds=done - noticed,
-                total_seconds=done - job.started_at,
-            ),
+            started_at=job.started_at,
+            submitted_at=job.submitted_at,
+            noticed_at=noticed,
+            deadline=job.deadline,
         )
 
     async def _wait_for_success(
@@ -211,6 +269,7 @@ class JobEngine:
         """Poll until SUCCEED; returns the reply and when (engine clock) it was seen."""
         await self._report(on_progress, self._update(job, JobPhase.QUEUED, estimate, self._clock()))
         unknown_logged = False
+        unreadable = 0  # unreadable replies in a row
         while True:
             state = job.state(self._clock() - job.submitted_at)
             forecast = forecast_finish(state, estimate)
@@ -220,12 +279,22 @@ class JobEngine:
             try:
                 result = await self._bounded(
                     self.client.get_task(job.task_id), job.deadline, job.task_id)
+            except MalformedResponseError as exc:
+                unreadable += 1
+                log.warning("unreadable task-result reply %d/%d task=%s: %s", unreadable,
+                            MAX_UNREADABLE_REPLIES, job.task_id, exc.message)
+                if unreadable >= MAX_UNREADABLE_REPLIES:
+                    raise UnreadableRepliesError(
+                        f"{unreadable} task-result replies in a row could not be read "
+                        f"(last: {exc.message})", task_id=job.task_id) from None
+                continue
             except NovitaError as exc:
                 if not exc.retryable:
                     raise
                 log.warning("poll failed, will keep polling task=%s error=%s", job.task_id,
                             type(exc).__name__)
                 continue
+            unreadable = 0
             now = self._clock()
             since_submit = now - job.submitted_at
             job.upstream_eta, job.upstream_percent = result.eta_seconds, result.progress_percent
@@ -239,6 +308,11 @@ class JobEngine:
                 job.last_queued_at = since_submit
             elif result.status is TaskStatus.PROCESSING and job.first_processing_at is None:
                 job.first_processing_at = since_submit
+            elif result.status is TaskStatus.UNKNOWN and reads_as_terminal(result.raw_status):
+                log.warning("unknown task status %r reads as final; ending the job task=%s "
+                            "reason=%r", result.raw_status, job.task_id, result.reason)
+                raise TaskStoppedError(f"the task ended with status {result.raw_status}",
+                                       reason=result.raw_status, task_id=job.task_id)
             elif result.status is TaskStatus.UNKNOWN and not unknown_logged:
                 unknown_logged = True
                 log.warning("unknown task status %r, polling on until the deadline task=%s",

@@ -7,8 +7,14 @@ log line, an exception or a repr.
 Retry rules (see docs/novita-api.md §3):
 - submit is retried only when no task can have been created: 429, or the connection never
   opened. A 5xx or a timeout may have created (and billed) a task, so it is never repeated here.
-- polling and downloading are idempotent, so 5xx, 429, timeouts, connection errors and
-  malformed replies are retried with exponential backoff and full jitter.
+- polling and downloading are idempotent, so 5xx, 429, timeouts and connection errors are
+  retried with exponential backoff and full jitter. A malformed task-result reply is not retried
+  here: the job engine polls again on its own schedule and gives up after a few in a row.
+
+Downloads go through a second session that only talks to public addresses (see
+`bot.novita.download_guard`), follow at most `MAX_IMAGE_REDIRECTS` redirects (each hop checked
+again), give up on hosts that stall or trickle, and decode the image before returning it (see
+`bot.novita.image_check`).
 """
 
 from __future__ import annotations
@@ -20,21 +26,25 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDictProxy
 from yarl import URL
 
 from bot.config import Secret, Settings
 from bot.imaging import ImageSize
+from bot.novita.download_guard import BlockedAddressError, DownloadGuard, GuardedResolver
 from bot.novita.errors import (
     AuthenticationError,
     BadRequestError,
     ConnectionFailedError,
+    ImageHostRefusedError,
+    ImageHostTooSlowError,
     ImageTooLargeError,
     ImageUnavailableError,
     InsufficientBalanceError,
@@ -45,6 +55,7 @@ from bot.novita.errors import (
     TaskNotFoundError,
     UpstreamUnavailableError,
 )
+from bot.novita.image_check import ImageChecker
 from bot.novita.models import GeneratedImage, TaskResult
 from bot.novita.ratelimit import Clock, Sleep, SubmitRateLimiter
 from bot.novita.retry import RetryPolicy, parse_retry_after
@@ -60,6 +71,10 @@ DOWNLOAD_CHUNK_BYTES: Final = 64 * 1024
 EXCERPT_CHARS: Final = 200
 # A just-created task may briefly be unknown to task-result (UNCONFIRMED): forgive one 404.
 TASK_NOT_FOUND_RETRIES: Final = 1
+MAX_IMAGE_REDIRECTS: Final = 3
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+# A download's speed is judged only after this long, so a slow first round trip is forgiven.
+SLOW_DOWNLOAD_GRACE_SECONDS: Final = 5.0
 
 _AUTH_REASONS: Final = frozenset({
     "INVALID_API_KEY", "MISSING_API_KEY", "FAILED_TO_AUTH", "BILLING_AUTH_FAILED",
@@ -94,6 +109,12 @@ class _BodyTooLarge(Exception):
         self.size = size
 
 
+class _BodyTooSlow(Exception):
+    def __init__(self, size: int, seconds: float) -> None:
+        self.size = size
+        self.seconds = seconds
+
+
 class NovitaClient:
     def __init__(
         self,
@@ -110,11 +131,21 @@ class NovitaClient:
         user_agent: str = USER_AGENT,
         max_connections: int = 1000,
         max_connections_per_host: int = 256,
+        trusted_image_hosts: Iterable[str] = (),
+        image_read_timeout: float = 15.0,
+        image_min_bytes_per_second: int = 32 * 1024,
+        slow_download_grace: float = SLOW_DOWNLOAD_GRACE_SECONDS,
+        image_checker: ImageChecker | None = None,
+        resolver: AbstractResolver | None = None,
     ) -> None:
+        """`resolver` replaces the system resolver under the download guard (tests use it to
+        make names resolve to chosen addresses without real DNS)."""
         if request_timeout <= 0:
             raise ValueError("request_timeout must be positive")
         if max_download_bytes <= 0:
             raise ValueError("max_download_bytes must be positive")
+        if image_read_timeout <= 0 or image_min_bytes_per_second < 0:
+            raise ValueError("image_read_timeout must be positive, the minimum rate not negative")
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.request_timeout = request_timeout
@@ -128,7 +159,15 @@ class NovitaClient:
         self._max_connections_per_host = max_connections_per_host
         self.submit_limiter = SubmitRateLimiter(max_submits_per_minute, clock=clock, sleep=sleep)
         self.stats = ClientStats()
+        self.download_guard = DownloadGuard(trusted_image_hosts)
+        self.image_read_timeout = image_read_timeout
+        self.image_min_bytes_per_second = image_min_bytes_per_second
+        self.slow_download_grace = slow_download_grace
+        self.image_checker = image_checker or ImageChecker()
+        self._inner_resolver = resolver
         self._http: aiohttp.ClientSession | None = None
+        self._downloads_http: aiohttp.ClientSession | None = None
+        self._resolver: GuardedResolver | None = None
         self._closed = False
 
     @classmethod
@@ -149,6 +188,9 @@ class NovitaClient:
             request_timeout=settings.request_timeout,
             max_download_bytes=settings.max_download_bytes,
             max_submits_per_minute=settings.max_submits_per_minute,
+            trusted_image_hosts=settings.trusted_image_hosts,
+            image_read_timeout=settings.image_read_timeout,
+            image_min_bytes_per_second=settings.image_min_bytes_per_second,
             retry=retry or RetryPolicy(),
             clock=clock,
             sleep=sleep,
@@ -174,8 +216,13 @@ class NovitaClient:
         """Close the session (if one was opened). Safe to call more than once."""
         self._closed = True
         http, self._http = self._http, None
-        if http is not None:
-            await http.close()
+        downloads, self._downloads_http = self._downloads_http, None
+        resolver, self._resolver = self._resolver, None
+        for session in (http, downloads):
+            if session is not None:
+                await session.close()
+        if resolver is not None:  # the connector closes only resolvers it created itself
+            await resolver.close()
 
     @property
     def closed(self) -> bool:
@@ -202,6 +249,33 @@ class NovitaClient:
                 raise_for_status=False,
             )
         return self._http
+
+    def _downloads_session(self) -> aiohttp.ClientSession:
+        """Image downloads only: guarded resolver, no DNS cache (each connection resolves and
+        is checked afresh), a read timeout between bytes, and no redirects followed by aiohttp."""
+        if self._closed:
+            raise RuntimeError("NovitaClient is closed")
+        if self._downloads_http is None:
+            self._resolver = GuardedResolver(self.download_guard, self._inner_resolver)
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                limit_per_host=self._max_connections_per_host,
+                resolver=self._resolver,
+                use_dns_cache=False,
+            )
+            timeout = aiohttp.ClientTimeout(
+                total=self.request_timeout,
+                sock_connect=min(10.0, self.request_timeout),
+                sock_read=self.image_read_timeout,
+            )
+            self._downloads_http = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                headers={"User-Agent": self._user_agent},
+                raise_for_status=False,
+                trust_env=False,  # a proxy would connect on our behalf, past the guard
+            )
+        return self._downloads_http
 
     # --- public API ------------------------------------------------------------------------
 
@@ -251,12 +325,17 @@ class NovitaClient:
             if isinstance(exc, TaskNotFoundError):
                 not_found_seen += 1
                 return not_found_seen <= TASK_NOT_FOUND_RETRIES
-            return exc.retryable
+            # The engine counts unreadable replies across polls; retrying here would hide them.
+            return exc.retryable and not isinstance(exc, MalformedResponseError)
 
         return await self._with_retries("poll", task_id, attempt, may_retry)
 
     async def download(self, image: GeneratedImage, *, task_id: str | None = None) -> bytes:
-        """Fetch the image bytes (streamed, capped). Never sends the Novita key to the host."""
+        """Fetch the image (streamed, capped, guarded) and return its bytes once they decode.
+
+        Never sends the Novita key to the host. Redirect, scheme and address refusals and
+        undecodable images are final; transient host errors are retried.
+        """
         try:
             url = URL(image.url, encoded=True)
         except (TypeError, ValueError):
@@ -266,13 +345,11 @@ class NovitaClient:
 
         async def attempt() -> bytes:
             self.stats.downloads += 1
-            with _transport_errors("download", task_id):
-                async with self._session().get(url, headers={"Accept": "image/*"}) as resp:
-                    return await self._image_bytes(resp, task_id)
+            return await self._follow_redirects(url, task_id)
 
-        return await self._with_retries(
-            "download", task_id, attempt, lambda exc: exc.retryable
-        )
+        data = await self._with_retries("download", task_id, attempt, lambda exc: exc.retryable)
+        await self.image_checker.check(data, task_id=task_id)
+        return data
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -362,6 +439,31 @@ class NovitaClient:
             return AuthenticationError(message, **common)
         return BadRequestError(message, **common)
 
+    async def _follow_redirects(self, url: URL, task_id: str | None) -> bytes:
+        """GET `url`, following up to `MAX_IMAGE_REDIRECTS` redirects, checking every hop."""
+        for _ in range(MAX_IMAGE_REDIRECTS + 1):
+            self.download_guard.check_url(url, task_id=task_id)
+            with _transport_errors("download", task_id):
+                try:
+                    async with self._downloads_session().get(
+                        url, headers={"Accept": "image/*"}, allow_redirects=False
+                    ) as resp:
+                        if resp.status not in _REDIRECT_STATUSES:
+                            return await self._image_bytes(resp, task_id)
+                        url = _redirect_target(url, resp.headers.get("Location"), task_id)
+                except aiohttp.ClientConnectorError as exc:
+                    if isinstance(exc.os_error, BlockedAddressError):
+                        blocked = exc.os_error  # refused by the resolver: nothing was sent
+                        raise ImageHostRefusedError(
+                            f"image host {blocked.host} resolves to {blocked.address}, "
+                            "which is not a public address",
+                            task_id=task_id,
+                        ) from None
+                    raise
+        raise ImageHostRefusedError(
+            f"image host redirected more than {MAX_IMAGE_REDIRECTS} times", task_id=task_id
+        )
+
     async def _image_bytes(self, resp: aiohttp.ClientResponse, task_id: str | None) -> bytes:
         status = resp.status
         if status in _EXPIRED_IMAGE_STATUSES:
@@ -389,11 +491,20 @@ class NovitaClient:
                 task_id=task_id,
             )
         try:
-            data = await _read_at_most(resp, self.max_download_bytes)
+            data = await _read_at_most(
+                resp, self.max_download_bytes, min_rate=self.image_min_bytes_per_second,
+                grace=self.slow_download_grace, clock=self._clock,
+            )
         except _BodyTooLarge as exc:
             raise ImageTooLargeError(
                 f"image is larger than the {self.max_download_bytes} byte limit "
                 f"({exc.size} bytes or more)", status=status, task_id=task_id,
+            ) from None
+        except _BodyTooSlow as exc:
+            raise ImageHostTooSlowError(
+                f"image host sent {exc.size} bytes in {exc.seconds:.1f} s, under the "
+                f"{self.image_min_bytes_per_second} bytes/s minimum", status=status,
+                task_id=task_id,
             ) from None
         if not data:
             raise ImageUnavailableError("image host sent an empty body", status=status,
@@ -429,19 +540,46 @@ def _transport_errors(operation: str, task_id: str | None) -> Iterator[None]:
         ) from None
 
 
-async def _read_at_most(resp: aiohttp.ClientResponse, cap: int) -> bytes:
-    """Read the body, refusing (by Content-Length first, then by counting) more than `cap`."""
+async def _read_at_most(
+    resp: aiohttp.ClientResponse,
+    cap: int,
+    *,
+    min_rate: float = 0.0,
+    grace: float = 0.0,
+    clock: Clock = time.monotonic,
+) -> bytes:
+    """Read the body, refusing (by Content-Length first, then by counting) more than `cap`.
+
+    With `min_rate`, also give up once the average rate (bytes/s) falls below it, judged from
+    `grace` seconds on: a host trickling a byte at a time is dropped long before the job deadline
+    (the session's read timeout only catches a host that sends nothing at all).
+    """
     declared = _content_length(resp.headers.get("Content-Length"))
     if declared is not None and declared > cap:
         raise _BodyTooLarge(declared)
     chunks: list[bytes] = []
     total = 0
+    started = clock()
     async for chunk in resp.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
         total += len(chunk)
         if total > cap:
             raise _BodyTooLarge(total)
         chunks.append(chunk)
+        elapsed = clock() - started
+        if min_rate > 0 and elapsed > grace and total < min_rate * elapsed:
+            raise _BodyTooSlow(total, elapsed)
     return b"".join(chunks)
+
+
+def _redirect_target(url: URL, location: str | None, task_id: str | None) -> URL:
+    if not location:
+        raise ImageUnavailableError("image host redirected without a Location", task_id=task_id)
+    try:
+        return url.join(URL(location))
+    except (TypeError, ValueError):
+        raise ImageHostRefusedError(
+            "image host redirected to a malformed URL", task_id=task_id
+        ) from None
 
 
 def _content_length(value: str | None) -> int | None:

@@ -87,6 +87,15 @@ class TaskFailedError(NovitaError):
     """The task ended in TASK_STATUS_FAILED; `reason` holds Novita's explanation."""
 
 
+class TaskStoppedError(TaskFailedError):
+    """The task reported a status we do not know that reads as final (`TASK_STATUS_CANCELED`,
+    `…_EXPIRED`, …); `reason` holds that status."""
+
+
+class UnreadableRepliesError(NovitaError):
+    """Several task-result replies in a row could not be read, so the job stops early."""
+
+
 class JobTimeoutError(NovitaError):
     """Our own overall deadline passed before the image was ready."""
 
@@ -97,6 +106,21 @@ class ImageUnavailableError(NovitaError):
 
 class ImageTooLargeError(ImageUnavailableError):
     """The image is over the download cap (`MAX_IMAGE_DOWNLOAD_MB`)."""
+
+
+class ImageHostRefusedError(ImageUnavailableError):
+    """The image URL, or a redirect from it, leads somewhere the bot does not fetch from: a
+    loopback, private, link-local or multicast address, a scheme other than http(s), or more
+    redirects than allowed. Never retried."""
+
+
+class ImageHostTooSlowError(ImageUnavailableError):
+    """The image host sent the image slower than `IMAGE_MIN_BYTES_PER_SECOND`."""
+
+
+class InvalidImageError(ImageUnavailableError):
+    """The downloaded bytes are not a whole image we can show: truncated, not an image at all,
+    or declaring more pixels than Qwen-Image ever makes (a decompression bomb)."""
 
 
 class JobCancelledError(NovitaError):

@@ -28,6 +28,17 @@ class TaskStatus(enum.Enum):
         return self in (TaskStatus.SUCCEED, TaskStatus.FAILED)
 
 
+# Words that mark a status we do not know as final: TASK_STATUS_CANCELED, …_EXPIRED, …_ERROR.
+_TERMINAL_WORDS = ("FAIL", "CANCEL", "EXPIRE", "ERROR", "ABORT", "REJECT", "TIMEOUT", "TIMED_OUT",
+                   "DELETE", "TERMINATE", "KILLED")
+
+
+def reads_as_terminal(raw_status: str) -> bool:
+    """Whether an unknown status reads as the end of the task (no image will come)."""
+    upper = raw_status.upper()
+    return any(word in upper for word in _TERMINAL_WORDS)
+
+
 @dataclass(frozen=True)
 class NsfwDetection:
     """`nsfw_detection_result`: `{valid, confidence}` where detection ran; often null or {}."""

@@ -58,7 +58,8 @@ async def _serve(config: MockNovitaConfig, host: str, port: int) -> None:
     mock = MockNovita(config)
     base_url = await mock.start(host, port)
     print(f"Mock Novita listening on {base_url}", flush=True)
-    print(f"Point the bot at it: NOVITA_BASE_URL={base_url} NOVITA_API_KEY={config.api_key}")
+    print(f"Point the bot at it: NOVITA_BASE_URL={base_url} NOVITA_API_KEY={config.api_key} "
+          f"TRUSTED_IMAGE_HOSTS={base_url.removeprefix('http://')}")
     print("Prompt markers such as [mock:failed] or [mock:rate-limit] trigger faults. Ctrl-C stops.",
           flush=True)
     try:

@@ -16,7 +16,7 @@ from bot.interactions import presentation as ui
 from bot.interactions.messages import MISCONFIGURED
 from bot.storage.guild_settings import NsfwPolicy
 from fakes.discord.server import FakeMessage
-from fakes.novita.server import Endpoint, Fault, MockTask
+from fakes.novita.server import Endpoint, Fault
 from fakes.stack import LocalStack, StackOptions
 from tests.e2e.support import (
     assert_pings_nobody,
@@ -119,10 +119,11 @@ async def test_a_job_that_never_finishes_times_out() -> None:
 async def test_an_unexpected_error_shows_an_error_id_that_is_in_the_log(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def corrupt_image(task: MockTask) -> bytes:
-        return b"<html>the image host sent a page instead of a JPEG</html>"
+    # (Bad image bytes are a known failure now, caught when the download is decoded.)
+    async def broken_fit(data: bytes, limit: int) -> tuple[bytes, bool]:
+        raise RuntimeError("a bug while preparing the upload")
 
-    monkeypatch.setattr(stack.mock, "_jpeg_for", corrupt_image)
+    monkeypatch.setattr("bot.interactions.generation.fit_to_limit", broken_fit)
     with caplog.at_level(logging.ERROR, logger="bot"):
         message = await run_job(stack, "a broken mirror")
     assert title(message) == ui.FAILURE_TITLE

@@ -184,7 +184,7 @@ async def test_status_message_deleted_mid_job_stops_progress_once(
         message.deleted_at = stack.fake.clock()  # a moderator deletes the status message
         await stack.bot.generation.jobs.wait_idle()
 
-        page = await UsageLedger(stack.services.database).history(stack.guild.id)  # type: ignore[arg-type]
+        page = await UsageLedger(stack.services.database).history(stack.guild.id)
         assert [str(entry.status) for entry in page.entries] == ["succeeded"]
         assert page.entries[0].task_id is not None
     said = [r.getMessage() for r in caplog.records if "no more progress" in r.getMessage()]

@@ -31,6 +31,7 @@ async def test_python_m_bot_serves_imagine_and_stops_cleanly_on_sigterm(tmp_path
             "DISCORD_TOKEN": fake.bot_token,
             "NOVITA_API_KEY": mock.config.api_key,
             "NOVITA_BASE_URL": mock.base_url,
+            "TRUSTED_IMAGE_HOSTS": mock.base_url.removeprefix("http://"),
             "DISCORD_API_BASE_URL": fake.rest_base,
             "DISCORD_GATEWAY_URL": fake.gateway_url,
             "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'data' / 'imagine.db'}",

@@ -32,7 +32,11 @@ async def test_realistic_sizes_and_timings_are_served() -> None:
         jpeg_bytes_by_pixels=REALISTIC_JPEG_BYTES, control_api=True,
     )
     async with MockNovita(config) as mock:
-        client = NovitaClient(Secret(config.api_key), mock.base_url)
+        client = NovitaClient(
+            Secret(config.api_key),
+            mock.base_url,
+            trusted_image_hosts=[mock.base_url.removeprefix("http://")],
+        )
         try:
             task_id = await client.submit("a fox", ImageSize(1536, 1536))
             clock.advance(mock.task(task_id).succeeded_at - clock())

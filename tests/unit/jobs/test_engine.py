@@ -346,6 +346,7 @@ async def mock_engine(
     async with MockNovita(config) as mock, NovitaClient(
         Secret(config.api_key), mock.base_url, max_submits_per_minute=0,
         retry=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.001),
+        trusted_image_hosts=[mock.base_url.removeprefix("http://")],
     ) as client:
         engine = JobEngine(
             client, JobSettings(deadline_seconds=120.0),

@@ -69,7 +69,13 @@ async def mock(fake_time: FakeTime) -> AsyncIterator[MockNovita]:
 def make_client(mock: MockNovita, fake_time: FakeTime, key: str = KEY,
                 **options: object) -> NovitaClient:
     return NovitaClient(Secret(key), mock.base_url, retry=POLICY, clock=fake_time.clock,
-                        sleep=fake_time.sleep, **options)  # type: ignore[arg-type]
+                        sleep=fake_time.sleep, trusted_image_hosts=[loopback_host(mock)],
+                        **options)  # type: ignore[arg-type]
+
+
+def loopback_host(mock: MockNovita) -> str:
+    """The mock serves images from 127.0.0.1, which only a trusted host may do."""
+    return mock.base_url.removeprefix("http://")
 
 
 @pytest.fixture
@@ -333,7 +339,9 @@ async def test_real_clock_with_tiny_durations() -> None:
     (The exact state sequence is covered with the manual clock; this only proves real time.)"""
     config = MockNovitaConfig(api_key=KEY, time_scale=0.001, fixed_duration=50,
                               queue_probability=0)
-    async with MockNovita(config) as mock, NovitaClient(Secret(KEY), mock.base_url) as client:
+    async with MockNovita(config) as mock, NovitaClient(
+        Secret(KEY), mock.base_url, trusted_image_hosts=[loopback_host(mock)]
+    ) as client:
         task_id = await client.submit("a dog", ImageSize(1024, 1024))
         statuses = []
         for _ in range(2000):

@@ -1,0 +1,153 @@
+"""Where result images may be fetched from: an address guard applied when a connection opens.
+
+Novita hands us an `image_url`; a confused upstream, or a redirect from it, could point at the
+bot's own network (127.0.0.1, 10.x, the cloud metadata service at 169.254.169.254, …). Downloads
+therefore use their own aiohttp session whose resolver refuses such addresses at connect time, on
+every hop and every fresh DNS answer, so a name that resolves to a public address once and to
+127.0.0.1 the next time (DNS rebinding) is still caught. aiohttp skips the resolver for hosts that
+look like IP literals, so `DownloadGuard.check_url` vets those (and the scheme) before each hop.
+
+`TRUSTED_IMAGE_HOSTS` (`host:port`, compared with the URL's own host and port) are exempt: the
+local mock Novita and the tests serve images from 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+from typing import Final
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from yarl import URL
+
+from bot.novita.errors import ImageHostRefusedError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+ALLOWED_SCHEMES: Final = frozenset({"http", "https"})
+
+
+class BlockedAddressError(OSError):
+    """Raised by the resolver (aiohttp wraps resolver `OSError`s in `ClientConnectorDNSError`,
+    keeping this as `os_error`), before any connection to `address` is attempted."""
+
+    def __init__(self, host: str, address: str) -> None:
+        self.host = host
+        self.address = address
+        super().__init__(f"{host} resolves to {address}, which is not a public address")
+
+
+def parse_trusted_hosts(text: str) -> tuple[str, ...]:
+    """`"127.0.0.1:8089, [::1]:80"` → normalised `host:port` entries; `ValueError` if malformed."""
+    entries: list[str] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        host, port = _split_host_port(part)
+        entries.append(_entry(host, port))
+    return tuple(entries)
+
+
+def is_forbidden(address: IPAddress) -> bool:
+    """True unless the address is globally routable unicast.
+
+    `is_global` already excludes loopback, RFC 1918, link-local, CGNAT, documentation and reserved
+    ranges; multicast needs its own test. IPv4 embedded in IPv6 is judged as the IPv4 it carries.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address.teredo is not None:
+            embedded = address.teredo[1]
+        if embedded is not None:
+            return is_forbidden(embedded)
+    return not address.is_global or address.is_multicast
+
+
+class DownloadGuard:
+    """The checks shared by `check_url` (each hop) and `GuardedResolver` (each connection)."""
+
+    def __init__(self, trusted_hosts: Iterable[str] = ()) -> None:
+        self.trusted = frozenset(_entry(*_split_host_port(entry)) for entry in trusted_hosts)
+
+    def is_trusted(self, host: str, port: int | None) -> bool:
+        return port is not None and _entry(_bare(host), port) in self.trusted
+
+    def check_url(self, url: URL, *, task_id: str | None = None) -> None:
+        """Refuse a hop before it is requested: wrong scheme, no host, or a forbidden IP literal."""
+        if url.scheme not in ALLOWED_SCHEMES:
+            raise ImageHostRefusedError(
+                f"image URL scheme {url.scheme or '(none)'!r} is not http(s)", task_id=task_id
+            )
+        host = url.raw_host
+        if not host:
+            raise ImageHostRefusedError("image URL has no host", task_id=task_id)
+        if self.is_trusted(host, url.port) or not _looks_like_ip(host):
+            return  # names are checked by `GuardedResolver` when the connection opens
+        try:
+            address = ipaddress.ip_address(_bare(host))
+        except ValueError:
+            # e.g. "2130706433" or "127.1": aiohttp hands these to the OS, which reads them as
+            # 127.0.0.1. No real image host is written that way.
+            raise ImageHostRefusedError(
+                f"image host {host!r} is an unusual numeric address", task_id=task_id
+            ) from None
+        if is_forbidden(address):
+            raise ImageHostRefusedError(
+                f"image host {host} is not a public address", task_id=task_id
+            )
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves with `inner` (the system resolver by default) and refuses the whole answer if any
+    address in it is not public, so aiohttp never opens a connection to it."""
+
+    def __init__(self, guard: DownloadGuard, inner: AbstractResolver | None = None) -> None:
+        self.guard = guard
+        self._inner = inner
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if self._inner is None:
+            self._inner = DefaultResolver()  # needs the running loop, so created here
+        answers = await self._inner.resolve(host, port, family)
+        if self.guard.is_trusted(host, port):
+            return answers
+        for answer in answers:
+            try:
+                address = ipaddress.ip_address(answer["host"])
+            except ValueError:
+                raise BlockedAddressError(host, answer["host"]) from None
+            if is_forbidden(address):
+                raise BlockedAddressError(host, answer["host"])
+        return answers
+
+    async def close(self) -> None:
+        if self._inner is not None:
+            await self._inner.close()
+
+
+def _looks_like_ip(host: str) -> bool:
+    # The same test aiohttp uses to skip its resolver (aiohttp.helpers.is_ip_address).
+    return ":" in host or host.replace(".", "").isdigit()
+
+
+def _bare(host: str) -> str:
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
+def _entry(host: str, port: int) -> str:
+    host = _bare(host)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _split_host_port(text: str) -> tuple[str, int]:
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{text!r} is not host:port (for example 127.0.0.1:8089)")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ValueError(f"{text!r}: write IPv6 hosts in brackets, e.g. [::1]:8089")
+    return _bare(host), int(port_text)
