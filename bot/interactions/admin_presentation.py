@@ -11,10 +11,12 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 import discord
+from discord import app_commands
 
 from bot.interactions.presentation import BRAND_COLOUR, NOTICE_COLOUR, format_prompt, relative
 from bot.interactions.refusals import refusal_message
 from bot.limits.admin import (
+    LIMITS,
     EffectiveLimit,
     LimitChange,
     LimitName,
@@ -185,6 +187,25 @@ def limits_reset_text(changes: Sequence[LimitChange]) -> str:
 def role_set_text(role_id: int, values: RoleLimitsInput) -> str:
     override = RoleOverride(role_id, values.per_window, values.concurrent, values.daily)
     return f"Members with {role_override_line(override)} (unset limits keep the server's value)."
+
+
+# ---- command choices (the labels moderators pick from) -----------------------------------------
+
+ALL_LIMITS: Final = "all"
+LIMIT_CHOICES: Final = [
+    app_commands.Choice(name=spec.label, value=str(name)) for name, spec in LIMITS.items()
+]
+RESET_CHOICES: Final = [*LIMIT_CHOICES, app_commands.Choice(name="Every limit", value=ALL_LIMITS)]
+NSFW_CHOICES: Final = [
+    app_commands.Choice(name="block: withhold flagged images", value=str(NsfwPolicy.BLOCK)),
+    app_commands.Choice(name="spoiler: post them behind a spoiler", value=str(NsfwPolicy.SPOILER)),
+]
+ROLE_LIMIT_OPTIONS: Final = {
+    "role": "The role",
+    "per_window": "Images per window (0 = unlimited)",
+    "concurrent": "Jobs at once (0 = unlimited)",
+    "daily": "Images per day (0 = unlimited)",
+}
 
 
 # ---- replies to changes ------------------------------------------------------------------------

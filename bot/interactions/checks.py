@@ -23,3 +23,15 @@ def member_role_ids(interaction: discord.Interaction) -> tuple[int, ...]:
     """The roles limits are computed from (none outside a server)."""
     user = interaction.user
     return tuple(role.id for role in user.roles) if isinstance(user, discord.Member) else ()
+
+
+def guild_of(interaction: discord.Interaction) -> int:
+    """The server of a server-only command (`guild_only` and the cog's check guarantee one)."""
+    if interaction.guild_id is None:
+        raise RuntimeError("a server-only command ran outside a server")
+    return interaction.guild_id
+
+
+def guild_and_actor(interaction: discord.Interaction) -> tuple[int, int]:
+    """(server, acting moderator): the first two arguments of every change `GuildAdmin` makes."""
+    return guild_of(interaction), interaction.user.id
