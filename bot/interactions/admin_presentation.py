@@ -13,6 +13,7 @@ from typing import Final
 import discord
 from discord import app_commands
 
+from bot.interactions.limit_words import LIMIT_LABELS, format_limit
 from bot.interactions.presentation import BRAND_COLOUR, NOTICE_COLOUR, format_prompt, relative
 from bot.interactions.refusals import refusal_message
 from bot.limits.admin import (
@@ -23,7 +24,6 @@ from bot.limits.admin import (
     RoleLimitsInput,
     SettingsSnapshot,
     UsageReport,
-    format_limit,
 )
 from bot.limits.policy import QuotaStatus
 from bot.storage.guild_settings import NsfwPolicy
@@ -90,7 +90,7 @@ def _limit_line(limit: EffectiveLimit) -> str:
         if limit.overridden
         else "default"
     )
-    return f"{limit.spec.label}: **{value}** · {source}"
+    return f"{LIMIT_LABELS[limit.name]}: **{value}** · {source}"
 
 
 def role_override_line(override: RoleOverride) -> str:
@@ -169,9 +169,9 @@ def limit_change_text(change: LimitChange) -> str:
     after = change.after
     value = format_limit(after.name, after.value)
     if not after.overridden:
-        return f"{after.spec.label} now follows the default: **{value}**."
+        return f"{LIMIT_LABELS[after.name]} now follows the default: **{value}**."
     was = format_limit(after.name, change.before.value)
-    return f"{after.spec.label} is now **{value}** for this server (was {was})."
+    return f"{LIMIT_LABELS[after.name]} is now **{value}** for this server (was {was})."
 
 
 def limits_reset_text(changes: Sequence[LimitChange]) -> str:
@@ -180,7 +180,7 @@ def limits_reset_text(changes: Sequence[LimitChange]) -> str:
     changed = [c for c in changes if c.before.overridden]
     if not changed:
         return "Every limit already follows the default."
-    names = ", ".join(c.after.spec.label for c in changed)
+    names = ", ".join(LIMIT_LABELS[c.after.name] for c in changed)
     return f"Back to the defaults: {names}."
 
 
@@ -193,7 +193,7 @@ def role_set_text(role_id: int, values: RoleLimitsInput) -> str:
 
 ALL_LIMITS: Final = "all"
 LIMIT_CHOICES: Final = [
-    app_commands.Choice(name=spec.label, value=str(name)) for name, spec in LIMITS.items()
+    app_commands.Choice(name=LIMIT_LABELS[name], value=str(name)) for name in LIMITS
 ]
 RESET_CHOICES: Final = [*LIMIT_CHOICES, app_commands.Choice(name="Every limit", value=ALL_LIMITS)]
 NSFW_CHOICES: Final = [

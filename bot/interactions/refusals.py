@@ -10,8 +10,9 @@ import datetime as dt
 from collections.abc import Callable, Collection, Mapping
 from typing import Final
 
+from bot.interactions.limit_words import LIMIT_LABELS
 from bot.interactions.presentation import refusal_text
-from bot.limits.admin import LIMITS, AdminInputError, AdminProblem
+from bot.limits.admin import AdminInputError, AdminProblem
 from bot.limits.blocked_terms import MAX_TERM_CHARS, MAX_WILDCARDS, TermProblem
 from bot.limits.policy import LimitKind, Refusal
 
@@ -97,7 +98,7 @@ _TERM_PROBLEMS: Final[Mapping[TermProblem, str]] = {
 
 def admin_error_text(error: AdminInputError) -> str:
     """What a moderator reads when `GuildAdmin` can't apply their input."""
-    label = LIMITS[error.limit].label if error.limit is not None else ""
+    label = LIMIT_LABELS[error.limit] if error.limit is not None else ""
     match error.problem:
         case AdminProblem.LIMIT_OUT_OF_RANGE:
             return f"{label} must be between 0 and {error.maximum:g}."

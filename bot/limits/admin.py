@@ -89,33 +89,23 @@ class Unit(enum.Enum):
 @dataclass(frozen=True)
 class LimitSpec:
     name: LimitName
-    label: str  # what the moderator reads, e.g. in the command's choices
     config_field: str  # the `GuildConfig` attribute that overrides it
     unit: Unit
     maximum: float
-
-    @property
-    def zero_means(self) -> str:
-        return "no cap" if self.unit is Unit.USD else "unlimited"
 
 
 LIMITS: Final[Mapping[LimitName, LimitSpec]] = {
     spec.name: spec
     for spec in (
-        LimitSpec(LimitName.PER_WINDOW, "Images per window (each member)",
-                  "user_generations_per_window", Unit.IMAGES, MAX_COUNT),
-        LimitSpec(LimitName.WINDOW_MINUTES, "Window length in minutes",
-                  "user_window_minutes", Unit.MINUTES, MAX_WINDOW_MINUTES),
-        LimitSpec(LimitName.USER_CONCURRENT, "Jobs at once (each member)",
-                  "user_max_concurrent_jobs", Unit.JOBS, MAX_COUNT),
-        LimitSpec(LimitName.USER_DAILY, "Images per day (each member)",
-                  "user_daily_quota", Unit.IMAGES, MAX_COUNT),
-        LimitSpec(LimitName.GUILD_CONCURRENT, "Jobs at once (whole server)",
-                  "guild_max_concurrent_jobs", Unit.JOBS, MAX_COUNT),
-        LimitSpec(LimitName.GUILD_DAILY, "Images per day (whole server)",
-                  "guild_daily_cap", Unit.IMAGES, MAX_COUNT),
-        LimitSpec(LimitName.GUILD_SPEND_USD, "Spend per day in USD (whole server)",
-                  "guild_daily_spend_cap_usd", Unit.USD, MAX_SPEND_USD),
+        LimitSpec(LimitName.PER_WINDOW, "user_generations_per_window", Unit.IMAGES, MAX_COUNT),
+        LimitSpec(
+            LimitName.WINDOW_MINUTES, "user_window_minutes", Unit.MINUTES, MAX_WINDOW_MINUTES
+        ),
+        LimitSpec(LimitName.USER_CONCURRENT, "user_max_concurrent_jobs", Unit.JOBS, MAX_COUNT),
+        LimitSpec(LimitName.USER_DAILY, "user_daily_quota", Unit.IMAGES, MAX_COUNT),
+        LimitSpec(LimitName.GUILD_CONCURRENT, "guild_max_concurrent_jobs", Unit.JOBS, MAX_COUNT),
+        LimitSpec(LimitName.GUILD_DAILY, "guild_daily_cap", Unit.IMAGES, MAX_COUNT),
+        LimitSpec(LimitName.GUILD_SPEND_USD, "guild_daily_spend_cap_usd", Unit.USD, MAX_SPEND_USD),
     )
 }
 
@@ -148,19 +138,6 @@ def parse_limit_value(name: LimitName, value: float) -> LimitValue:
     if spec.unit is Unit.MINUTES and value < 1:
         raise AdminInputError(AdminProblem.WINDOW_TOO_SHORT, limit=name)
     return int(value)
-
-
-def format_limit(name: LimitName, value: LimitValue) -> str:
-    """A limit's value as moderators read it: `unlimited`, `10 minutes`, `$1.50`, `5`."""
-    spec = LIMITS[name]
-    if spec.unit is Unit.MINUTES:
-        minutes = int(value)
-        return f"{minutes} minute{'' if minutes == 1 else 's'}"
-    if value == 0:
-        return spec.zero_means
-    if spec.unit is Unit.USD:
-        return f"${value:,.2f}"
-    return f"{int(value):,}"
 
 
 @dataclass(frozen=True)

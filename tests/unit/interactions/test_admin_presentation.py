@@ -19,6 +19,7 @@ from bot.interactions.admin_presentation import (
     usage_embed,
     words_embed,
 )
+from bot.interactions.limit_words import LIMIT_LABELS, format_limit
 from bot.interactions.refusals import admin_error_text
 from bot.limits.admin import (
     LIMITS,
@@ -31,7 +32,6 @@ from bot.limits.admin import (
     SpendReport,
     UsageReport,
     effective_limits,
-    format_limit,
     parse_limit_value,
     parse_role_limits,
     policy_value,
@@ -110,7 +110,7 @@ def test_every_limit_maps_to_a_guild_config_field_and_a_policy_value() -> None:
     config = GuildConfig(1)
     for name, spec in LIMITS.items():
         assert hasattr(config, spec.config_field)
-        assert len(spec.label) <= 100  # a choice name
+        assert 0 < len(LIMIT_LABELS[name]) <= 100  # a choice name
         policy_value(DEFAULTS, name)
 
 
