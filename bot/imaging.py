@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -19,20 +20,31 @@ _SIZE_PATTERN: Final = re.compile(r"^\s*(\d{1,5})\s*[*xX×]\s*(\d{1,5})\s*$")
 
 
 class InvalidInputError(ValueError):
-    """The request itself is wrong; nothing was sent upstream."""
+    """The request itself is wrong; nothing was sent upstream. The edge words it."""
+
+
+class SizeProblem(enum.StrEnum):
+    SIDE_OUT_OF_RANGE = "side_out_of_range"  # each side must be MIN_SIDE..MAX_SIDE
+    NOT_WIDTH_BY_HEIGHT = "not_width_by_height"  # not written as W*H
+
+
+class PromptProblem(enum.StrEnum):
+    EMPTY = "empty"
+    TOO_LONG = "too_long"  # `length` characters, over MAX_PROMPT_CHARS
 
 
 class InvalidSizeError(InvalidInputError):
-    def __init__(self, text: str, problem: str) -> None:
+    def __init__(self, text: str, problem: SizeProblem) -> None:
         self.text = text
         self.problem = problem
         super().__init__(f"invalid size {text!r}: {problem}")
 
 
 class InvalidPromptError(InvalidInputError):
-    def __init__(self, problem: str) -> None:
+    def __init__(self, problem: PromptProblem, length: int = 0) -> None:
         self.problem = problem
-        super().__init__(f"invalid prompt: {problem}")
+        self.length = length
+        super().__init__(f"invalid prompt: {problem} ({length} characters)")
 
 
 @dataclass(frozen=True, order=True)
@@ -44,8 +56,7 @@ class ImageSize:
         for side in (self.width, self.height):
             if not MIN_SIDE <= side <= MAX_SIDE:
                 raise InvalidSizeError(
-                    f"{self.width}*{self.height}",
-                    f"each side must be between {MIN_SIDE} and {MAX_SIDE} pixels",
+                    f"{self.width}*{self.height}", SizeProblem.SIDE_OUT_OF_RANGE
                 )
 
     @property
@@ -70,7 +81,7 @@ def parse_size(text: str | None) -> ImageSize:
         return DEFAULT_SIZE
     match = _SIZE_PATTERN.match(text)
     if match is None:
-        raise InvalidSizeError(text, "write it as width*height, for example 1024*1536")
+        raise InvalidSizeError(text, SizeProblem.NOT_WIDTH_BY_HEIGHT)
     return ImageSize(int(match.group(1)), int(match.group(2)))
 
 
@@ -108,9 +119,7 @@ def validate_prompt(text: str | None) -> str:
     """Strip the prompt and check it is neither empty nor over `MAX_PROMPT_CHARS`."""
     prompt = (text or "").strip()
     if not prompt:
-        raise InvalidPromptError("the prompt is empty")
+        raise InvalidPromptError(PromptProblem.EMPTY)
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidPromptError(
-            f"the prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}"
-        )
+        raise InvalidPromptError(PromptProblem.TOO_LONG, len(prompt))
     return prompt

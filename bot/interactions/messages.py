@@ -7,10 +7,23 @@ happened. Unknown errors get a generic sentence plus an error id that also appea
 from __future__ import annotations
 
 import secrets
+from typing import Final
 
-from bot.imaging import InvalidPromptError, InvalidSizeError
+from bot.imaging import (
+    MAX_PROMPT_CHARS,
+    MAX_SIDE,
+    MIN_SIDE,
+    InvalidPromptError,
+    InvalidSizeError,
+    PromptProblem,
+    SizeProblem,
+)
 from bot.novita import errors as novita
 
+_SIZE_PROBLEMS: Final = {
+    SizeProblem.SIDE_OUT_OF_RANGE: f"each side must be between {MIN_SIDE} and {MAX_SIDE} pixels",
+    SizeProblem.NOT_WIDTH_BY_HEIGHT: "write it as width*height, for example 1024*1536",
+}
 MISCONFIGURED = "The bot's image service is misconfigured. Please tell a server admin."
 
 
@@ -23,9 +36,14 @@ def describe_error(exc: BaseException) -> str | None:
     """A friendly one-liner for a known error, or None when the error is unexpected."""
     match exc:
         case InvalidSizeError():
-            return f"That size doesn't work: {exc.problem}."
+            return f"That size doesn't work: {_SIZE_PROBLEMS[exc.problem]}."
+        case InvalidPromptError() if exc.problem is PromptProblem.TOO_LONG:
+            return (
+                f"That prompt doesn't work: the prompt is {exc.length} characters long; "
+                f"the limit is {MAX_PROMPT_CHARS}."
+            )
         case InvalidPromptError():
-            return f"That prompt doesn't work: {exc.problem}."
+            return "That prompt doesn't work: the prompt is empty."
         case novita.PromptRefusedError():
             return "The image service refused this prompt as inappropriate. Try rewording it."
         case novita.AuthenticationError():

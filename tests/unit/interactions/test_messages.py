@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.imaging import InvalidPromptError, InvalidSizeError
+from bot.imaging import InvalidPromptError, InvalidSizeError, PromptProblem, SizeProblem
 from bot.interactions.messages import MISCONFIGURED, describe_error, describe_with_id
 from bot.novita import errors
 
@@ -10,8 +10,9 @@ from bot.novita import errors
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
-        (InvalidSizeError("9*9", "each side must be between 256 and 1536 pixels"), "256 and 1536"),
-        (InvalidPromptError("the prompt is empty"), "empty"),
+        (InvalidSizeError("9*9", SizeProblem.SIDE_OUT_OF_RANGE), "256 and 1536"),
+        (InvalidPromptError(PromptProblem.EMPTY), "empty"),
+        (InvalidPromptError(PromptProblem.TOO_LONG, 2345), "2345 characters long"),
         (errors.AuthenticationError("bad key", status=403), MISCONFIGURED),
         (errors.InsufficientBalanceError("no money", status=400), "out of credit"),
         (errors.PromptRefusedError("no", status=400), "refused"),
