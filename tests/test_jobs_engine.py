@@ -135,7 +135,9 @@ async def test_happy_path_returns_image_timings_and_calls_hooks() -> None:
     assert result.task_id == "task-1" and submitted == ["task-1"]
     assert result.polls == len(client.poll_times) and client.downloads == 1
     assert 20.0 <= result.timings.wait_seconds <= 21.0  # noticed within one dense gap
-    assert result.polls <= 8  # far fewer than 40 polls every 0.5 s
+    # A fresh model does not trust the prior and explores (~1.7 s gaps); still far fewer than
+    # the 40 polls of a 0.5 s poller. Warm-model efficiency: tests/unit/jobs/test_planner.py.
+    assert result.polls <= 14
     assert updates[0].phase is JobPhase.SUBMITTING and updates[-1].phase is JobPhase.DONE
     assert updates[-1].percent == 100.0
 
@@ -375,6 +377,11 @@ async def test_real_mock_concurrent_jobs_succeed_with_few_polls() -> None:
     sizes = [ImageSize(512, 512), ImageSize(768, 1024), ImageSize(1024, 1024),
              ImageSize(1024, 1536), ImageSize(1536, 1536)] * 2
     async with mock_engine(seed=5, queue_probability=0.0) as (engine, mock, client):
+        # A warm model, as after a day of jobs: "few polls" is the settled behaviour; a fresh
+        # model explores first (tests/unit/jobs/test_planner.py).
+        timing = mock.config.timing
+        for size in sizes:
+            engine.durations.observe(size, timing.mean_seconds(size.width, size.height))
         results = await asyncio.gather(*(engine.run("a red fox", size) for size in sizes))
         delays = []
         for result, size in zip(results, sizes, strict=True):
@@ -386,7 +393,7 @@ async def test_real_mock_concurrent_jobs_succeed_with_few_polls() -> None:
         # An early finish can wait for the next sparse poll; the typical one is seen fast.
         assert max(delays) <= 10.0 + 2.0 and sorted(delays)[len(delays) // 2] < 2.0
         assert client.stats.polls / len(sizes) < 12  # a 0.5 s poller would need ~40
-        assert engine.durations.expected(ImageSize(1024, 1024)).observations == 2
+        assert engine.durations.expected(ImageSize(1024, 1024)).observations == 2 + 2  # + taught
 
 
 @pytest.mark.timeout(30)
