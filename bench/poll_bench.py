@@ -1,12 +1,16 @@
 """Poll benchmark: a regime sweep of the adaptive planner against other Novita clients' pollers.
 
-    python -m bench.poll_bench [--quick] [--regimes 1a,4] [--time-scale S] [--seed K] [--out p]
+    python -m bench.poll_bench [--quick] [--virtual] [--regimes 1a,4] [--time-scale S] [--out p]
 
 Every contender runs the *same* jobs through the *same* `JobEngine` and `NovitaClient` over real
 loopback sockets; only the `PollStrategy` differs. Each contender gets its own mock Novita with
 the same seed and submits in job order, so job k takes exactly as long for everyone; contenders
 of one regime run concurrently, regimes one after another. Time is scaled (the mock's durations
 and the engine's clock and sleep together), so every figure is in unscaled, real-world seconds.
+
+`--virtual` runs the same engine and planners on a virtual clock against an in-process upstream
+that plans every task exactly as the mock does (bench/poll_virtual.py): exact, load-proof
+figures in seconds, as a cross-check of the socket run on a busy machine.
 
 Every regime starts from a fresh `DurationModel` and counts every job from the first: nothing
 is warmed up. Detection delay = when the poller saw SUCCEED minus when the mock flipped the task
@@ -36,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.poll_virtual import run_jobs_virtual
 from bot.config import Secret
 from bot.imaging import ImageSize
 from bot.jobs.durations import DurationModel
@@ -199,11 +204,24 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def regime_sizes(regime: Regime, jobs: int, seed: int) -> list[ImageSize]:
+    rng = random.Random(seed)
+    return [regime.sizes(rng, k, jobs) for k in range(jobs)]
+
+
+async def run_jobs_in_virtual_time(
+    contender: Contender, regime: Regime, jobs: int, *, seed: int,
+) -> tuple[list[JobRecord], int]:
+    rows = await run_jobs_virtual(
+        contender.planner, contender.max_interval, regime.mock_config(1.0, seed, jobs),
+        regime_sizes(regime, jobs, seed), regime.concurrency, seed)
+    return [JobRecord(*row) for row in rows], jobs - len(rows)
+
+
 async def run_jobs(
     contender: Contender, regime: Regime, jobs: int, *, time_scale: float, seed: int,
 ) -> tuple[list[JobRecord], int]:
-    rng = random.Random(seed)
-    sizes = [regime.sizes(rng, k, jobs) for k in range(jobs)]
+    sizes = regime_sizes(regime, jobs, seed)
     config = regime.mock_config(time_scale, seed, jobs)
     async with MockNovita(config) as mock:
         client = NovitaClient(Secret(config.api_key), mock.base_url, max_submits_per_minute=0)
@@ -312,9 +330,13 @@ async def run_regime(regime: Regime, args: argparse.Namespace) -> dict[str, Any]
     jobs = max(COUNTED_FROM + 2, round(regime.jobs * args.job_share))
     contenders = CONTENDERS + (EXTRA_FIXED if regime.extra_fixed else ())
     started = time.monotonic()
-    ran = await asyncio.gather(*(
-        run_jobs(c, regime, jobs, time_scale=args.time_scale, seed=args.seed)
-        for c in contenders))
+    if args.virtual:
+        ran = [await run_jobs_in_virtual_time(c, regime, jobs, seed=args.seed)
+               for c in contenders]
+    else:
+        ran = list(await asyncio.gather(*(
+            run_jobs(c, regime, jobs, time_scale=args.time_scale, seed=args.seed)
+            for c in contenders)))
     results = [summarise(c, records, failures)
                for c, (records, failures) in zip(contenders, ran, strict=True)]
     base = next(r for r in results if r.name == BASELINE).polls_per_job_from_6
@@ -351,6 +373,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="share of each regime's jobs to run (default 1, quick 0.5)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="half the jobs, faster clock")
+    parser.add_argument("--virtual", action="store_true",
+                        help="virtual clock, no sockets: exact and immune to machine load")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.time_scale is None:
@@ -375,11 +399,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     wall = time.monotonic() - started
     missed = [f"{rep['regime']}:{goal}" for rep in reports
               for goal, check in rep["targets"].items() if not check["ok"]]
-    print(f"time scale {args.time_scale}, seed {args.seed}, job share {args.job_share}, "
+    clock = "virtual time" if args.virtual else f"time scale {args.time_scale}"
+    print(f"{clock}, seed {args.seed}, job share {args.job_share}, "
           f"{wall:.1f} s wall; targets missed: {', '.join(missed) or 'none'}")
     return {
         "config": {
-            "time_scale": args.time_scale, "seed": args.seed, "job_share": args.job_share,
+            "clock": "virtual" if args.virtual else "scaled real time over loopback sockets",
+            "time_scale": None if args.virtual else args.time_scale,
+            "seed": args.seed, "job_share": args.job_share,
             "counted_from_job": COUNTED_FROM, "wall_seconds": round(wall, 2),
             "learning": "every regime starts from a fresh DurationModel; no warm-up",
         },

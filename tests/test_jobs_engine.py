@@ -152,8 +152,10 @@ async def test_polls_respect_interval_bounds() -> None:
 
 
 async def test_progress_is_monotonic_estimated_and_never_100_before_done() -> None:
-    clock, client = setup(finish_after=40.0)  # runs long past the 20 s prior
-    engine, _ = make_engine(client, clock)
+    clock, client = setup(finish_after=40.0)  # runs long past the learned 20 s
+    engine, model = make_engine(client, clock)
+    for _ in range(5):  # a settled model polls sparsely early on (a fresh one explores densely)
+        model.observe(SIZE, 20.0)
     updates: list[ProgressUpdate] = []
     await engine.run("a fox", SIZE, updates.append)
 

@@ -184,12 +184,33 @@ class AdaptivePlanner:
         if survival_now < 0.5:
             cap = min(cap, late_cap)
         gap = self._cost_optimal_gap(finish, now, survival_now, cap)
-        if gap > late_cap and (finish.survival(now, with_tail=False)
-                               - finish.survival(now + gap, with_tail=False)) > self.long_gap_mass:
-            # Tail guard: a long gap may only span a sliver of the finishes the model expects, so
-            # even the slowest-seen 1 % of jobs wait at most `late_max_interval`.
-            gap = late_cap
+        if gap > late_cap:
+            gap = self._tail_guarded(finish, now, gap, late_cap)
         return self._clamp(min(self._jittered(gap, rng), cap))
+
+    def _tail_guarded(self, finish: FinishDistribution, now: float, gap: float,
+                      late_cap: float) -> float:
+        """Longest gap ≤ `gap` whose finishes seen later than `late_cap` are a sliver.
+
+        Only a finish in the first (gap − late_cap) seconds of a gap waits longer than
+        `late_cap`; that mass (under the model's own belief, not the surprise tail) is held to
+        `long_gap_mass`, so the slowest-seen 1 % of jobs still wait at most about `late_cap`.
+        """
+        start = finish.survival(now, with_tail=False)
+
+        def mass_seen_late(candidate: float) -> float:
+            return start - finish.survival(now + candidate - late_cap, with_tail=False)
+
+        if mass_seen_late(gap) <= self.long_gap_mass:
+            return gap
+        low, high = late_cap, gap
+        while high - low > 0.05:
+            middle = (low + high) / 2
+            if mass_seen_late(middle) <= self.long_gap_mass:
+                low = middle
+            else:
+                high = middle
+        return low
 
     def poll_price(self, finish: FinishDistribution) -> float:
         """λ for this job: `delay_per_poll` at a 20 s job, inversely proportional to its median."""
