@@ -53,6 +53,9 @@ _BUCKET_OFFSET_SD: Final = 0.15     # how far one size may sit off the shared li
 _PRIOR_LOG_SPREAD: Final = 0.2      # ≈ 20 % relative spread
 _PRIOR_SPREAD_WEIGHT: Final = 2.0   # pseudo-jobs behind that spread
 _MIN_LOG_SPREAD: Final = 0.03       # never certain to the tenth of a second
+_MAX_LOG_SPREAD: Final = 1.5        # ×/÷ 4.5 at one spread: broader says nothing to a planner
+_MAX_PREDICTIVE_SPREAD: Final = 2.5
+_RECENTRE_SPREADS: Final = 2.0      # warm start this far off the data → start from the data
 
 # Queue time given that a job queued, and how often that happens.
 _PRIOR_QUEUE_LOG_MEDIAN: Final = math.log(3.0)
@@ -221,7 +224,7 @@ class DurationModel:
         bucket = key if key in self.fit.offsets else None
         mu = self.fit.log_median(bucket, x)
         variance = self.fit.log_spread**2 + self.fit.median_variance(key, x)
-        return mu, math.sqrt(variance)
+        return mu, min(math.sqrt(variance), _MAX_PREDICTIVE_SPREAD)
 
     def outlier_share(self) -> float:
         """Recency-weighted share of recent finishes that fell outside their predicted band."""
@@ -424,7 +427,8 @@ def _fit(brackets: Sequence[Bracket], start: _Fit, weights: Sequence[float], *,
     logs = [(math.log(b.lower) if b.lower > 0 else -math.inf, math.log(b.upper))
             for b in brackets]
     theta = [start.intercept, start.slope] + [start.offsets.get(k, 0.0) for k in buckets]
-    sigma = max(start.log_spread, _MIN_LOG_SPREAD)
+    sigma = min(max(start.log_spread, _MIN_LOG_SPREAD), _MAX_LOG_SPREAD)
+    theta[0] += _recentring_shift(rows, logs, weights, theta, sigma, spread_prior)
     # Huber scale per bracket: its predictive spread under the starting fit, so a fresh model
     # (wide uncertainty) learns from anything while an established one shrugs off one odd job.
     scales = [
@@ -454,7 +458,7 @@ def _fit(brackets: Sequence[Bracket], start: _Fit, weights: Sequence[float], *,
         )
         new_sigma = math.sqrt((residual_squares + spread_weight * spread_prior**2)
                               / (sum(used_weights) + spread_weight))
-        new_sigma = max(new_sigma, _MIN_LOG_SPREAD)
+        new_sigma = min(max(new_sigma, _MIN_LOG_SPREAD), _MAX_LOG_SPREAD)
         change = max(abs(new_sigma - sigma),
                      *(abs(a - b) for a, b in zip(theta, new_theta, strict=True)))
         theta, sigma = new_theta, new_sigma
@@ -471,6 +475,29 @@ def _fit(brackets: Sequence[Bracket], start: _Fit, weights: Sequence[float], *,
         covariance=tuple(tuple(row) for row in covariance),
         buckets=buckets,
     )
+
+
+def _recentring_shift(rows: Sequence[tuple[tuple[int, float], ...]],
+                      logs: Sequence[tuple[float, float]], weights: Sequence[float],
+                      theta: Sequence[float], sigma: float, spread_prior: float) -> float:
+    """How far to move the intercept before EM when the warm start is far from the brackets.
+
+    EM from a start far off censored data can stall: far-tail brackets inflate the spread, which
+    drowns the data in the prior, which keeps the location far off (e.g. every job done before
+    the first poll). A weighted median of each bracket's representative point (its log-midpoint,
+    or a little inside a one-sided bound) puts the start among the data instead.
+    """
+    residuals = []
+    for row, (low, high), weight in zip(rows, logs, weights, strict=True):
+        point = (low + high) / 2 if math.isfinite(low) else high - spread_prior
+        residuals.append((point - sum(theta[i] * v for i, v in row), weight))
+    residuals.sort()
+    half, running = sum(w for _, w in residuals) / 2, 0.0
+    for residual, weight in residuals:
+        running += weight
+        if running >= half:
+            return residual if abs(residual) > _RECENTRE_SPREADS * max(sigma, spread_prior) else 0.0
+    return 0.0
 
 
 def _normal_matrix(rows: Sequence[tuple[tuple[int, float], ...]], weights: Sequence[float],

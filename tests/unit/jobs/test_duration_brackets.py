@@ -201,3 +201,16 @@ def test_a_damaged_stored_fit_is_refitted_from_the_brackets() -> None:
     data["fit"] = {"intercept": float("inf")}
     restored = DurationModel.from_dict(data)
     assert median(restored, SQUARE) == pytest.approx(median(model, SQUARE), rel=0.02)
+
+
+def test_jobs_done_before_the_first_poll_pull_the_model_down_and_never_blow_it_up() -> None:
+    # Only upper bounds, far below the prior (a fast upstream, or a sped-up test stack): the fit
+    # must land among them, not stall at the prior with an ever-growing spread.
+    model = DurationModel()
+    rng = random.Random(8)
+    for _ in range(40):
+        model.record(SMALL, 0.0, rng.uniform(0.09, 0.24))
+    estimate = model.expected(SMALL)
+    assert median(model, SMALL) < 0.25
+    assert math.isfinite(estimate.generation_spread)
+    assert model.fit.log_spread < 1.0
