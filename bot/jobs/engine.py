@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from bot.config import Settings
 from bot.imaging import ImageSize
-from bot.jobs.durations import DurationEstimate, DurationModel, censored_finish
+from bot.jobs.durations import DurationEstimate, DurationModel
 from bot.jobs.polling import AdaptivePlanner, PollState, PollStrategy, forecast_finish
 from bot.jobs.progress import JobPhase, JobResult, JobTimings, ProgressCallback, ProgressUpdate
 from bot.novita.errors import (
@@ -114,6 +114,7 @@ class _Tracker:
             last_queued_at=self.last_queued_at,
             first_processing_at=self.first_processing_at,
             upstream_eta=self.upstream_eta,
+            upstream_percent=self.upstream_percent,
         )
 
 
@@ -271,8 +272,9 @@ class JobEngine:
         unknown_logged = False
         unreadable = 0  # unreadable replies in a row
         while True:
+            # Re-read the model each poll: jobs finishing meanwhile may have moved it.
+            estimate = self.durations.expected(job.size)
             state = job.state(self._clock() - job.submitted_at)
-            forecast = forecast_finish(state, estimate)
             delay = self.planner.next_delay(state, estimate, self._rng)
             await self._pause(job, delay, estimate, on_progress)
             job.polls += 1
@@ -299,7 +301,7 @@ class JobEngine:
             since_submit = now - job.submitted_at
             job.upstream_eta, job.upstream_percent = result.eta_seconds, result.progress_percent
             if result.status is TaskStatus.SUCCEED:
-                self._learn(job, since_submit, forecast.mean, forecast.spread)
+                self._learn(job, since_submit)
                 return result, now
             if result.status is TaskStatus.FAILED:
                 raise TaskFailedError("the task failed", reason=result.reason or None,
@@ -347,16 +349,17 @@ class JobEngine:
                     JobPhase.GENERATING)
                 await self._report(on_progress, self._update(job, phase, estimate, self._clock()))
 
-    def _learn(self, job: _Tracker, seen_at: float, mean: float, spread: float) -> None:
-        finished = censored_finish(job.last_pending_at, seen_at, mean, spread)
-        # Only a finish pinned down by close polls says anything about the spread.
-        precise = seen_at - job.last_pending_at <= max(0.5 * spread, 1e-9)
+    def _learn(self, job: _Tracker, seen_at: float) -> None:
+        """Teach the model the bracket the polls saw: finished in (last pending, seen_at]."""
         if job.last_queued_at is None:
-            self.durations.observe(job.size, finished, 0.0, precise=precise)
-        elif job.first_processing_at is not None:
-            started = (job.last_queued_at + job.first_processing_at) / 2
-            self.durations.observe(job.size, finished - started, started, precise=precise)
-        # QUEUED then straight to SUCCEED: the split is unknown, so nothing is learned.
+            self.durations.record(job.size, job.last_pending_at, seen_at)
+            return
+        # Seen QUEUED: generation began after the last QUEUED poll and by the first PROCESSING
+        # one (or by the finish, if PROCESSING was never seen).
+        started_by = job.first_processing_at if job.first_processing_at is not None else seen_at
+        self.durations.record(job.size, job.last_pending_at, seen_at,
+                              started_after=job.last_queued_at, started_by=started_by,
+                              queued=True)
 
     # --- progress -------------------------------------------------------------------------------
 

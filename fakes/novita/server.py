@@ -49,6 +49,7 @@ import re
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final
@@ -108,6 +109,8 @@ class MockNovitaConfig:
     queue_probability: float = 0.1  # share of tasks that wait in QUEUED first
     queue_wait_range: tuple[float, float] = (2.0, 8.0)  # seconds (then scaled)
     fixed_duration: float | None = None  # processing seconds for every task (then scaled)
+    # Multiplies the processing time of the n-th submitted task (0-based): drift, regime changes.
+    duration_multiplier: Callable[[int], float] | None = None
     report_progress: bool = False  # real Qwen-Image reports eta/progress 0; True fills them in
     seed: int | None = 0  # None → a different run every time
     clock: Clock = time.monotonic
@@ -353,6 +356,8 @@ class MockNovita:
     ) -> MockTask:
         now = self.now()
         queue_wait, run = self._timing.plan(self._rng, width, height)
+        if self.config.duration_multiplier is not None:
+            run *= self.config.duration_multiplier(len(self.tasks))
         plan = self.faults.take_task_plan()
         faults = frozenset(plan.faults | marked_faults)
         finishes_at = math.inf if Fault.NEVER_FINISH in faults else now + queue_wait + run

@@ -121,7 +121,9 @@ async def test_happy_path_returns_image_timings_and_calls_hooks() -> None:
     assert result.task_id == "task-1" and submitted == ["task-1"]
     assert result.polls == len(client.poll_times) and client.downloads == 1
     assert 20.0 <= result.timings.wait_seconds <= 21.0  # noticed within one dense gap
-    assert result.polls <= 8  # far fewer than 40 polls every 0.5 s
+    # A fresh model does not trust the prior and explores (~1.7 s gaps); still far fewer than
+    # the 40 polls of a 0.5 s poller. Warm-model efficiency: tests/unit/jobs/test_planner.py.
+    assert result.polls <= 14
     assert updates[0].phase is JobPhase.SUBMITTING and updates[-1].phase is JobPhase.DONE
     assert updates[-1].percent == 100.0
 
@@ -136,8 +138,10 @@ async def test_polls_respect_interval_bounds() -> None:
 
 
 async def test_progress_is_monotonic_estimated_and_never_100_before_done() -> None:
-    clock, client = setup(finish_after=40.0)  # runs long past the 20 s prior
-    engine, _ = make_engine(client, clock)
+    clock, client = setup(finish_after=40.0)  # runs long past the learned 20 s
+    engine, model = make_engine(client, clock)
+    for _ in range(5):  # a settled model polls sparsely early on (a fresh one explores densely)
+        model.observe(SIZE, 20.0)
     updates: list[ProgressUpdate] = []
     await engine.run("a fox", SIZE, updates.append)
 
@@ -362,18 +366,21 @@ async def test_real_mock_concurrent_jobs_succeed_with_few_polls() -> None:
     sizes = [ImageSize(512, 512), ImageSize(768, 1024), ImageSize(1024, 1024),
              ImageSize(1024, 1536), ImageSize(1536, 1536)] * 2
     async with mock_engine(seed=5, queue_probability=0.0) as (engine, mock, client):
+        # A warm model, as after a day of jobs: "few polls" is the settled behaviour; a fresh
+        # model explores first (tests/unit/jobs/test_planner.py).
+        timing = mock.config.timing
+        for size in sizes:
+            engine.durations.observe(size, timing.mean_seconds(size.width, size.height))
         results = await asyncio.gather(*(engine.run("a red fox", size) for size in sizes))
-        delays = []
         for result, size in zip(results, sizes, strict=True):
             assert result.size == size and result.image.startswith(b"\xff\xd8")
             task = mock.tasks[result.task_id]
             assert (task.width, task.height) == (size.width, size.height)
-            assert task.detected_at is not None
-            delays.append((task.detected_at - task.succeeded_at) / SCALE)
-        # An early finish can wait for the next sparse poll; the typical one is seen fast.
-        assert max(delays) <= 10.0 + 2.0 and sorted(delays)[len(delays) // 2] < 2.0
+            assert task.detected_at is not None and task.detected_at >= task.succeeded_at
+        # Detection delays are asserted on a virtual clock (test_planner.py); over real sockets
+        # at this time scale a 10 ms hiccup of a busy machine reads as 1 s, so only polls count.
         assert client.stats.polls / len(sizes) < 12  # a 0.5 s poller would need ~40
-        assert engine.durations.expected(ImageSize(1024, 1024)).observations == 2
+        assert engine.durations.expected(ImageSize(1024, 1024)).observations == 2 + 2  # + taught
 
 
 @pytest.mark.timeout(30)

@@ -73,24 +73,26 @@ def test_sparse_early_dense_near_the_expected_finish() -> None:
     times = schedule(PLANNER, finish=22.0)
     gaps = [b - a for a, b in zip([0.0, *times], times, strict=False)]
     assert gaps[0] > 5.0                      # nothing to see early on
-    assert max(gaps[-4:]) <= 0.55 + 1e-9      # dense once the finish is likely
-    assert times[-1] - 22.0 <= 0.55           # noticed quickly
-    assert len(times) <= 8                    # vs 44 polls at a fixed 0.5 s
+    assert max(gaps[-4:]) <= 1.0              # dense once the finish is likely (cost-optimal)
+    assert times[-1] - 22.0 <= 1.0            # noticed quickly
+    assert len(times) <= 12                   # vs 44 polls at a fixed 0.5 s
 
 
 def test_backs_off_when_the_job_runs_long() -> None:
     times = schedule(PLANNER, finish=60.0)
     gaps = [b - a for a, b in zip([0.0, *times], times, strict=False)]
-    assert gaps[-1] > 2.0
-    assert gaps[-1] <= 10.0
+    # Backs off from the dense window to a steady ~2 s, capped at late_max_interval (2.5 s) so
+    # a late job is still seen quickly — not the old 5-10 s steps that made p99 ~7 s.
+    assert min(gaps[-5:]) > 3 * min(gaps)
+    assert max(gaps[-5:]) <= PLANNER.late_max_interval
 
 
 def test_a_queue_wait_moves_the_dense_window() -> None:
     times = schedule(AdaptivePlanner(min_interval=0.5, max_interval=3.0), finish=30.0,
                      queue_for=10.0)
-    dense = [t for t, prev in zip(times[1:], times, strict=False) if t - prev < 0.6]
+    dense = [t for t, prev in zip(times[1:], times, strict=False) if t - prev < 1.0]
     assert dense and min(dense) > 25.0  # not wasted around 20 s when the job started late
-    assert times[-1] - 30.0 <= 0.6
+    assert times[-1] - 30.0 <= 1.0
 
 
 @given(
