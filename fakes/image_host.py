@@ -23,11 +23,12 @@ import io
 import struct
 import zlib
 from functools import cache
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 from aiohttp import web
 from PIL import Image
+
+from fakes.lifecycle import Served
 
 BOMB_SIDE: Final = 13000
 
@@ -78,7 +79,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 NOT_AN_IMAGE: Final = b"<html><body><h1>Welcome to nginx!</h1></body></html>"
 
 
-class FakeImageHost:
+class FakeImageHost(Served):
     def __init__(self, *, byte_delay: float = 0.01) -> None:
         self.byte_delay = byte_delay
         self.requests: list[str] = []  # path (with query) of every request, in order
@@ -123,18 +124,6 @@ class FakeImageHost:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # --- handlers -------------------------------------------------------------------------------
 

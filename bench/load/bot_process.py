@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import resource
 import time
 from pathlib import Path
@@ -26,7 +27,8 @@ from typing import Any, Final
 
 from bot.cli import main as bot_main
 from bot.config import load_settings
-from bot.jobs.durations import DurationModel
+from bot.imaging import ImageSize
+from bot.jobs.durations import DurationModel, prior_generation_seconds
 from bot.jobs.keeper import DURATIONS_KEY
 from bot.storage.database import Database
 from bot.storage.durations import DurationStore
@@ -53,13 +55,19 @@ class _LagSampledPolicy(asyncio.DefaultEventLoopPolicy):
         return loop
 
 
+SEED_SIZES = (ImageSize(512, 512), ImageSize(1024, 1024), ImageSize(1536, 1536))
+
+
 def scaled_durations(time_scale: float) -> dict[str, Any]:
-    """The duration model's saved form with every prior duration multiplied by `time_scale`."""
-    data = DurationModel().to_dict()
-    data["speed"]["mean"] = time_scale  # buckets with no data use prior × speed
-    data["queue"]["mean"] *= time_scale
-    data["queue"]["spread"] *= time_scale
-    return data
+    """A warm duration model (a dozen jobs per size around the prior, ± 15 %) in time-scaled
+    seconds, as a bot that has run for a while at the mock's pace would have learned."""
+    model = DurationModel()
+    rng = random.Random(0)
+    for size in SEED_SIZES:
+        for _ in range(12):
+            spread = max(0.5, rng.gauss(1.0, 0.15))
+            model.observe(size, prior_generation_seconds(size) * time_scale * spread)
+    return model.to_dict()
 
 
 async def seed_durations(database_url: str, time_scale: float) -> None:

@@ -17,6 +17,7 @@ import signal
 
 from fakes.discord.control import CONTROL_PREFIX, FakeDiscordControl, build_world
 from fakes.discord.server import FakeDiscord, FakeDiscordConfig
+from fakes.serving import serve_forever
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,11 +66,4 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        asyncio.run(serve(args))
-    except KeyboardInterrupt:
-        pass
-    except OSError as error:
-        print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
-        return 1
-    return 0
+    return serve_forever(serve(args), args.host, args.port)

@@ -51,12 +51,12 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Final
 
 from aiohttp import web
 
 from fakes.clock import ManualClock
+from fakes.lifecycle import Served
 from fakes.novita.control import install_control
 from fakes.novita.faults import (
     Endpoint,
@@ -189,7 +189,7 @@ def s3_error(status: int, code: str, message: str) -> web.Response:
     return web.Response(status=status, text=xml, content_type="application/xml")
 
 
-class MockNovita:
+class MockNovita(Served):
     """The fake server. `tasks`, `stats` and `faults` are public for tests and benchmarks."""
 
     def __init__(self, config: MockNovitaConfig | None = None) -> None:
@@ -248,18 +248,6 @@ class MockNovita:
         for rendering in self._images.values():
             rendering.cancel()
         self._images.clear()
-
-    async def __aenter__(self) -> MockNovita:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # --- conveniences for tests and benchmarks --------------------------------------------------
 

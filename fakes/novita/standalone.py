@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from fakes.novita.images import REALISTIC_JPEG_BYTES
 from fakes.novita.server import MockNovita, MockNovitaConfig
+from fakes.serving import serve_forever
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,13 +85,6 @@ def main(argv: list[str] | None = None) -> int:
         draw_prompt=not args.plain_images,
         control_api=args.control,
     )
-    try:
-        asyncio.run(_serve(config, args.host, args.port))
-    except KeyboardInterrupt:
-        pass
-    except OSError as error:
-        print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
-        return 1
-    return 0
+    return serve_forever(_serve(config, args.host, args.port), args.host, args.port)
 
 
