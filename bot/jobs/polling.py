@@ -18,7 +18,8 @@ import random
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from bot.jobs.durations import DurationEstimate, normal_survival
+from bot.jobs.censored_fit import normal_survival
+from bot.jobs.durations import DurationEstimate
 from bot.novita.models import TaskStatus
 
 

@@ -20,13 +20,10 @@ again), give up on hosts that stall or trickle, and decode the image before retu
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import random
-import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
@@ -59,6 +56,16 @@ from bot.novita.image_check import ImageChecker
 from bot.novita.models import GeneratedImage, TaskResult
 from bot.novita.ratelimit import Clock, Sleep, SubmitRateLimiter
 from bot.novita.retry import RetryPolicy, parse_retry_after
+from bot.novita.wire import (
+    content_length,
+    excerpt,
+    looks_like_image,
+    parse_error_body,
+    redirect_target,
+    task_id_from_submit,
+    task_result_from,
+    transport_errors,
+)
 
 log = logging.getLogger("bot.novita")
 
@@ -68,7 +75,6 @@ USER_AGENT: Final = f"imagine-bot/0.1 (+discord bot; aiohttp/{aiohttp.__version_
 
 MAX_API_BODY_BYTES: Final = 4 * 1024 * 1024  # task-result replies are a few KiB
 DOWNLOAD_CHUNK_BYTES: Final = 64 * 1024
-EXCERPT_CHARS: Final = 200
 # A just-created task may briefly be unknown to task-result (UNCONFIRMED): forgive one 404.
 TASK_NOT_FOUND_RETRIES: Final = 1
 MAX_IMAGE_REDIRECTS: Final = 3
@@ -82,13 +88,9 @@ _AUTH_REASONS: Final = frozenset({
 })
 _BALANCE_REASONS: Final = frozenset({"BILLING_BALANCE_NOT_ENOUGH", "NOT_ENOUGH_BALANCE"})
 _EXPIRED_IMAGE_STATUSES: Final = frozenset({403, 404, 410})
-_TASK_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
-_TAGS: Final = re.compile(r"<[^>]*>")
-_BEARER: Final = re.compile(r"(?i)bearer\s+\S+")
 _GENERIC_BINARY_TYPES: Final = frozenset({
     "", "application/octet-stream", "binary/octet-stream",
 })
-_IMAGE_MAGIC: Final = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
 
 T = TypeVar("T")
 
@@ -292,7 +294,7 @@ class NovitaClient:
                 )
                 if not 200 <= status < 300:
                     raise self._error_from_response(status, headers, raw, "submit", None)
-                return _task_id_from_submit(raw)
+                return task_id_from_submit(raw)
             except RateLimitedError as exc:
                 if exc.retry_after is not None:  # let every other submitter wait too, but
                     # never longer than we would wait ourselves: jobs have deadlines
@@ -318,7 +320,7 @@ class NovitaClient:
             )
             if not 200 <= status < 300:
                 raise self._error_from_response(status, headers, raw, "poll", task_id)
-            return _task_result_from(raw, task_id)
+            return task_result_from(raw, task_id)
 
         def may_retry(exc: NovitaError) -> bool:
             nonlocal not_found_seen
@@ -396,7 +398,7 @@ class NovitaClient:
             "Authorization": f"Bearer {self._api_key.reveal()}",
             "Accept": "application/json",
         }
-        with _transport_errors(operation, task_id):
+        with transport_errors(operation, task_id):
             async with self._session().request(
                 method, self.base_url + path, params=params, json=json_body, headers=headers,
                 allow_redirects=False,  # the key goes to base_url and nowhere else
@@ -419,8 +421,8 @@ class NovitaClient:
         task_id: str | None,
     ) -> NovitaError:
         """Map Novita's `{code, reason, message, metadata}` (or an HTML/empty body) to a type."""
-        reason, detail = _parse_error_body(raw, headers.get("Content-Type", ""))
-        message = f"{operation} failed: {_excerpt(detail, self._api_key)}"
+        reason, detail = parse_error_body(raw, headers.get("Content-Type", ""))
+        message = f"{operation} failed: {excerpt(detail, self._api_key)}"
         common: dict[str, Any] = {"status": status, "reason": reason, "task_id": task_id}
         if status == 429 or reason == "RATE_LIMIT_EXCEEDED":
             retry_after = parse_retry_after(headers.get("Retry-After"))
@@ -443,14 +445,14 @@ class NovitaClient:
         """GET `url`, following up to `MAX_IMAGE_REDIRECTS` redirects, checking every hop."""
         for _ in range(MAX_IMAGE_REDIRECTS + 1):
             self.download_guard.check_url(url, task_id=task_id)
-            with _transport_errors("download", task_id):
+            with transport_errors("download", task_id):
                 try:
                     async with self._downloads_session().get(
                         url, headers={"Accept": "image/*"}, allow_redirects=False
                     ) as resp:
                         if resp.status not in _REDIRECT_STATUSES:
                             return await self._image_bytes(resp, task_id)
-                        url = _redirect_target(url, resp.headers.get("Location"), task_id)
+                        url = redirect_target(url, resp.headers.get("Location"), task_id)
                 except aiohttp.ClientConnectorError as exc:
                     if isinstance(exc.os_error, BlockedAddressError):
                         blocked = exc.os_error  # refused by the resolver: nothing was sent
@@ -509,7 +511,7 @@ class NovitaClient:
         if not data:
             raise ImageUnavailableError("image host sent an empty body", status=status,
                                         task_id=task_id)
-        if not content_type.startswith("image/") and not _looks_like_image(data):
+        if not content_type.startswith("image/") and not looks_like_image(data):
             raise ImageUnavailableError(
                 "image host sent bytes that are not a known image format", status=status,
                 task_id=task_id,
@@ -517,27 +519,8 @@ class NovitaClient:
         return data
 
 
-# --- helpers (pure) --------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _transport_errors(operation: str, task_id: str | None) -> Iterator[None]:
-    """Turn aiohttp/socket failures into typed errors. `from None`: aiohttp's response errors
-    carry request_info, whose repr includes our Authorization header."""
-    try:
-        yield
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        raise ConnectionFailedError(
-            f"{operation}: could not connect ({type(exc).__name__})", task_id=task_id
-        ) from None
-    except TimeoutError:
-        raise UpstreamUnavailableError(f"{operation}: timed out", task_id=task_id) from None
-    except aiohttp.InvalidURL:
-        raise BadRequestError(f"{operation}: invalid URL", task_id=task_id) from None
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnavailableError(
-            f"{operation}: connection problem ({type(exc).__name__})", task_id=task_id
-        ) from None
 
 
 async def _read_at_most(
@@ -554,7 +537,7 @@ async def _read_at_most(
     `grace` seconds on: a host trickling a byte at a time is dropped long before the job deadline
     (the session's read timeout only catches a host that sends nothing at all).
     """
-    declared = _content_length(resp.headers.get("Content-Length"))
+    declared = content_length(resp.headers.get("Content-Length"))
     if declared is not None and declared > cap:
         raise _BodyTooLarge(declared)
     chunks: list[bytes] = []
@@ -571,91 +554,17 @@ async def _read_at_most(
     return b"".join(chunks)
 
 
-def _redirect_target(url: URL, location: str | None, task_id: str | None) -> URL:
-    if not location:
-        raise ImageUnavailableError("image host redirected without a Location", task_id=task_id)
-    try:
-        return url.join(URL(location))
-    except (TypeError, ValueError):
-        raise ImageHostRefusedError(
-            "image host redirected to a malformed URL", task_id=task_id
-        ) from None
 
 
-def _content_length(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        return None
 
 
-def _looks_like_image(data: bytes) -> bool:
-    if data.startswith(_IMAGE_MAGIC):
-        return True
-    return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
 
 
-def _parse_error_body(raw: bytes, content_type: str) -> tuple[str | None, str]:
-    """(`reason`, human detail) from a non-2xx body that may be JSON, HTML or empty."""
-    if not raw.strip():
-        return None, "empty reply"
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        text = raw[:2000].decode("utf-8", errors="replace")
-        kind = "HTML" if "html" in content_type.lower() or "<html" in text.lower() else "text"
-        return None, f"non-JSON {kind} reply: {text}"
-    if not isinstance(data, Mapping):
-        return None, f"unexpected JSON reply: {raw[:200].decode('utf-8', errors='replace')}"
-    if isinstance(data.get("error"), Mapping):  # OpenAI-style envelope, in case it appears
-        data = data["error"]
-    reason = data.get("reason")
-    message = data.get("message")
-    reason_text = reason.strip().upper() if isinstance(reason, str) and reason.strip() else None
-    detail = message if isinstance(message, str) and message.strip() else (reason_text or "")
-    return reason_text, detail or "no message"
 
 
-def _excerpt(text: str, secret: Secret) -> str:
-    """A short, single-line, secret-free piece of an upstream message."""
-    key = secret.reveal()
-    if key:
-        text = text.replace(key, "[redacted]")
-    text = _BEARER.sub("Bearer [redacted]", text)
-    text = " ".join(_TAGS.sub(" ", text).split())
-    if len(text) > EXCERPT_CHARS:
-        text = text[: EXCERPT_CHARS - 1] + "…"
-    return text
 
 
-def _json_object(raw: bytes, what: str, task_id: str | None) -> Mapping[str, Any]:
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise MalformedResponseError(f"{what} reply is not JSON", task_id=task_id) from None
-    if not isinstance(data, Mapping):
-        raise MalformedResponseError(f"{what} reply is not a JSON object", task_id=task_id)
-    return data
 
 
-def _task_id_from_submit(raw: bytes) -> str:
-    data = _json_object(raw, "submit", None)
-    task_id = data.get("task_id")
-    if not isinstance(task_id, str) or not _TASK_ID_PATTERN.match(task_id.strip()):
-        raise MalformedResponseError("submit reply has no usable task_id")
-    return task_id.strip()
 
 
-def _task_result_from(raw: bytes, task_id: str) -> TaskResult:
-    data = _json_object(raw, "task-result", task_id)
-    try:
-        result = TaskResult.from_json(data, task_id=task_id)
-    except (ValueError, TypeError) as exc:
-        raise MalformedResponseError(f"task-result reply: {exc}", task_id=task_id) from None
-    if result.task_id != task_id:  # never hand one person's image to another
-        raise MalformedResponseError(
-            f"task-result reply is for another task ({result.task_id})", task_id=task_id
-        )
-    return result

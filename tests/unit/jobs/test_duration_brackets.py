@@ -9,14 +9,8 @@ import random
 import pytest
 
 from bot.imaging import ImageSize
-from bot.jobs.durations import (
-    _MAX_BRACKETS,
-    _PRIOR_FIT,
-    Bracket,
-    DurationModel,
-    _fit,
-    bucket_key,
-)
+from bot.jobs.censored_fit import MAX_BRACKETS, PRIOR_FIT, Bracket, fit_brackets
+from bot.jobs.durations import DurationModel, bucket_key
 
 SMALL, SQUARE, LARGE = ImageSize(512, 512), ImageSize(1024, 1024), ImageSize(1536, 1536)
 
@@ -41,7 +35,7 @@ def test_censored_fit_recovers_a_known_log_normal() -> None:
     for seq in range(400):
         lower, upper = poll_bracket(12.0 * math.exp(rng.gauss(0, 0.25)), 3.0, rng)
         brackets.append(Bracket(bucket_key(SQUARE), x, lower, upper, seq))
-    fit = _fit(brackets, _PRIOR_FIT, [1.0] * len(brackets), pooled=True)
+    fit = fit_brackets(brackets, PRIOR_FIT, [1.0] * len(brackets), pooled=True)
     assert math.exp(fit.log_median(bucket_key(SQUARE), x)) == pytest.approx(12.0, rel=0.03)
     assert fit.log_spread == pytest.approx(0.25, abs=0.03)
 
@@ -55,7 +49,7 @@ def test_midpoint_imputation_would_be_biased_the_bracket_fit_is_not() -> None:
     for seq in range(300):
         lower, upper = poll_bracket(10.0 * math.exp(rng.gauss(0, 0.1)), 8.0, rng)
         brackets.append(Bracket(bucket_key(SQUARE), x, lower, upper, seq))
-    fit = _fit(brackets, _PRIOR_FIT, [1.0] * len(brackets), pooled=True)
+    fit = fit_brackets(brackets, PRIOR_FIT, [1.0] * len(brackets), pooled=True)
     assert math.exp(fit.log_median(bucket_key(SQUARE), x)) == pytest.approx(10.0, rel=0.05)
     assert fit.log_spread < 0.2
     midpoints = [math.log((b.lower + b.upper) / 2) for b in brackets if b.lower > 0]
@@ -145,10 +139,10 @@ def test_nonsense_brackets_are_ignored() -> None:
 
 def test_history_is_bounded() -> None:
     model = DurationModel()
-    for k in range(3 * _MAX_BRACKETS):
+    for k in range(3 * MAX_BRACKETS):
         model.record(SQUARE, 10.0 + k % 3, 11.0 + k % 3)
-    assert len(model.brackets) == _MAX_BRACKETS
-    assert len(model.queued_flags) == _MAX_BRACKETS
+    assert len(model.brackets) == MAX_BRACKETS
+    assert len(model.queued_flags) == MAX_BRACKETS
 
 
 def test_round_trip_restores_the_exact_model() -> None:
