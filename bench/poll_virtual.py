@@ -20,8 +20,8 @@ from typing import Any
 from bot.imaging import ImageSize
 from bot.jobs.durations import DurationModel
 from bot.jobs.engine import JobEngine, JobSettings
-from bot.novita.models import GeneratedImage, TaskResult, TaskStatus
 from fakes.novita.server import MockNovitaConfig
+from fakes.novita.timed import Plan, TimedUpstream
 
 # Loop turns given to runnable coroutines before virtual time jumps to the next wake-up; the
 # engine's poll (a pure fake call inside `wait_for`) settles in a handful.
@@ -61,45 +61,16 @@ class VirtualTime:
         return task.result()
 
 
-class PlannedUpstream:
-    """Answers like the mock Novita: QUEUED, PROCESSING, then SUCCEED at planned times."""
+def planned_like_the_mock(config: MockNovitaConfig) -> Plan:
+    """Task plans drawn exactly as the mock Novita draws them (same timing, seed, multiplier)."""
+    rng = random.Random(config.seed)
+    multiplier = config.duration_multiplier
 
-    def __init__(self, config: MockNovitaConfig, time: VirtualTime) -> None:
-        self._timing = config.timing
-        self._multiplier = config.duration_multiplier
-        self._rng = random.Random(config.seed)  # the mock draws its plans from the same stream
-        self._time = time
-        self.tasks: dict[str, tuple[float, float, float]] = {}  # id → (created, start, finish)
-        self.noticed: dict[str, float] = {}
+    def plan(size: ImageSize, index: int) -> tuple[float, float]:
+        queue_wait, run = config.timing.plan(rng, size.width, size.height)
+        return queue_wait, run * multiplier(index) if multiplier is not None else run
 
-    async def submit(self, prompt: str, size: ImageSize) -> str:
-        queue_wait, run = self._timing.plan(self._rng, size.width, size.height)
-        if self._multiplier is not None:
-            run *= self._multiplier(len(self.tasks))
-        task_id = f"task-{len(self.tasks)}"
-        now = self._time.now
-        self.tasks[task_id] = (now, now + queue_wait, now + queue_wait + run)
-        return task_id
-
-    async def get_task(self, task_id: str) -> TaskResult:
-        _, start, finish = self.tasks[task_id]
-        now = self._time.now
-        if now < start:
-            status = TaskStatus.QUEUED
-        elif now < finish:
-            status = TaskStatus.PROCESSING
-        else:
-            status = TaskStatus.SUCCEED
-            self.noticed.setdefault(task_id, now)
-        images = ([{"image_url": f"https://img.example/{task_id}.jpeg", "image_type": "jpeg"}]
-                  if status is TaskStatus.SUCCEED else [])
-        return TaskResult.from_json({
-            "task": {"task_id": task_id, "status": status.value, "eta": 0, "progress_percent": 0},
-            "images": images,
-        })
-
-    async def download(self, image: GeneratedImage, *, task_id: str | None = None) -> bytes:
-        return b"\xff\xd8"
+    return plan
 
 
 async def run_jobs_virtual(
@@ -108,7 +79,7 @@ async def run_jobs_virtual(
 ) -> list[tuple[int, str, int, float, float, bool]]:
     """(index, size, polls, detection delay, duration, queued) per job, in job order."""
     time = VirtualTime()
-    upstream = PlannedUpstream(config, time)
+    upstream = TimedUpstream(time.clock, planned_like_the_mock(config))
     engine = JobEngine(
         upstream,
         JobSettings(poll_min_interval=0.5, poll_max_interval=max_interval,
@@ -126,7 +97,7 @@ async def run_jobs_virtual(
         async with slots:
             result = await engine.run("a poll benchmark poster", size)
         created, start, finish = upstream.tasks[result.task_id]
-        rows.append((index, size.wire, result.polls, upstream.noticed[result.task_id] - finish,
+        rows.append((index, size.wire, result.polls, upstream.detection_delay(result.task_id),
                      finish - created, start > created))
 
     async def everything() -> None:

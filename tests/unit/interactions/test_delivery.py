@@ -14,18 +14,11 @@ from bot.interactions.delivery import (
     fit_to_limit,
     fit_to_limit_sync,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from fakes.clock import ManualClock
 
 
 async def test_throttle_edits_only_changes_and_not_too_often() -> None:
-    clock = Clock()
+    clock = ManualClock()
     edits: list[int] = []
 
     async def edit(value: int) -> None:
@@ -52,7 +45,7 @@ async def test_throttle_survives_a_failing_edit() -> None:
 class Recorder:
     """An edit callback that lets a test wait for the n-th edit, and a sleep that moves a clock."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.edits: list[int] = []
         self.slept: list[float] = []
@@ -83,7 +76,7 @@ def throttle_for(recorder: Recorder) -> ThrottledProgress[int]:
 
 async def test_throttle_sends_a_held_back_update_once_the_interval_passed() -> None:
     """A queue position that then stays put must still reach the message."""
-    recorder = Recorder(Clock())
+    recorder = Recorder(ManualClock())
     throttle = throttle_for(recorder)
     assert await throttle.offer(1)
     recorder.clock.now = 0.5
@@ -94,7 +87,7 @@ async def test_throttle_sends_a_held_back_update_once_the_interval_passed() -> N
 
 
 async def test_throttle_sends_only_the_newest_held_back_update() -> None:
-    recorder = Recorder(Clock())
+    recorder = Recorder(ManualClock())
     throttle = throttle_for(recorder)
     assert await throttle.offer(1)
     assert not await throttle.offer(15)
@@ -104,7 +97,7 @@ async def test_throttle_sends_only_the_newest_held_back_update() -> None:
 
 
 async def test_throttle_forgets_a_held_back_update_that_the_message_already_shows() -> None:
-    recorder = Recorder(Clock())
+    recorder = Recorder(ManualClock())
     throttle = throttle_for(recorder)
     assert await throttle.offer(1)
     assert not await throttle.offer(15)
@@ -115,7 +108,7 @@ async def test_throttle_forgets_a_held_back_update_that_the_message_already_show
 
 
 async def test_throttle_close_drops_pending_updates_and_refuses_new_ones() -> None:
-    clock = Clock()
+    clock = ManualClock()
     edits: list[int] = []
 
     async def edit(value: int) -> None:
@@ -157,7 +150,7 @@ def test_impossible_limit_is_reported() -> None:
 
 
 async def test_edit_budget_serves_waiters_in_order_at_its_rate() -> None:
-    clock = Clock()
+    clock = ManualClock()
     recorder = Recorder(clock)
     budget = EditBudget(2.0, burst=1, clock=clock, sleep=recorder.sleep)
     assert budget.try_take()
@@ -175,7 +168,7 @@ async def test_edit_budget_serves_waiters_in_order_at_its_rate() -> None:
 
 
 async def test_try_take_does_not_jump_the_queue() -> None:
-    clock = Clock()
+    clock = ManualClock()
     release = asyncio.Event()
 
     async def slow_sleep(seconds: float) -> None:
@@ -193,7 +186,7 @@ async def test_try_take_does_not_jump_the_queue() -> None:
 
 
 async def test_jobs_share_the_budget_and_held_back_progress_still_arrives() -> None:
-    clock = Clock()
+    clock = ManualClock()
     recorder = Recorder(clock)
     budget = EditBudget(1.0, burst=1, clock=clock, sleep=recorder.sleep)
     first = ThrottledProgress(recorder.edit, lambda v: v, 0.0, clock, recorder.sleep, budget)

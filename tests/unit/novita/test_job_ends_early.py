@@ -3,7 +3,6 @@ statuses that read as final, and the split between waiting for a task and fetchi
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable
 
@@ -22,23 +21,12 @@ from bot.novita.errors import (
     UnreadableRepliesError,
 )
 from bot.novita.models import GeneratedImage, TaskResult
+from fakes.clock import ManualClock
 
 SIZE = ImageSize(512, 512)
 IMAGE = b"image-bytes"
 
 Reply = Callable[[], TaskResult]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 def reply(status: str, *, image: bool = False) -> TaskResult:
@@ -71,8 +59,8 @@ class ScriptedClient:
         return IMAGE
 
 
-def engine_for(client: ScriptedClient, deadline: float = 300.0) -> tuple[JobEngine, FakeClock]:
-    clock = FakeClock()
+def engine_for(client: ScriptedClient, deadline: float = 300.0) -> tuple[JobEngine, ManualClock]:
+    clock = ManualClock()
     engine = JobEngine(client, JobSettings(deadline_seconds=deadline), clock=clock,
                        sleep=clock.sleep, rng=random.Random(1))
     return engine, clock
