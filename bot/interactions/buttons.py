@@ -58,6 +58,11 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)
         return cls(int(match["job"]), int(owner) if owner else 0)
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        if self.owned and not may_manage_job(interaction, self.owner_id):
+            await reply_ephemeral(
+                interaction, f"Only the person who asked, or a moderator, can {self.verb} this."
+            )
+            return
         try:
             await self.act(interaction)
         except Exception as exc:
@@ -71,11 +76,6 @@ class CancelButton(_JobButton, template=r"imagine:cancel:(?P<job>\d+):(?P<owner>
     verb, label, style, emoji = "cancel", "Cancel", discord.ButtonStyle.secondary, "🛑"
 
     async def act(self, interaction: discord.Interaction) -> None:
-        if not may_manage_job(interaction, self.owner_id):
-            await reply_ephemeral(
-                interaction, "Only the person who asked, or a moderator, can cancel this."
-            )
-            return
         if _bot(interaction).generation.jobs.cancel(self.job_id, interaction.user.display_name):
             await interaction.response.defer()  # the job itself edits the message to "Cancelled"
         else:
@@ -105,11 +105,6 @@ class DeleteButton(_JobButton, template=r"imagine:delete:(?P<job>\d+):(?P<owner>
     verb, label, style, emoji = "delete", "Delete", discord.ButtonStyle.danger, "🗑️"
 
     async def act(self, interaction: discord.Interaction) -> None:
-        if not may_manage_job(interaction, self.owner_id):
-            await reply_ephemeral(
-                interaction, "Only the person who asked, or a moderator, can delete this."
-            )
-            return
         await interaction.response.defer()
         await interaction.delete_original_response()
 
