@@ -170,6 +170,7 @@ class GenerationService:
         # Consulted before every admission: False once the SQLite file vanished under us.
         self.database_usable = database_usable or (lambda: True)
         self.result_log = result_log
+        self._result_writes: set[asyncio.Task[None]] = set()
 
     # ---- entry point ---------------------------------------------------------------------------
 
@@ -416,17 +417,28 @@ class GenerationService:
             image=(data, filename, spoiler),
             ping=ui.image_ready_ping(request.user_id),
         )
-        await self._note_result(job, posted)
+        self._note_result(job, posted)
         return JobStatus.SUCCEEDED
 
-    async def _note_result(self, job: ActiveJob, posted: discord.Message | None) -> None:
-        """Remember where the image went (history links to it); never fails the delivery."""
+    def _note_result(self, job: ActiveJob, posted: discord.Message | None) -> None:
+        """Remember where the image went (history links to it), in the background: the image is
+        delivered, so nothing may now turn a shutdown into a failed, refunded job."""
         if posted is None or self.result_log is None:
             return
+        write = asyncio.create_task(
+            self._record_result(self.result_log, job.job_id, posted.channel.id, posted.id)
+        )
+        self._result_writes.add(write)
+        write.add_done_callback(self._result_writes.discard)
+
+    @staticmethod
+    async def _record_result(
+        result_log: ResultLog, job_id: int, channel_id: int, message_id: int
+    ) -> None:
         try:
-            await self.result_log.record_result_message(job.job_id, posted.channel.id, posted.id)
+            await result_log.record_result_message(job_id, channel_id, message_id)
         except Exception:
-            log.warning("could not record where job %s was posted", job.job_id, exc_info=True)
+            log.warning("could not record where job %s was posted", job_id, exc_info=True)
 
     async def _fail(
         self, job: ActiveJob, interaction: discord.Interaction, exc: Exception
@@ -520,10 +532,16 @@ class GenerationService:
         except Exception:
             log.exception("could not record the end of job %s", job.job_id)
 
+    async def results_recorded(self) -> None:
+        """Wait until every delivered result so far has its message recorded (tests, close)."""
+        if self._result_writes:
+            await asyncio.gather(*self._result_writes, return_exceptions=True)
+
     async def close(self) -> None:
         await self.jobs.cancel_all()
         if self._late_admissions:  # let refunds of late limit checks land before the DB closes
             await asyncio.gather(*self._late_admissions, return_exceptions=True)
+        await self.results_recorded()  # and where results were posted
 
 
 def request_from_interaction(

@@ -25,6 +25,7 @@ LINK = re.compile(r"\[open\]\(https://discord\.com/channels/(\d+|@me)/(\d+)/(\d+
 async def history(
     stack: LocalStack, member: FakeMember, channel: FakeChannel | None = None, page: int = 1
 ) -> FakeMessage:
+    await stack.bot.generation.results_recorded()  # links are written just after delivery
     options = {"page": page} if page != 1 else {}
     interaction = await stack.fake.invoke_slash(
         channel or stack.channel, member, "imagine-history", options
