@@ -20,6 +20,7 @@ from bot.jobs.keeper import DurationKeeper
 from bot.jobs.strategies import poll_strategy
 from bot.limits.admin import GuildAdmin
 from bot.limits.admission import AdmissionService
+from bot.limits.member_history import MemberHistory
 from bot.novita.client import ClientStats, NovitaClient
 from bot.novita.models import GeneratedImage, TaskResult
 from bot.storage.database import Database
@@ -58,6 +59,7 @@ class Services:
     slots: JobSlots
     durations: DurationKeeper
     state: KeyValueState
+    member_history: MemberHistory
 
     @classmethod
     async def create(
@@ -90,6 +92,7 @@ class Services:
             slots=FairQueue(settings.max_concurrent_upstream_tasks),
             durations=keeper,
             state=StateStore(database),
+            member_history=MemberHistory(database),
         )
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ from bot.interactions.admin_history import HistoryPageButton, history_page
 from bot.interactions.checks import guild_and_actor, guild_of, is_moderator
 from bot.interactions.refusals import admin_error_text
 from bot.interactions.replies import reply_ephemeral
+from bot.interactions.usage_report import UsageReplies
 from bot.limits.admin import (
     MAX_COUNT,
     MAX_SPEND_USD,
@@ -55,6 +56,7 @@ class Admin(commands.Cog):
 
     def __init__(self, guild_admin: GuildAdmin) -> None:
         self.guild_admin = guild_admin
+        self.usage_replies = UsageReplies(guild_admin)  # the text, then the chart
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         """Run-time re-check: the command may have been made visible to anyone."""
@@ -82,8 +84,7 @@ class Admin(commands.Cog):
 
     @admin.command(name="usage", description="Images and estimated spend today and this month")
     async def usage(self, interaction: Interaction) -> None:
-        report = await self.guild_admin.usage(guild_of(interaction))
-        await reply_ephemeral(interaction, embed=show.usage_embed(report))
+        await self.usage_replies.send(interaction, guild_of(interaction))
 
     @admin.command(name="history", description="Who prompted what, newest first")
     @app_commands.describe(member="Only this member's images", page="Page number (1 = newest)")

@@ -41,7 +41,7 @@ from bot.storage.failures import describe_database_failure
 log = logging.getLogger(__name__)
 
 # Loaded by name (discord.py's extension loader), so `bot/` never imports `cogs/`.
-EXTENSIONS: tuple[str, ...] = ("cogs.imagine", "cogs.admin", "cogs.quota")
+EXTENSIONS: tuple[str, ...] = ("cogs.imagine", "cogs.admin", "cogs.quota", "cogs.history")
 
 COMMAND_HASH_KEY = "command_tree_hash"
 # /readyz asks the database for a trivial answer; a probe must not hang on a stalled server.
@@ -115,6 +115,7 @@ class ImagineBot(commands.AutoShardedBot):
             progress_edits_per_second=self.settings.progress_edits_per_second,
             metrics=self.metrics,
             database_usable=lambda: database.is_usable,
+            result_log=self._services.member_history,
         )
         await self._start_observability()
         if self.stop_on_sigterm:

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import discord
 
@@ -125,6 +126,14 @@ class ActiveJobs:
 ViewFactory = Callable[[int, int], discord.ui.View]
 
 
+class ResultLog(Protocol):
+    """Where delivered images were posted (`bot.limits.member_history.MemberHistory`)."""
+
+    async def record_result_message(
+        self, job_id: int, channel_id: int, message_id: int
+    ) -> None: ...
+
+
 @dataclass(frozen=True)
 class Views:
     """Builds the button rows; given by the composition root so `bot/` stays UI-agnostic."""
@@ -146,6 +155,7 @@ class GenerationService:
         admission_budget: float = ADMISSION_BUDGET,
         metrics: BotMetrics | None = None,
         database_usable: Callable[[], bool] | None = None,
+        result_log: ResultLog | None = None,
     ) -> None:
         self.engine = engine
         self.admissions = admissions
@@ -159,6 +169,8 @@ class GenerationService:
         self.metrics = metrics or BotMetrics()
         # Consulted before every admission: False once the SQLite file vanished under us.
         self.database_usable = database_usable or (lambda: True)
+        self.result_log = result_log
+        self._result_writes: set[asyncio.Task[None]] = set()
 
     # ---- entry point ---------------------------------------------------------------------------
 
@@ -398,14 +410,35 @@ class GenerationService:
             spoiler=spoiler,
             note=note,
         )
-        await self._replace_status(
+        posted = await self._replace_status(
             interaction,
             embed=embed,
             view=finished_view,
             image=(data, filename, spoiler),
             ping=ui.image_ready_ping(request.user_id),
         )
+        self._note_result(job, posted)
         return JobStatus.SUCCEEDED
+
+    def _note_result(self, job: ActiveJob, posted: discord.Message | None) -> None:
+        """Remember where the image went (history links to it), in the background: the image is
+        delivered, so nothing may now turn a shutdown into a failed, refunded job."""
+        if posted is None or self.result_log is None:
+            return
+        write = asyncio.create_task(
+            self._record_result(self.result_log, job.job_id, posted.channel.id, posted.id)
+        )
+        self._result_writes.add(write)
+        write.add_done_callback(self._result_writes.discard)
+
+    @staticmethod
+    async def _record_result(
+        result_log: ResultLog, job_id: int, channel_id: int, message_id: int
+    ) -> None:
+        try:
+            await result_log.record_result_message(job_id, channel_id, message_id)
+        except Exception:
+            log.warning("could not record where job %s was posted", job_id, exc_info=True)
 
     async def _fail(
         self, job: ActiveJob, interaction: discord.Interaction, exc: Exception
@@ -448,8 +481,9 @@ class GenerationService:
         view: discord.ui.View | None,
         ping: str,
         image: tuple[bytes, str, bool] | None = None,
-    ) -> None:
-        """Edit the status message into its final form (`image` = bytes, filename, spoiler).
+    ) -> discord.Message | None:
+        """Edit the status message into its final form (`image` = bytes, filename, spoiler);
+        returns the message that shows it (None: the status message was deleted).
 
         Past the interaction token's 15 minutes the message can no longer be edited; then the
         same embed (and image) is posted in the channel instead, pinging only the requester, so
@@ -463,23 +497,22 @@ class GenerationService:
             return [discord.File(io.BytesIO(data), filename=filename, spoiler=spoiler)]
 
         try:
-            await interaction.edit_original_response(
+            return await interaction.edit_original_response(
                 embed=embed, view=view, attachments=attachment(), allowed_mentions=ui.NO_MENTIONS
             )
-            return
         except discord.HTTPException as exc:
             if message_deleted(exc):
                 # Deleted by a moderator (or the member): the outcome is not posted elsewhere.
                 # A result still counts: the task was made and billed.
                 log.info("the status message was deleted; outcome not shown")
-                return
+                return None
             if not token_expired(exc):
                 raise
         channel = interaction.channel
         if not isinstance(channel, discord.abc.Messageable):
             raise UnknownChannel("interaction token expired and the channel is unknown")
         requester = interaction.user.id
-        await channel.send(
+        return await channel.send(
             content=ping,
             embed=embed,
             files=attachment(),
@@ -499,10 +532,16 @@ class GenerationService:
         except Exception:
             log.exception("could not record the end of job %s", job.job_id)
 
+    async def results_recorded(self) -> None:
+        """Wait until every delivered result so far has its message recorded (tests, close)."""
+        if self._result_writes:
+            await asyncio.gather(*self._result_writes, return_exceptions=True)
+
     async def close(self) -> None:
         await self.jobs.cancel_all()
         if self._late_admissions:  # let refunds of late limit checks land before the DB closes
             await asyncio.gather(*self._late_admissions, return_exceptions=True)
+        await self.results_recorded()  # and where results were posted
 
 
 def request_from_interaction(

@@ -11,6 +11,7 @@ raises `AdminInputError` with a problem code and its figures, which the edge wor
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 import logging
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ from bot.limits.blocked_terms import InvalidTermError, TermProblem, normalize_te
 from bot.limits.policy import MICRO, LimitPolicy, start_of_utc_day, start_of_utc_month
 from bot.storage.database import Database
 from bot.storage.guild_settings import GuildConfig, GuildSettingsRepo, NsfwPolicy
-from bot.storage.ledger import HistoryPage, UsageLedger
+from bot.storage.ledger import DailyUsage, HistoryPage, UsageLedger
 from bot.storage.moderation import Ban, ModerationRepo
 from bot.storage.roles import RoleOverride, RoleOverrideRepo
 
@@ -36,6 +37,8 @@ MAX_BLOCKED_TERMS: Final = 500  # per guild; each admission scans them all
 MAX_ALLOWED_CHANNELS: Final = 100
 HISTORY_PAGE_SIZE: Final = 8
 TOP_USERS: Final = 5
+CHART_DAYS: Final = 30
+CHART_TOP_MEMBERS: Final = 8
 
 
 class AdminProblem(enum.StrEnum):
@@ -211,6 +214,16 @@ class UsageReport:
 
 
 @dataclass(frozen=True)
+class UsageHistory:
+    """`/imagine-admin usage`'s chart: the last days by outcome and spend, this month's top."""
+
+    days: list[DailyUsage]  # oldest first, one per UTC day, today last
+    daily_cap_usd: float  # the server's spend cap now (0 = no cap)
+    month_start: dt.datetime
+    top_members_month: list[tuple[int, int]]  # (user id, images), most first
+
+
+@dataclass(frozen=True)
 class RoleLimitsInput:
     """A role override as typed: None leaves that limit at the server's value."""
 
@@ -285,6 +298,17 @@ class GuildAdmin:
             top_users=await ledger.top_users(today, guild_id, TOP_USERS),
             spend=await self.spend_report(guild_id),
             price_per_image_usd=self.defaults.price_per_image_usd,
+        )
+
+    async def usage_history(self, guild_id: int, days: int = CHART_DAYS) -> UsageHistory:
+        now = self._clock()
+        month = start_of_utc_month(now)
+        first_day = start_of_utc_day(now) - dt.timedelta(days=days - 1)
+        return UsageHistory(
+            days=await self._ledger.daily_usage(first_day, days, guild_id),
+            daily_cap_usd=(await self._policy_for(guild_id)).guild.daily_spend_usd,
+            month_start=month,
+            top_members_month=await self._ledger.top_users(month, guild_id, CHART_TOP_MEMBERS),
         )
 
     async def history(

@@ -19,11 +19,22 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from sqlalchemy import Integer, RowMapping, and_, case, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    RowMapping,
+    and_,
+    case,
+    cast,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock, utc_now
@@ -50,6 +61,7 @@ COUNTED: Final = frozenset(
     {JobStatus.RESERVED, JobStatus.SUBMITTED, JobStatus.SUCCEEDED, JobStatus.CANCELLED}
 )
 ACTIVE: Final = frozenset({JobStatus.RESERVED, JobStatus.SUBMITTED})
+SECONDS_PER_DAY: Final = 86_400
 _COUNTED_VALUES: Final = sorted(str(s) for s in COUNTED)
 _ACTIVE_VALUES: Final = sorted(str(s) for s in ACTIVE)
 
@@ -73,6 +85,8 @@ class LedgerEntry:
     created_at: dt.datetime
     submitted_at: dt.datetime | None
     finished_at: dt.datetime | None
+    result_channel_id: int | None = None  # where the image was posted, while it still exists
+    result_message_id: int | None = None
 
     @property
     def cost_usd(self) -> float:
@@ -93,6 +107,19 @@ class HistoryPage:
     @property
     def has_more(self) -> bool:
         return self.offset + len(self.entries) < self.total
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    """One UTC day of a guild's jobs: images by how they ended, and the estimated spend."""
+
+    day: dt.date
+    images_by_status: Mapping[JobStatus, int] = field(default_factory=dict)
+    spent_microusd: int = 0  # counted rows only, as every spend cap counts them
+
+    @property
+    def spent_usd(self) -> float:
+        return self.spent_microusd / MICRO
 
 
 @dataclass(frozen=True)
@@ -267,6 +294,37 @@ class UsageLedger:
             )
         return int(result.rowcount)
 
+    async def record_result_message(self, job_id: int, channel_id: int, message_id: int) -> bool:
+        """Remember where a job's image was posted (for the member's history); False: no row."""
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(usage_ledger)
+                .where(usage_ledger.c.id == job_id)
+                .values(result_channel_id=channel_id, result_message_id=message_id)
+            )
+        return bool(result.rowcount)
+
+    async def forget_result_messages(self, message_ids: Collection[int]) -> int:
+        """These messages were deleted: stop linking to them. Returns how many rows changed.
+
+        Discord reports every deleted message the bot can see, nearly all of them not ours: an
+        indexed read answers those without taking the write lock.
+        """
+        if not message_ids:
+            return 0
+        wanted = usage_ledger.c.result_message_id.in_(sorted(set(message_ids)))
+        async with self._db.read() as conn:
+            found = (await conn.execute(select(usage_ledger.c.id).where(wanted))).scalars().all()
+        if not found:
+            return 0
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(usage_ledger)
+                .where(wanted)
+                .values(result_channel_id=None, result_message_id=None)
+            )
+        return int(result.rowcount)
+
     # --- reading ---------------------------------------------------------------------------
     async def get(self, job_id: int) -> LedgerEntry | None:
         async with self._db.read() as conn:
@@ -353,6 +411,38 @@ class UsageLedger:
             )
             return [(int(user), int(count)) for user, count in rows]
 
+    async def daily_usage(
+        self, first_day: dt.datetime, days: int, guild_id: int
+    ) -> list[DailyUsage]:
+        """`days` UTC days from the midnight `first_day`, oldest first, empty days included."""
+        t = usage_ledger
+        start = first_day.astimezone(dt.UTC)
+        end = start + dt.timedelta(days=days)
+        counted = t.c.status.in_(_COUNTED_VALUES)
+        async with self._db.read() as conn:
+            day = _day_number(t.c.created_at, start.timestamp(), conn.dialect.name)
+            rows = await conn.execute(
+                select(
+                    day.label("day"),
+                    t.c.status,
+                    func.coalesce(func.sum(t.c.images), 0),
+                    func.coalesce(func.sum(case((counted, t.c.cost_microusd), else_=0)), 0),
+                )
+                .where(t.c.guild_id == guild_id, t.c.created_at >= start, t.c.created_at < end)
+                .group_by(day, t.c.status)
+            )
+            found = [(int(n), JobStatus(status), int(i), int(c)) for n, status, i, c in rows]
+        images: list[dict[JobStatus, int]] = [{} for _ in range(days)]
+        spent = [0] * days
+        for number, status, count, cost in found:
+            if 0 <= number < days:  # a float edge case at midnight stays out rather than crash
+                images[number][status] = images[number].get(status, 0) + count
+                spent[number] += cost
+        return [
+            DailyUsage(start.date() + dt.timedelta(days=n), images[n], spent[n])
+            for n in range(days)
+        ]
+
     # --- internals -------------------------------------------------------------------------
     async def _spent(self, conn: AsyncConnection, since: dt.datetime, guild_id: int | None) -> int:
         t = usage_ledger
@@ -385,6 +475,20 @@ class UsageLedger:
         return bool(result.rowcount)
 
 
+def _day_number(
+    created_at: ColumnElement[dt.datetime], start_epoch: float, dialect: str
+) -> ColumnElement[int]:
+    """Whole days since `start_epoch` (timestamps are stored as epoch seconds, see columns.py).
+
+    Only rows at or after the start are asked for, so truncation is the floor; PostgreSQL's
+    float → integer cast rounds instead, hence `floor` there (SQLite may lack it).
+    """
+    days = (cast(created_at, Float) - start_epoch) / SECONDS_PER_DAY
+    if dialect == "postgresql":
+        return cast(func.floor(days), Integer)
+    return cast(days, Integer)
+
+
 def _entry(row: RowMapping) -> LedgerEntry:
     timings = json.loads(row["timings"]) if row["timings"] else {}
     return LedgerEntry(
@@ -405,4 +509,6 @@ def _entry(row: RowMapping) -> LedgerEntry:
         created_at=row["created_at"],
         submitted_at=row["submitted_at"],
         finished_at=row["finished_at"],
+        result_channel_id=row["result_channel_id"],
+        result_message_id=row["result_message_id"],
     )

@@ -96,6 +96,8 @@ usage_ledger = Table(
     Column("created_at", UtcTimestamp, nullable=False),
     Column("submitted_at", UtcTimestamp),
     Column("finished_at", UtcTimestamp),
+    Column("result_channel_id", BigInteger),  # where the image was posted (V4)
+    Column("result_message_id", BigInteger),  # NULL: no image, or the message was deleted
 )
 
 durations = Table(

@@ -37,7 +37,8 @@ Start it, build a world, run a bot against it, play members::
   `FakeInteraction`): `invoke_slash(channel, member, "cmd [group] [sub]", options, *,
   attachment_size_limit=None, locale="en-US")`, `click(message, custom_id, member, *,
   values=None)`, `autocomplete(channel, member, "cmd", options, focused="name")`,
-  `submit_modal(interaction, {field_custom_id: value})`. Option values: str/int/float/bool,
+  `submit_modal(interaction, {field_custom_id: value})`, `delete_message(message)` (deleted by
+  hand: MESSAGE_DELETE reaches the bot). Option values: str/int/float/bool,
   `FakeMember`/`FakeUser`/`FakeChannel`/`FakeRole` (sent with `resolved` data); types come
   from the registered command when the bot synced, else from the Python value.
 - `FakeInteraction`: `id`, `type`, `data`, `payload`, `created_at`, `acknowledged_at`,
@@ -398,6 +399,18 @@ class FakeDiscord:
         """`member` is typing into option `focused`; the bot should answer with type 8."""
         data = self._command_data(channel, command, options, focused=focused)
         return await self._send_interaction(AUTOCOMPLETE, data, channel, member, None, locale)
+
+    async def delete_message(self, message: FakeMessage) -> None:
+        """Someone deletes `message` by hand (a moderator, or its author in Discord's client):
+        it is gone, and the bot hears of it through MESSAGE_DELETE, as Discord tells bots with
+        the (non-privileged) guild and direct message intents."""
+        message.deleted_at = self.clock()
+        guild_id = self.state.channels[message.channel_id].guild_id
+        data: JSON = {"id": str(message.id), "channel_id": str(message.channel_id)}
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+        await self.gateway.dispatch("MESSAGE_DELETE", data, guild_id)
+        await self.state.notify()
 
     async def click(
         self,

@@ -1,4 +1,4 @@
-"""Numbered schema migrations, applied in order at start-up (read them in order: v1, v2, v3, …).
+"""Numbered schema migrations, applied in order at start-up (read them in order: v1, v2, v3, v4, …).
 
 Each migration is a module with `VERSION`, `NAME` and `async def upgrade(conn)`; it defines the
 tables *as they were at that version*, so old migrations never change. `schema_version` keeps one
@@ -18,7 +18,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.columns import UtcTimestamp
-from bot.storage.migrations import v1_core, v2_jobs, v3_state
+from bot.storage.migrations import v1_core, v2_jobs, v3_state, v4_result_messages
 
 if TYPE_CHECKING:
     from bot.storage.database import Database
@@ -35,7 +35,7 @@ class Migration:
 
 MIGRATIONS: Final[tuple[Migration, ...]] = tuple(
     Migration(module.VERSION, module.NAME, module.upgrade)
-    for module in (v1_core, v2_jobs, v3_state)
+    for module in (v1_core, v2_jobs, v3_state, v4_result_messages)
 )
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 MIGRATION_LOCK: Final = "schema-migrations"

@@ -1,0 +1,1 @@
+"""Reports drawn for people (charts): Discord-free, so they can be rendered and tested alone."""
