@@ -212,7 +212,13 @@ class UsageLedger:
     # --- life cycle of one row -------------------------------------------------------------
     async def mark_submitted(self, job_id: int, task_id: str) -> bool:
         """Record the upstream task; False if the row is not waiting to be submitted."""
+        async with self._db.write() as conn:
+            return await self.mark_submitted_in(conn, job_id, task_id)
+
+    async def mark_submitted_in(self, conn: AsyncConnection, job_id: int, task_id: str) -> bool:
+        """`mark_submitted` inside the caller's transaction (the journal writes beside it)."""
         return await self._transition(
+            conn,
             job_id,
             {JobStatus.RESERVED},
             JobStatus.SUBMITTED,
@@ -233,6 +239,22 @@ class UsageLedger:
 
         `cancelled` on a row that never reached Novita becomes `refunded`.
         """
+        async with self._db.write() as conn:
+            return await self.finish_in(
+                conn, job_id, outcome, task_id=task_id, error=error, timings=timings
+            )
+
+    async def finish_in(
+        self,
+        conn: AsyncConnection,
+        job_id: int,
+        outcome: JobOutcome,
+        *,
+        task_id: str | None = None,
+        error: str | None = None,
+        timings: Mapping[str, float] | None = None,
+    ) -> bool:
+        """`finish` inside the caller's transaction (the journal forgets the job beside it)."""
         if outcome in ACTIVE:
             raise ValueError(f"{outcome} is not how a job ends")
         values: dict[str, Any] = {"finished_at": self._clock()}
@@ -243,10 +265,12 @@ class UsageLedger:
         if timings is not None:
             values["timings"] = json.dumps(dict(timings), sort_keys=True)
         if outcome is JobStatus.CANCELLED:
-            if await self._transition(job_id, {JobStatus.RESERVED}, JobStatus.REFUNDED, **values):
+            if await self._transition(
+                conn, job_id, {JobStatus.RESERVED}, JobStatus.REFUNDED, **values
+            ):
                 return True
-            return await self._transition(job_id, {JobStatus.SUBMITTED}, outcome, **values)
-        return await self._transition(job_id, ACTIVE, outcome, **values)
+            return await self._transition(conn, job_id, {JobStatus.SUBMITTED}, outcome, **values)
+        return await self._transition(conn, job_id, ACTIVE, outcome, **values)
 
     async def refund(self, job_id: int, *, error: str | None = None) -> bool:
         """The job never ran or failed: it stops counting against any limit or budget."""
@@ -368,20 +392,20 @@ class UsageLedger:
 
     async def _transition(
         self,
+        conn: AsyncConnection,
         job_id: int,
         allowed_from: frozenset[JobStatus] | set[JobStatus],
         to: JobStatus,
         **values: Any,
     ) -> bool:
-        async with self._db.write() as conn:
-            result = await conn.execute(
-                update(usage_ledger)
-                .where(
-                    usage_ledger.c.id == job_id,
-                    usage_ledger.c.status.in_(sorted(str(s) for s in allowed_from)),
-                )
-                .values(status=str(to), **values)
+        result = await conn.execute(
+            update(usage_ledger)
+            .where(
+                usage_ledger.c.id == job_id,
+                usage_ledger.c.status.in_(sorted(str(s) for s in allowed_from)),
             )
+            .values(status=str(to), **values)
+        )
         return bool(result.rowcount)
 
 
