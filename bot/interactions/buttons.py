@@ -112,6 +112,9 @@ class DeleteButton(_JobButton, template=r"imagine:delete:(?P<job>\d+):(?P<owner>
             return
         await interaction.response.defer()
         await interaction.delete_original_response()
+        # The owner deleted their image: the ledger keeps the row (it counted) but not the prompt.
+        if interaction.user.id == self.owner_id:
+            await _bot(interaction).generation.admissions.blank_prompt(self.job_id)
 
 
 def running_view(job_id: int, owner_id: int) -> discord.ui.View:
