@@ -25,6 +25,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.interactions import acknowledge
 from bot.interactions import buttons as components
 from bot.interactions.discord_metrics import discord_trace
 from bot.interactions.endpoints import configure_endpoints
@@ -162,6 +163,10 @@ class ImagineBot(commands.AutoShardedBot):
         if self._recovery is None:
             raise RuntimeError("job recovery is created in setup_hook")
         return self._recovery
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Database-backed commands are deferred if the database is slow to answer."""
+        acknowledge.watch(interaction)
 
     async def on_ready(self) -> None:
         """Gateway ready: claim our shards, take back our unfinished jobs, settle the rest."""

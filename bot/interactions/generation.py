@@ -35,7 +35,12 @@ from bot.interactions.delivery import (
     ThrottledProgress,
     fit_to_limit,
 )
-from bot.interactions.messages import describe_error, describe_with_id, new_error_id
+from bot.interactions.messages import (
+    DATABASE_UNAVAILABLE,
+    describe_error,
+    describe_with_id,
+    new_error_id,
+)
 from bot.interactions.refusals import refusal_message
 from bot.interactions.replies import reply_ephemeral
 from bot.interactions.status_message import (
@@ -68,14 +73,14 @@ JOURNAL_WRITE_TIMEOUT = 5.0
 # How long a finished job waits for its end to be recorded before leaving it to the outbox.
 FINISH_WAIT = 5.0
 __all__ = [
-    "INVALID_WEBHOOK_TOKEN", "UNKNOWN_MESSAGE", "ActiveJob", "ActiveJobs", "GenerationService",
-    "UnknownChannel", "Views", "message_deleted", "request_from_interaction", "token_expired",
+    "DATABASE_UNAVAILABLE", "INVALID_WEBHOOK_TOKEN", "UNKNOWN_MESSAGE", "ActiveJob",
+    "ActiveJobs", "GenerationService", "UnknownChannel", "Views", "message_deleted",
+    "request_from_interaction", "token_expired",
 ]
 # Discord wants an answer within 3 s of the click; limit checks get this much of it, leaving
 # room for the round trip of the answer itself.
 ADMISSION_BUDGET = 2.0
 BUSY = "The bot is very busy right now. Please try again in a moment."
-DATABASE_UNAVAILABLE = "The bot's database is unavailable, try again in a minute."
 
 
 ViewFactory = Callable[[int, int], discord.ui.View]

@@ -11,6 +11,7 @@ import secrets
 from bot.imaging import InvalidPromptError, InvalidSizeError
 from bot.novita import errors as novita
 
+DATABASE_UNAVAILABLE = "The bot's database is unavailable, try again in a minute."
 MISCONFIGURED = "The bot's image service is misconfigured. Please tell a server admin."
 
 
