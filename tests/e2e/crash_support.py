@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import uuid
 import signal
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import asyncpg
+from sqlalchemy import make_url
 
 from bot.storage.database import Database
 from bot.storage.journal import JobJournal
 from bot.storage.ledger import LedgerEntry, UsageLedger
 from fakes.discord.server import FakeDiscord, FakeGuild, FakeInteraction, FakeMessage
 from fakes.novita.server import MockNovita
+from tests.db_fixtures import POSTGRES_URL, asyncpg_dsn, require_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,3 +114,23 @@ async def ledger_rows(database_url: str, guild: FakeGuild, schema: str | None = 
     finally:
         await database.close()
     return page.entries, len(journal)
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database (dropped afterwards); yields its SQLAlchemy URL."""
+    await require_postgres()
+    name = f"crash_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(asyncpg_dsn(POSTGRES_URL), timeout=5)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin = await asyncpg.connect(asyncpg_dsn(POSTGRES_URL), timeout=5)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
