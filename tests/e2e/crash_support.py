@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import uuid
 import signal
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import make_url
 
 from bot.storage.database import Database
@@ -70,22 +70,24 @@ class BotProcess:
     def log(self) -> str:
         return "\n".join(path.read_text(errors="replace") for path in self.logs)
 
-    async def stop(self, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
+    async def stop(self, signum: int = signal.SIGTERM, within: float = 30) -> int:
         assert self.process is not None
         if self.process.returncode is None:
             self.process.send_signal(signum)
-        return await asyncio.wait_for(self.process.wait(), timeout)
+        return await asyncio.wait_for(self.process.wait(), within)
 
     async def kill(self) -> None:
         await self.stop(signal.SIGKILL)
 
 
-async def wait_for_log(bot: BotProcess, text: str, timeout: float = 30) -> None:
-    async def seen() -> None:
-        while text not in bot.log():
-            await asyncio.sleep(0.05)
+async def wait_for_log(bot: BotProcess, text: str, within: float = 30) -> None:
+    """The process logs to a file: look at it every 50 ms until `text` shows up."""
+    deadline = asyncio.get_running_loop().time() + within
     try:
-        await asyncio.wait_for(seen(), timeout)
+        while text not in bot.log():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError
+            await asyncio.sleep(0.05)
     except TimeoutError:
         raise AssertionError(f"{text!r} never logged:\n{bot.log()[-4000:]}") from None
 
@@ -97,16 +99,18 @@ def images_for(fake: FakeDiscord, interaction: FakeInteraction) -> list[FakeMess
     original = interaction.original_message()
     if original is not None and original.attachments:
         found.append(original)
+    requester = interaction.member.user.id
     for message in fake.messages.values():
         if message is original or not message.attachments:
             continue
-        if message.interaction_id is None and interaction.member.user.id in message.mentioned_user_ids:
+        if message.interaction_id is None and requester in message.mentioned_user_ids:
             found.append(message)
     return found
 
 
-async def ledger_rows(database_url: str, guild: FakeGuild, schema: str | None = None) -> tuple[
-        list[LedgerEntry], int]:
+async def ledger_rows(
+    database_url: str, guild: FakeGuild, schema: str | None = None
+) -> tuple[list[LedgerEntry], int]:
     database = await Database.connect(database_url, schema=schema)
     try:
         page = await UsageLedger(database).history(guild.id, limit=1000)

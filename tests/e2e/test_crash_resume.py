@@ -73,7 +73,7 @@ async def _run_and_interrupt(
                 return all(images_for(fake, i) for i in interactions) or None
 
             await fake.wait_for(all_delivered, timeout=60)
-            await wait_for_log(bot, "job finish", timeout=10)
+            await wait_for_log(bot, "job finish", within=10)
             await asyncio.sleep(0.5)  # a duplicate would show up now
             for interaction in interactions:
                 delivered = images_for(fake, interaction)

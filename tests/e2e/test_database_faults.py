@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 from sqlalchemy import make_url
 
@@ -23,30 +21,19 @@ from bot.storage.journal import JobJournal
 from bot.storage.ledger import UsageLedger
 from fakes.db_proxy import TcpProxy
 from fakes.stack import LocalStack, StackOptions
-from tests.db_fixtures import POSTGRES_URL, asyncpg_dsn, require_postgres
+from tests.e2e.crash_support import fresh_postgres_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 
 @pytest.fixture
 async def proxied_postgres() -> AsyncIterator[tuple[TcpProxy, str]]:
-    """A fresh PostgreSQL database, and a proxy in front of the server."""
-    await require_postgres()
-    url = make_url(POSTGRES_URL)
-    name = f"crash_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(asyncpg_dsn(POSTGRES_URL), timeout=5)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        proxied = url.set(host="127.0.0.1", port=proxy.port, database=name)
-        yield proxy, proxied.render_as_string(hide_password=False)
-    admin = await asyncpg.connect(asyncpg_dsn(POSTGRES_URL), timeout=5)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    """A fresh PostgreSQL database, reached through a proxy in front of the server."""
+    async with fresh_postgres_database() as direct_url:
+        url = make_url(direct_url)
+        async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+            proxied = url.set(host="127.0.0.1", port=proxy.port)
+            yield proxy, proxied.render_as_string(hide_password=False)
 
 
 async def _quota_reply(stack: LocalStack) -> tuple[float, str]:

@@ -89,7 +89,9 @@ async def test_retention_rolls_old_rows_into_daily_totals_that_usage_still_reads
     assert (recent.jobs, recent.failed) == (1, 1)
 
 
-async def test_retention_zero_keeps_everything(database: Database, utc_clock: ManualUtcClock) -> None:
+async def test_retention_zero_keeps_everything(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
     assert await Retention(database, 0, utc_clock).roll_up() == 0
 
 

@@ -257,7 +257,9 @@ async def _reserve(database: Database, ledger: UsageLedger, when: dt.datetime) -
         )
 
 
-async def test_job_journal_follows_the_ledger(database: Database, utc_clock: ManualUtcClock) -> None:
+async def test_job_journal_follows_the_ledger(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
     journal = JobJournal(database, utc_clock)
     ledger = UsageLedger(database, utc_clock)
     first = await _reserve(database, ledger, utc_clock.now)
