@@ -34,7 +34,7 @@ from bot.imaging import InvalidSizeError, parse_size
 from bot.interactions import presentation as ui
 from bot.interactions.active_jobs import ActiveJob
 from bot.interactions.generation import GenerationService
-from bot.interactions.status_message import StatusMessage
+from bot.interactions.status_message import TOKEN_LIFETIME, StatusMessage
 from bot.limits.admission import JobRequest
 from bot.storage.journal import JobJournal, JobState, JournalEntry, shard_of
 from bot.storage.ledger import ACTIVE, JobStatus, LedgerEntry, UsageLedger
@@ -158,7 +158,10 @@ class JobRecovery:
                 continue  # running here
             if shard_of(entry.guild_id, count) not in mine:
                 continue  # another process's shard: it takes its own jobs back
-            await self.journal.update(entry.job_id, owner_id=self.owner_id)
+            expired = entry.interaction_at is not None and (
+                dt.datetime.now(dt.UTC) - entry.interaction_at > TOKEN_LIFETIME)
+            # A token past its 15 minutes is of no use: it leaves the database now.
+            await self.journal.update(entry.job_id, owner_id=self.owner_id, forget_token=expired)
             stored = await self.ledger.get(entry.job_id)
             self.taken_back.append(entry.job_id)
             taken.append(entry.job_id)

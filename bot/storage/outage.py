@@ -85,6 +85,9 @@ class OutageLog:
 
 
 def _short(error: BaseException) -> str:
+    """The driver's own words (never SQLAlchemy's text, which can quote statement values)."""
     original = getattr(error, "orig", None) or error
+    if isinstance(original, exc.StatementError):
+        return type(original).__name__
     text = " ".join(str(original).split())[:160]
     return f"{type(original).__name__}: {text}" if text else type(original).__name__
