@@ -167,6 +167,14 @@ FIELDS: Final[tuple[Field, ...]] = (
           "Bot-wide cap on progress edits (results are never held back); with many jobs at "
           "once, progress updates thin out first. 0 = no cap.", "Jobs",
           minimum=0.0, maximum=1000),
+    Field("JOB_OWNER_HEARTBEAT_SECONDS", "job_owner_heartbeat", "float", 15.0,
+          "How often a process renews its claim on its shards; one silent for three beats "
+          "is presumed dead, and its unfinished jobs go to whoever runs its shards next.",
+          "Jobs", minimum=0.05, maximum=3600),
+    Field("RETENTION_DAYS", "retention_days", "int", 90,
+          "Ledger rows (and their prompts) older than this are rolled up into daily totals, "
+          "which usage and spend still count. 0 = keep every row.", "Limits",
+          minimum=0, maximum=36500),
     # --- limits (0 = unlimited everywhere; each server can override its own) -------------------
     Field("USER_GENERATIONS_PER_WINDOW", "user_generations_per_window", "int", 5,
           "Images one member may start per rolling window. 0 = unlimited.", "Limits",
@@ -227,6 +235,8 @@ class Settings:
     max_submits_per_minute: int = 20
     progress_edit_interval: float = 2.0
     progress_edits_per_second: float = 25.0
+    job_owner_heartbeat: float = 15.0
+    retention_days: int = 90
     user_generations_per_window: int = 5
     user_window_minutes: int = 10
     user_max_concurrent_jobs: int = 2

@@ -25,11 +25,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.interactions import acknowledge
 from bot.interactions import buttons as components
 from bot.interactions.discord_metrics import discord_trace
 from bot.interactions.endpoints import configure_endpoints
 from bot.interactions.generation import GenerationService, Views
 from bot.interactions.presentation import NO_MENTIONS
+from bot.interactions.recovery import JobRecovery, new_owner_id
 from bot.interactions.replies import reply_ephemeral, report_error
 from bot.observability.http import ObservabilityServer
 from bot.observability.loop_lag import LoopLagMonitor
@@ -37,6 +39,12 @@ from bot.observability.metrics import BotMetrics
 from bot.observability.upstream import meter_engine
 from bot.services import Services, open_database
 from bot.storage.failures import describe_database_failure
+from bot.storage.journal import JobJournal
+from bot.storage.ledger import UsageLedger
+from bot.storage.outage import OutageLog
+from bot.storage.outbox import WriteOutbox
+from bot.storage.retention import RetentionTask
+from bot.storage.shard_owners import ShardOwners
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +87,11 @@ class ImagineBot(commands.AutoShardedBot):
         self._given_services = services
         self._services: Services | None = None
         self._generation: GenerationService | None = None
+        self._recovery: JobRecovery | None = None
+        self._retention: RetentionTask | None = None
+        # One log line per database outage, shared by commands, writes and heartbeats.
+        self.database_outage = OutageLog()
+        self.job_owner_id = new_owner_id()
         self.sync_on_start = sync_on_start
         self.stop_on_sigterm = stop_on_sigterm
         self.tree.error(self.on_app_command_error)
@@ -116,11 +129,27 @@ class ImagineBot(commands.AutoShardedBot):
             metrics=self.metrics,
             database_usable=lambda: database.is_usable,
             result_log=self._services.member_history,
+            journal=JobJournal(database),
+            outbox=WriteOutbox(self.database_outage),
+            owner_id=self.job_owner_id,
+            shard_count=lambda: self.shard_count or 1,
         )
+        self._recovery = JobRecovery(
+            self,
+            self._generation,
+            JobJournal(database),
+            ShardOwners(database),
+            UsageLedger(database),
+            owner_id=self.job_owner_id,
+            heartbeat_interval=self.settings.job_owner_heartbeat,
+        )
+        self._retention = RetentionTask(database, self.settings.retention_days,
+                                        self.database_outage)
         await self._start_observability()
         if self.stop_on_sigterm:
             # Platforms that run the Procfile stop workers with SIGTERM: close as on Ctrl+C, so
-            # running jobs tell their members and are refunded, and every session is closed.
+            # running jobs tell their members the image follows after the restart (they stay
+            # journaled), and every session is closed.
             with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
                 asyncio.get_running_loop().add_signal_handler(
                     signal.SIGTERM, lambda: asyncio.create_task(self.close())
@@ -129,6 +158,23 @@ class ImagineBot(commands.AutoShardedBot):
             await self.load_extension(extension)
         if self.sync_on_start:
             await self.sync_if_changed()
+
+    @property
+    def recovery(self) -> JobRecovery:
+        if self._recovery is None:
+            raise RuntimeError("job recovery is created in setup_hook")
+        return self._recovery
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Database-backed commands are deferred if the database is slow to answer."""
+        acknowledge.watch(interaction)
+
+    async def on_ready(self) -> None:
+        """Gateway ready: claim our shards, take back our unfinished jobs, settle the rest."""
+        if self._recovery is not None and not self._shutting_down:
+            self._recovery.ready()
+        if self._retention is not None and not self._shutting_down:
+            self._retention.start()
 
     # ---- health and metrics ------------------------------------------------------------------
 
@@ -227,8 +273,12 @@ class ImagineBot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         self._shutting_down = True  # /readyz says so from now on
+        if self._retention is not None:
+            await self._retention.stop()
+        if self._recovery is not None:
+            await self._recovery.stop()
         if self._generation is not None:
-            await self._generation.close()
+            await self._generation.close()  # running jobs stay journaled for the next start
         await super().close()
         await self._stop_observability()
         if self._services is not None and self._given_services is None:

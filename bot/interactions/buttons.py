@@ -9,6 +9,7 @@ Cancel and Delete are for the requester or a member with Manage Messages.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -88,7 +89,10 @@ class RerollButton(_JobButton, template=r"imagine:reroll:(?P<job>\d+)"):
 
     async def act(self, interaction: discord.Interaction) -> None:
         service = _bot(interaction).generation
-        stored = await service.admissions.lookup(self.job_id)
+        # Within Discord's window: a stalled database answers "unavailable", not silence.
+        stored = await asyncio.wait_for(
+            service.admissions.lookup(self.job_id), service.admission_budget
+        )
         try:
             size = None if stored is None else parse_size(stored.size)
         except InvalidSizeError:
@@ -107,6 +111,9 @@ class DeleteButton(_JobButton, template=r"imagine:delete:(?P<job>\d+):(?P<owner>
     async def act(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer()
         await interaction.delete_original_response()
+        # The owner deleted their image: the ledger keeps the row (it counted) but not the prompt.
+        if interaction.user.id == self.owner_id:
+            await _bot(interaction).generation.admissions.blank_prompt(self.job_id)
 
 
 def running_view(job_id: int, owner_id: int) -> discord.ui.View:

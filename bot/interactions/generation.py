@@ -6,6 +6,11 @@
 2. defers publicly, then runs the job in its own task (tracked, so Cancel and shutdown work);
 3. edits the one status message as progress changes (throttled), then into the result, a
    withheld-image notice, or a short friendly failure. It is never left at "thinking…".
+
+Every job is journaled (`bot.storage.journal`) while it runs, so a restart can take it back
+(`resume`); its end is recorded through the write outbox, which retries until the database
+takes it. On shutdown running jobs are left in the journal and their members told the image
+will follow after the restart.
 """
 
 from __future__ import annotations
@@ -13,17 +18,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import io
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import discord
 
 from bot.imaging import ImageSize, InvalidInputError, resolve_size, validate_prompt
 from bot.interactions import presentation as ui
+from bot.interactions.active_jobs import ActiveJob, ActiveJobs
 from bot.interactions.checks import is_moderator, member_role_ids
 from bot.interactions.delivery import (
     EditBudget,
@@ -31,9 +36,22 @@ from bot.interactions.delivery import (
     ThrottledProgress,
     fit_to_limit,
 )
-from bot.interactions.messages import describe_error, describe_with_id, new_error_id
+from bot.interactions.messages import (
+    DATABASE_UNAVAILABLE,
+    describe_error,
+    describe_with_id,
+    new_error_id,
+)
 from bot.interactions.refusals import refusal_message
 from bot.interactions.replies import reply_ephemeral
+from bot.interactions.status_message import (
+    INVALID_WEBHOOK_TOKEN,
+    UNKNOWN_MESSAGE,
+    StatusMessage,
+    UnknownChannel,
+    message_deleted,
+    token_expired,
+)
 from bot.jobs.engine import JobEngine
 from bot.jobs.fair_queue import JobSlots, UnboundedSlots
 from bot.jobs.progress import JobPhase, JobResult, ProgressUpdate
@@ -41,86 +59,29 @@ from bot.limits.admission import Admission, AdmissionService, JobOutcome, JobReq
 from bot.novita.errors import NovitaError
 from bot.observability.metrics import BotMetrics
 from bot.storage.guild_settings import NsfwPolicy
+from bot.storage.journal import JobJournal, JobState, JournalEntry, shard_of
+from bot.storage.outage import OutageLog
+from bot.storage.outbox import WriteOutbox
 
 log = logging.getLogger(__name__)
 
-# Discord answers 401 / 50027 once an interaction token is older than 15 minutes.
-INVALID_WEBHOOK_TOKEN = 50027
-# 404 / 10008: the status message is gone (e.g. a moderator deleted it mid-job).
-UNKNOWN_MESSAGE = 10008
 # On shutdown each running job gets this long to tell its member it was stopped.
 SHUTDOWN_EDIT_TIMEOUT = 5.0
+# A job posting its result when shutdown starts gets this long to finish (not cut halfway).
+DELIVERY_GRACE = 10.0
+# Journal writes on a job's way (best effort: a stalled database must not stall the job).
+JOURNAL_WRITE_TIMEOUT = 5.0
+# How long a finished job waits for its end to be recorded before leaving it to the outbox.
+FINISH_WAIT = 5.0
+__all__ = [
+    "DATABASE_UNAVAILABLE", "INVALID_WEBHOOK_TOKEN", "UNKNOWN_MESSAGE", "ActiveJob",
+    "ActiveJobs", "GenerationService", "UnknownChannel", "Views", "message_deleted",
+    "request_from_interaction", "token_expired",
+]
 # Discord wants an answer within 3 s of the click; limit checks get this much of it, leaving
 # room for the round trip of the answer itself.
 ADMISSION_BUDGET = 2.0
 BUSY = "The bot is very busy right now. Please try again in a moment."
-DATABASE_UNAVAILABLE = "The bot's database is unavailable, try again in a minute."
-
-
-def token_expired(exc: discord.HTTPException) -> bool:
-    """The interaction token outlived its 15 minutes: edits through it will never work again."""
-    return exc.code == INVALID_WEBHOOK_TOKEN
-
-
-def message_deleted(exc: discord.HTTPException) -> bool:
-    """Unknown Message: a moderator (or the member) deleted the status message."""
-    return exc.code == UNKNOWN_MESSAGE
-
-
-class UnknownChannel(RuntimeError):
-    """A late outcome cannot be posted: discord.py does not know the interaction's channel."""
-
-
-@dataclass
-class ActiveJob:
-    job_id: int
-    request: JobRequest
-    view: ui.JobView
-    task: asyncio.Task[None] | None = None
-    cancelled_by: str | None = None
-    finishing: bool = False  # past the point of no return: recording its outcome
-    started_monotonic: float = field(default_factory=time.monotonic)
-
-
-class ActiveJobs:
-    """The jobs running in this process, by job id (for Cancel and clean shutdown)."""
-
-    def __init__(self) -> None:
-        self._jobs: dict[int, ActiveJob] = {}
-
-    def add(self, job: ActiveJob) -> None:
-        self._jobs[job.job_id] = job
-
-    def remove(self, job_id: int) -> None:
-        self._jobs.pop(job_id, None)
-
-    def __len__(self) -> int:
-        return len(self._jobs)
-
-    def cancel(self, job_id: int, by_name: str) -> bool:
-        job = self._jobs.get(job_id)
-        if job is None or job.task is None or job.task.done() or job.finishing:
-            return False
-        if job.cancelled_by is not None:
-            # Already stopping (a double click): cancelling again would interrupt the edit that
-            # shows "Cancelled" and leave the progress message behind.
-            return True
-        job.cancelled_by = by_name
-        job.task.cancel()
-        return True
-
-    async def wait_idle(self) -> None:
-        """Wait until every job running now has finished and recorded its outcome."""
-        tasks = [job.task for job in self._jobs.values() if job.task is not None]
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def cancel_all(self) -> None:
-        """Stop every job and wait until each has recorded its outcome (jobs stay registered
-        until then, so shutdown never closes the database under a job's last write)."""
-        tasks = [job.task for job in self._jobs.values() if job.task and not job.task.done()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 ViewFactory = Callable[[int, int], discord.ui.View]
@@ -156,6 +117,10 @@ class GenerationService:
         metrics: BotMetrics | None = None,
         database_usable: Callable[[], bool] | None = None,
         result_log: ResultLog | None = None,
+        journal: JobJournal | None = None,
+        outbox: WriteOutbox | None = None,
+        owner_id: str = "",
+        shard_count: Callable[[], int] = lambda: 1,
     ) -> None:
         self.engine = engine
         self.admissions = admissions
@@ -170,7 +135,13 @@ class GenerationService:
         # Consulted before every admission: False once the SQLite file vanished under us.
         self.database_usable = database_usable or (lambda: True)
         self.result_log = result_log
-        self._result_writes: set[asyncio.Task[None]] = set()
+        self._result_writes: set[asyncio.Future[bool]] = set()
+        # Without a journal (tests, tools) jobs are not crash-safe: shutdown refunds them.
+        self.journal = journal
+        self.outbox = outbox or WriteOutbox()
+        self.outage: OutageLog = self.outbox.outage
+        self.owner_id = owner_id
+        self.shard_count = shard_count
 
     # ---- entry point ---------------------------------------------------------------------------
 
@@ -252,18 +223,45 @@ class GenerationService:
                 requester_name=request.user_name,
                 started_at=dt.datetime.now(dt.UTC),
             ),
+            status=StatusMessage.of_interaction(interaction),
         )
+        record = None if self.journal is None else self._journal_entry(job, interaction)
+        return self.launch(job, record)
+
+    def launch(self, job: ActiveJob, record: JournalEntry | None = None) -> ActiveJob:
+        """Run a job in its own task: a new one (`record` is its journal row to write first)
+        or one taken back from the journal after a restart (`job.resumed`)."""
         self.jobs.add(job)
         self.metrics.job_started()
-        job.task = asyncio.create_task(self._run(job, interaction), name=f"job-{job.job_id}")
+        job.task = asyncio.create_task(self._run(job, record), name=f"job-{job.job_id}")
         return job
+
+    def _journal_entry(self, job: ActiveJob, interaction: discord.Interaction) -> JournalEntry:
+        request = job.request
+        return JournalEntry(
+            job_id=job.job_id,
+            owner_id=self.owner_id,
+            shard_id=shard_of(request.guild_id, self.shard_count()),
+            channel_id=request.channel_id or 0,
+            user_id=request.user_id,
+            guild_id=request.guild_id,
+            user_name=request.user_name,
+            channel_is_nsfw=request.channel_is_nsfw,
+            application_id=interaction.application_id,
+            interaction_id=interaction.id,
+            interaction_token=interaction.token,
+            interaction_at=interaction.created_at,
+            filesize_limit=interaction.filesize_limit,
+        )
 
     # ---- the job's life ------------------------------------------------------------------------
 
-    async def _run(self, job: ActiveJob, interaction: discord.Interaction) -> None:
+    async def _run(self, job: ActiveJob, record: JournalEntry | None = None) -> None:
         request = job.request
+        resumed = job.resumed
         log.info(
-            "job start id=%s guild=%s channel=%s user=%s size=%s",
+            "job %s id=%s guild=%s channel=%s user=%s size=%s",
+            "start" if resumed is None else f"resume state={resumed.state}",
             job.job_id,
             request.guild_id,
             request.channel_id,
@@ -280,7 +278,7 @@ class GenerationService:
                 return
             now = dt.datetime.now(dt.UTC)
             try:
-                await interaction.edit_original_response(
+                await job.status.edit(
                     embed=ui.progress_embed(job.view, update, now),
                     view=running_view,
                     allowed_mentions=ui.NO_MENTIONS,
@@ -309,17 +307,33 @@ class GenerationService:
             await reporter.offer(self._waiting_update(job, position))
 
         async def on_submitted(task_id: str) -> None:
-            await self.admissions.mark_submitted(job.job_id, task_id)
+            self._record_submitted(job, task_id)
 
         outcome: JobOutcome = JobStatus.FAILED
         task_id: str | None = None
+        left_for_restart = False
         try:
+            if record is not None:
+                job.journaled = await self._journal_write(
+                    f"journal job {job.job_id}", self._journal().record(record))
             await reporter.offer(self._waiting_update(job, None))
-            async with self.slots.slot(request.user_id, on_position):
-                self.metrics.queue_wait(time.monotonic() - job.started_monotonic)
-                ready = await self.engine.run_until_ready(
-                    request.prompt, request.size, on_progress, on_submitted=on_submitted
+            if resumed is not None and resumed.task_id is not None:
+                # Novita has had it since before the restart: poll it again, never resubmit.
+                task_id = resumed.task_id
+                ready = await self.engine.resume_until_ready(
+                    resumed.task_id, request.prompt, request.size,
+                    started_ago=time.monotonic() - job.started_monotonic, on_progress=on_progress,
                 )
+            else:
+                async with self.slots.slot(request.user_id, on_position):
+                    self.metrics.queue_wait(time.monotonic() - job.started_monotonic)
+                    if job.journaled:  # from here a submit may be on its way: never repeat it
+                        await self._journal_write(
+                            f"journal job {job.job_id}",
+                            self._journal().update(job.job_id, state=JobState.SUBMITTING))
+                    ready = await self.engine.run_until_ready(
+                        request.prompt, request.size, on_progress, on_submitted=on_submitted
+                    )
             # The slot caps tasks at Novita; the download needs none, so a slow image host never
             # keeps another member's submit waiting.
             task_id = ready.task_id
@@ -327,47 +341,111 @@ class GenerationService:
             self.metrics.job_polls(result.polls)
             await reporter.close()
             await asyncio.sleep(reporter.seconds_until_allowed())
-            outcome = await self._deliver(job, interaction, result)
+            job.delivering = True
+            outcome = await self._deliver(job, result)
         except asyncio.CancelledError:
             outcome = JobStatus.CANCELLED
             await reporter.close()  # no progress edit may land after the final one
             if job.cancelled_by is None:  # the bot is shutting down
-                outcome = JobStatus.FAILED  # not the member's doing: refund it
+                if job.journaled:
+                    # Left in the journal: the next start takes it back (and delivers it).
+                    left_for_restart = True
+                    embed = ui.restarting_embed(job.view)
+                else:  # nothing to take it back from: not the member's doing, so refund it
+                    outcome = JobStatus.FAILED
+                    embed = ui.interrupted_embed(job.view)
                 # Say so rather than leave a progress bar (and a dead Cancel button) forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._show(interaction, ui.interrupted_embed(job.view)),
-                        SHUTDOWN_EDIT_TIMEOUT,
-                    )
+                    await asyncio.wait_for(self._show(job, embed), SHUTDOWN_EDIT_TIMEOUT)
                 raise
-            await self._show(interaction, ui.cancelled_embed(job.view, job.cancelled_by))
+            await self._show(job, ui.cancelled_embed(job.view, job.cancelled_by))
         except Exception as exc:
             await reporter.close()
-            outcome, task_id = await self._fail(job, interaction, exc)
+            outcome, failed_task = await self._fail(job, exc)
+            task_id = failed_task or task_id
         finally:
             job.finishing = True
             seconds = time.monotonic() - job.started_monotonic
-            log.info(
-                "job finish id=%s task=%s guild=%s user=%s size=%s duration=%.1fs outcome=%s",
-                job.job_id,
-                task_id,
-                request.guild_id,
-                request.user_id,
-                request.size.wire,
-                seconds,
-                outcome.value,
-            )
-            self.metrics.job_finished(outcome.value, seconds)
-            # Record the outcome even if a shutdown cancels us mid-write: an interrupted write
-            # would leave the ledger row counting as in progress.
-            finish = asyncio.ensure_future(self._finish_quietly(job, outcome, task_id, seconds))
-            try:
-                await asyncio.shield(finish)
-            except asyncio.CancelledError:
-                await finish
-                raise
-            finally:
+            if left_for_restart:
+                log.info("job left for the next start id=%s task=%s", job.job_id, task_id)
                 self.jobs.remove(job.job_id)
+            else:
+                await self._conclude(job, outcome, task_id, seconds)
+
+    async def _conclude(
+        self, job: ActiveJob, outcome: JobOutcome, task_id: str | None, seconds: float
+    ) -> None:
+        request = job.request
+        log.info(
+            "job finish id=%s task=%s guild=%s user=%s size=%s duration=%.1fs outcome=%s",
+            job.job_id,
+            task_id,
+            request.guild_id,
+            request.user_id,
+            request.size.wire,
+            seconds,
+            outcome.value,
+        )
+        self.metrics.job_finished(outcome.value, seconds)
+        # Recorded through the outbox: retried until the database takes it, even if a
+        # shutdown cancels us meanwhile (the journal row stays until it lands).
+        landed = self._record_outcome(job, outcome, task_id, {"total": seconds})
+        try:
+            await asyncio.wait({landed}, timeout=FINISH_WAIT)
+        finally:
+            self.jobs.remove(job.job_id)
+
+    def _journal(self) -> JobJournal:
+        assert self.journal is not None
+        return self.journal
+
+    async def _journal_write(self, doing: str, write: Awaitable[object]) -> bool:
+        """A best-effort journal write on the job's way; False (logged once per outage) if the
+        database did not take it in time. The job runs on either way."""
+        try:
+            await asyncio.wait_for(write, JOURNAL_WRITE_TIMEOUT)
+        except Exception as error:
+            self.outage.failed(error, doing)
+            return False
+        return True
+
+    def _record_submitted(self, job: ActiveJob, task_id: str) -> None:
+        """Novita has the task (queued in order, so it lands before the job's end)."""
+        if self.journal is not None:
+            journal = self.journal
+            self.outbox.put(
+                f"task of job {job.job_id}", lambda: journal.mark_submitted(job.job_id, task_id)
+            )
+        else:
+            self.outbox.put(
+                f"task of job {job.job_id}",
+                lambda: self.admissions.mark_submitted(job.job_id, task_id),
+            )
+
+    def _record_outcome(
+        self,
+        job: ActiveJob,
+        outcome: JobOutcome,
+        task_id: str | None,
+        timings: dict[str, float] | None,
+        error: str | None = None,
+    ) -> asyncio.Future[bool]:
+        label = f"end of job {job.job_id}"
+        if self.journal is not None:
+            journal = self.journal
+            return self.outbox.put(label, lambda: journal.settle(
+                job.job_id, outcome, task_id=task_id, timings=timings, error=error))
+        return self.outbox.put(label, lambda: self.admissions.finish(
+            job.job_id, outcome, task_id=task_id, timings=timings, error=error))
+
+    async def stop_unresumable(self, job: ActiveJob, why: str) -> None:
+        """A job that cannot be taken back after a restart (a submit may or may not have
+        reached Novita, or its details are gone): tell the member, refund it."""
+        log.warning("job %s cannot be taken back after the restart: %s; refunded", job.job_id,
+                    why)
+        await self._show(job, ui.stopped_by_restart_embed(job.view))
+        landed = self._record_outcome(job, JobStatus.REFUNDED, None, None, error=why)
+        await asyncio.wait({landed}, timeout=FINISH_WAIT)
 
     def _waiting_update(self, job: ActiveJob, position: int | None) -> ProgressUpdate:
         return ProgressUpdate(
@@ -379,26 +457,22 @@ class GenerationService:
             queue_position=position,
         )
 
-    async def _deliver(
-        self, job: ActiveJob, interaction: discord.Interaction, result: JobResult
-    ) -> JobOutcome:
+    async def _deliver(self, job: ActiveJob, result: JobResult) -> JobOutcome:
         request = job.request
         finished_view = self.views.finished(job.job_id, request.user_id)
         if result.nsfw_flagged and not request.channel_is_nsfw:
             policy = await self.admissions.nsfw_policy(request.guild_id)
             if policy is not NsfwPolicy.SPOILER:
-                await self._show(interaction, ui.withheld_embed(job.view), view=finished_view)
+                await self._show(job, ui.withheld_embed(job.view), view=finished_view)
                 return JobStatus.SUCCEEDED
             spoiler = True
         else:
             spoiler = False
-        limit = interaction.filesize_limit
         try:
-            data, recompressed = await fit_to_limit(result.image, limit)
+            data, recompressed = await fit_to_limit(result.image, job.status.filesize_limit)
         except ImageTooLargeForDiscord:
             await self._show(
-                interaction,
-                ui.failure_embed(job.view, "The image is too large to upload to this server."),
+                job, ui.failure_embed(job.view, "The image is too large to upload to this server.")
             )
             return JobStatus.FAILED
         filename = f"{result.task_id}.jpeg"
@@ -411,7 +485,7 @@ class GenerationService:
             note=note,
         )
         posted = await self._replace_status(
-            interaction,
+            job,
             embed=embed,
             view=finished_view,
             image=(data, filename, spoiler),
@@ -421,28 +495,20 @@ class GenerationService:
         return JobStatus.SUCCEEDED
 
     def _note_result(self, job: ActiveJob, posted: discord.Message | None) -> None:
-        """Remember where the image went (history links to it), in the background: the image is
-        delivered, so nothing may now turn a shutdown into a failed, refunded job."""
+        """Remember where the image went (history links to it) through the write outbox: in the
+        background, retried through a database blip, never turning a delivered job into a
+        failed, refunded one."""
         if posted is None or self.result_log is None:
             return
-        write = asyncio.create_task(
-            self._record_result(self.result_log, job.job_id, posted.channel.id, posted.id)
+        result_log, channel_id, message_id = self.result_log, posted.channel.id, posted.id
+        write = self.outbox.put(
+            f"result message of job {job.job_id}",
+            lambda: result_log.record_result_message(job.job_id, channel_id, message_id),
         )
         self._result_writes.add(write)
         write.add_done_callback(self._result_writes.discard)
 
-    @staticmethod
-    async def _record_result(
-        result_log: ResultLog, job_id: int, channel_id: int, message_id: int
-    ) -> None:
-        try:
-            await result_log.record_result_message(job_id, channel_id, message_id)
-        except Exception:
-            log.warning("could not record where job %s was posted", job_id, exc_info=True)
-
-    async def _fail(
-        self, job: ActiveJob, interaction: discord.Interaction, exc: Exception
-    ) -> tuple[JobOutcome, str | None]:
+    async def _fail(self, job: ActiveJob, exc: Exception) -> tuple[JobOutcome, str | None]:
         task_id = exc.task_id if isinstance(exc, NovitaError) else None
         friendly = describe_error(exc)
         if friendly is None:
@@ -453,13 +519,13 @@ class GenerationService:
             friendly = describe_with_id(exc, error_id)
         else:
             log.warning("job %s failed: %s", job.job_id, exc)
-        await self._show(interaction, ui.failure_embed(job.view, friendly))
+        await self._show(job, ui.failure_embed(job.view, friendly))
         # Refused before submission or failed upstream: it does not count against the user.
         return JobStatus.FAILED, task_id
 
     async def _show(
         self,
-        interaction: discord.Interaction,
+        job: ActiveJob,
         embed: discord.Embed,
         *,
         view: discord.ui.View | None = None,
@@ -468,69 +534,24 @@ class GenerationService:
         given); if even that fails, log it: the job's outcome is recorded either way."""
         try:
             await self._replace_status(
-                interaction, embed=embed, view=view, ping=f"<@{interaction.user.id}>"
+                job, embed=embed, view=view, ping=f"<@{job.status.requester_id}>"
             )
         except (discord.HTTPException, UnknownChannel):
             log.warning("could not show the outcome to the member", exc_info=True)
 
     async def _replace_status(
         self,
-        interaction: discord.Interaction,
+        job: ActiveJob,
         *,
         embed: discord.Embed,
         view: discord.ui.View | None,
         ping: str,
         image: tuple[bytes, str, bool] | None = None,
     ) -> discord.Message | None:
-        """Edit the status message into its final form (`image` = bytes, filename, spoiler);
-        returns the message that shows it (None: the status message was deleted).
-
-        Past the interaction token's 15 minutes the message can no longer be edited; then the
-        same embed (and image) is posted in the channel instead, pinging only the requester, so
-        nobody is left waiting. This is the one place that fallback lives.
-        """
-
-        def attachment() -> list[discord.File]:
-            if image is None:
-                return []
-            data, filename, spoiler = image
-            return [discord.File(io.BytesIO(data), filename=filename, spoiler=spoiler)]
-
-        try:
-            return await interaction.edit_original_response(
-                embed=embed, view=view, attachments=attachment(), allowed_mentions=ui.NO_MENTIONS
-            )
-        except discord.HTTPException as exc:
-            if message_deleted(exc):
-                # Deleted by a moderator (or the member): the outcome is not posted elsewhere.
-                # A result still counts: the task was made and billed.
-                log.info("the status message was deleted; outcome not shown")
-                return None
-            if not token_expired(exc):
-                raise
-        channel = interaction.channel
-        if not isinstance(channel, discord.abc.Messageable):
-            raise UnknownChannel("interaction token expired and the channel is unknown")
-        requester = interaction.user.id
-        return await channel.send(
-            content=ping,
-            embed=embed,
-            files=attachment(),
-            view=view or discord.utils.MISSING,
-            allowed_mentions=discord.AllowedMentions(
-                everyone=False, roles=False, users=[discord.Object(requester)]
-            ),
-        )
-
-    async def _finish_quietly(
-        self, job: ActiveJob, outcome: JobOutcome, task_id: str | None, seconds: float
-    ) -> None:
-        try:
-            await self.admissions.finish(
-                job.job_id, outcome, task_id=task_id, timings={"total": seconds}
-            )
-        except Exception:
-            log.exception("could not record the end of job %s", job.job_id)
+        """Edit the status message into its final form; past the token's 15 minutes, post it
+        in the channel pinging only the requester (`StatusMessage.replace`: the one place that
+        fallback lives). Returns the message that shows it (None: it was deleted)."""
+        return await job.status.replace(embed=embed, view=view, ping=ping, image=image)
 
     async def results_recorded(self) -> None:
         """Wait until every delivered result so far has its message recorded (tests, close)."""
@@ -538,10 +559,13 @@ class GenerationService:
             await asyncio.gather(*self._result_writes, return_exceptions=True)
 
     async def close(self) -> None:
-        await self.jobs.cancel_all()
+        """Shutdown: results being posted finish; every other job is left in the journal for
+        the next start (its member told so); pending end-of-job writes get a last chance."""
+        await self.jobs.cancel_all(DELIVERY_GRACE)
         if self._late_admissions:  # let refunds of late limit checks land before the DB closes
             await asyncio.gather(*self._late_admissions, return_exceptions=True)
         await self.results_recorded()  # and where results were posted
+        await self.outbox.close()
 
 
 def request_from_interaction(

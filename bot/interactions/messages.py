@@ -24,6 +24,7 @@ _SIZE_PROBLEMS: Final = {
     SizeProblem.SIDE_OUT_OF_RANGE: f"each side must be between {MIN_SIDE} and {MAX_SIDE} pixels",
     SizeProblem.NOT_WIDTH_BY_HEIGHT: "write it as width*height, for example 1024*1536",
 }
+DATABASE_UNAVAILABLE = "The bot's database is unavailable, try again in a minute."
 MISCONFIGURED = "The bot's image service is misconfigured. Please tell a server admin."
 
 

@@ -34,6 +34,7 @@ WITHHELD_TITLE: Final = "🔞 Image withheld"
 FAILURE_TITLE: Final = "❌ No image"
 CANCELLED_TITLE: Final = "🛑 Cancelled"
 STOPPED_TITLE: Final = "🛑 Stopped"
+RESTARTING_TITLE: Final = "🔄 The bot is restarting"
 FINAL_TITLES: Final = (RESULT_TITLE, WITHHELD_TITLE, FAILURE_TITLE, CANCELLED_TITLE, STOPPED_TITLE)
 
 
@@ -172,6 +173,24 @@ def interrupted_embed(job: JobView) -> discord.Embed:
         "The bot restarted before this image was ready. Please try again.",
         title=STOPPED_TITLE,
     )
+
+
+RESTARTING_TEXT: Final = "The bot is restarting; your image will follow."
+STOPPED_BY_RESTART_TEXT: Final = "Stopped by a restart — not counted. Please try again."
+
+
+def restarting_embed(job: JobView) -> discord.Embed:
+    """Shown while the bot restarts with this job journaled: it resumes on the next start."""
+    embed = discord.Embed(
+        title=RESTARTING_TITLE, description=f"{format_prompt(job.prompt)}\n\n{RESTARTING_TEXT}"
+    )
+    embed.set_footer(text=f"{job.size.wire} · requested by {job.requester_name}")
+    return embed
+
+
+def stopped_by_restart_embed(job: JobView) -> discord.Embed:
+    """A job that could not be taken back after a restart (it is refunded)."""
+    return failure_embed(job, STOPPED_BY_RESTART_TEXT, title=STOPPED_TITLE)
 
 
 def image_ready_ping(requester_id: int) -> str:

@@ -7,8 +7,10 @@ from typing import Any
 
 import discord
 
-from bot.interactions.messages import describe_with_id, new_error_id
+from bot.interactions import acknowledge
+from bot.interactions.messages import DATABASE_UNAVAILABLE, describe_with_id, new_error_id
 from bot.interactions.presentation import NO_MENTIONS
+from bot.storage.outage import OutageLog, is_database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ async def reply_ephemeral(
         extra["embed"] = embed
     if view is not None:
         extra["view"] = view
+    await acknowledge.settle(interaction)  # a slow command may be being deferred right now
     if interaction.response.is_done():
         await interaction.followup.send(
             text if text is not None else discord.utils.MISSING,
@@ -41,7 +44,22 @@ async def reply_ephemeral(
 
 
 async def report_error(interaction: discord.Interaction, error: BaseException, where: str) -> str:
-    """Log `error` with a fresh error id and tell the member a friendly line quoting it."""
+    """Log `error` with a fresh error id and tell the member a friendly line quoting it.
+
+    An unreachable (or stalled) database is not a bug: the member hears "the bot's database is
+    unavailable, try again in a minute" and the log gets one line per outage, not per request.
+    """
+    if is_database_unavailable(error):
+        outage = getattr(interaction.client, "database_outage", None)
+        if isinstance(outage, OutageLog):
+            outage.failed(error, where)
+        else:
+            log.warning("database unavailable in %s (%s)", where, type(error).__name__)
+        try:
+            await reply_ephemeral(interaction, DATABASE_UNAVAILABLE)
+        except discord.HTTPException:
+            log.info("could not tell the member the database is unavailable", exc_info=True)
+        return ""
     error_id = new_error_id()
     log.error("unhandled error in %s [error id %s]", where, error_id, exc_info=error)
     text = describe_with_id(error, error_id)

@@ -2,7 +2,9 @@
 
 `run()` does it all. Callers that cap concurrent Novita tasks split it: `run_until_ready()`
 (submit and poll, inside the cap) then `fetch_image()` (download and decode, outside it), so a
-slow image host never holds a slot that another job's submit is waiting for.
+slow image host never holds a slot that another job's submit is waiting for. After a restart,
+`resume_until_ready()` polls an already submitted task again (never submitting it twice), and
+`fetch_image()` finishes it the same way.
 
 The engine knows nothing about Discord. It talks to anything shaped like `TaskClient` (the real
 `NovitaClient`, or a fake in tests), decides when to poll through a `PollStrategy`, learns how
@@ -199,16 +201,30 @@ class JobEngine:
         started_ago: float,
         on_progress: ProgressCallback | None = None,
     ) -> JobResult:
-        """Continue a task submitted `started_ago` seconds earlier (e.g. before a restart).
+        """Continue a task submitted `started_ago` seconds earlier (e.g. before a restart)."""
+        ready = await self.resume_until_ready(
+            task_id, prompt, size, started_ago=started_ago, on_progress=on_progress
+        )
+        return await self.fetch_image(ready, on_progress)
+
+    async def resume_until_ready(
+        self,
+        task_id: str,
+        prompt: str,
+        size: ImageSize,
+        *,
+        started_ago: float,
+        on_progress: ProgressCallback | None = None,
+    ) -> ReadyTask:
+        """Poll a task submitted `started_ago` seconds earlier until it is ready; never submits.
 
         The deadline still counts from the original start, so a task resumed too late fails
-        with `JobTimeoutError` without another request.
+        with `JobTimeoutError` without another request. Download with `fetch_image`.
         """
         started = self._clock() - max(0.0, started_ago)
         job = _Tracker(size, started, started, started + self.settings.deadline_seconds, task_id)
         log.info("task resumed task=%s started_ago=%.1fs", task_id, started_ago)
-        ready = await self._until_ready(job, prompt, on_progress)
-        return await self.fetch_image(ready, on_progress)
+        return await self._until_ready(job, prompt, on_progress)
 
     async def fetch_image(
         self, ready: ReadyTask, on_progress: ProgressCallback | None = None

@@ -204,6 +204,10 @@ class AdmissionService:
             job_id, outcome, task_id=task_id, timings=timings, error=error
         )
 
+    async def blank_prompt(self, job_id: int) -> bool:
+        """The owner deleted the image: its prompt is not kept (the row still counts)."""
+        return await self._ledger.blank_prompt(job_id)
+
     async def lookup(self, job_id: int) -> LedgerEntry | None:
         """What the ledger knows about a job (a Re-roll reads its prompt and size)."""
         return await self._ledger.get(job_id)

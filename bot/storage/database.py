@@ -279,7 +279,7 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
             "an in-memory SQLite database is not shared between connections; use a file path"
         )
     Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)  # rows may hold a token
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -312,4 +312,7 @@ def _postgres_engine(
         if not _SCHEMA_NAME.match(schema):
             raise DatabaseConfigError(f"schema name {schema!r} must match {_SCHEMA_NAME.pattern}")
         connect_args["server_settings"] = {"search_path": schema}
-    return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    # Statement parameters stay out of error text: a journal row holds an interaction token.
+    return create_async_engine(
+        url, connect_args=connect_args, pool_pre_ping=True, hide_parameters=True
+    )

@@ -1,47 +1,65 @@
-"""The job journal: what a restarted process needs to pick up jobs that were in flight.
+"""The job journal: what a restarted process needs to take back the jobs that were in flight.
 
-One row per job, written when the job is admitted and updated as it moves on. Only a table and
-simple operations for now; resuming from it is the job engine's business.
+One row per admitted job, keyed by the ledger's job id, written when the job starts and deleted
+in the same transaction that records how it ended (`settle`), so a row exists exactly while the
+ledger row is unfinished. It names the process that runs the job (`owner_id`) and the Discord
+shard its guild belongs to; the Novita task once submitted; and the interaction to edit.
+
+The interaction token is a secret: it never appears in a repr or a log line, and it leaves the
+database with the row when the job ends.
+
+States: `queued` (admitted, not yet sent to Novita: safe to submit again), `submitting` (a
+submit may be on its way: never submitted twice, so such a job is refunded after a crash) and
+`submitted` (Novita has the task: resumed by polling it again).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import RowMapping, delete, select, update
 
 from bot.clock import Clock, utc_now
 from bot.storage.database import Database
-from bot.storage.schema import job_journal
+from bot.storage.ledger import ACTIVE, JobOutcome, UsageLedger
+from bot.storage.schema import job_journal, usage_ledger
 
 
 class JobState(enum.StrEnum):
-    QUEUED = "queued"  # admitted, waiting for an upstream slot
+    QUEUED = "queued"  # admitted, waiting for an upstream slot: may be submitted (again)
+    SUBMITTING = "submitting"  # a submit request may be in flight: never repeated
     SUBMITTED = "submitted"  # Novita has a task id: resumable by polling it
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
-UNFINISHED: Final = (JobState.QUEUED, JobState.SUBMITTED)
+def shard_of(guild_id: int | None, shard_count: int) -> int:
+    """Discord's shard for a guild (direct messages go to shard 0)."""
+    if not guild_id or shard_count <= 1:
+        return 0
+    return (guild_id >> 22) % shard_count
 
 
 @dataclass(frozen=True)
 class JournalEntry:
-    job_id: str
-    guild_id: int
+    job_id: int
+    owner_id: str
+    shard_id: int
     channel_id: int
     user_id: int
-    prompt: str
-    size: str
-    state: JobState = JobState.QUEUED
-    ticket_id: int | None = None
+    guild_id: int | None = None
+    user_name: str = ""
+    channel_is_nsfw: bool = False
+    application_id: int | None = None
     interaction_id: int | None = None
+    interaction_token: str | None = field(default=None, repr=False)  # secret
+    interaction_at: dt.datetime | None = None
+    filesize_limit: int | None = None
     message_id: int | None = None
     task_id: str | None = None
+    state: JobState = JobState.QUEUED
     created_at: dt.datetime | None = None  # set by the journal
     updated_at: dt.datetime | None = None
 
@@ -50,6 +68,7 @@ class JobJournal:
     def __init__(self, db: Database, clock: Clock = utc_now) -> None:
         self._db = db
         self._clock = clock
+        self._ledger = UsageLedger(db, clock)
 
     async def record(self, entry: JournalEntry) -> None:
         now = self._clock()
@@ -57,85 +76,131 @@ class JobJournal:
             await conn.execute(
                 job_journal.insert().values(
                     job_id=entry.job_id,
-                    ticket_id=entry.ticket_id,
+                    owner_id=entry.owner_id,
+                    shard_id=entry.shard_id,
+                    application_id=entry.application_id,
+                    interaction_id=entry.interaction_id,
+                    interaction_token=entry.interaction_token,
+                    interaction_at=entry.interaction_at,
                     guild_id=entry.guild_id,
                     channel_id=entry.channel_id,
                     user_id=entry.user_id,
-                    interaction_id=entry.interaction_id,
+                    user_name=entry.user_name[:100],
+                    channel_is_nsfw=entry.channel_is_nsfw,
+                    filesize_limit=entry.filesize_limit,
                     message_id=entry.message_id,
-                    prompt=entry.prompt,
-                    size=entry.size,
                     task_id=entry.task_id,
                     state=str(entry.state),
-                    created_at=now,
+                    created_at=entry.created_at or now,
                     updated_at=now,
                 )
             )
 
     async def update(
         self,
-        job_id: str,
+        job_id: int,
         *,
         state: JobState | None = None,
-        task_id: str | None = None,
         message_id: int | None = None,
+        owner_id: str | None = None,
+        forget_token: bool = False,
     ) -> bool:
         """Change what is given; False if there is no such job."""
         values: dict[str, Any] = {"updated_at": self._clock()}
         if state is not None:
             values["state"] = str(state)
-        if task_id is not None:
-            values["task_id"] = task_id
         if message_id is not None:
             values["message_id"] = message_id
+        if owner_id is not None:
+            values["owner_id"] = owner_id
+        if forget_token:
+            values["interaction_token"] = None
         async with self._db.write() as conn:
             result = await conn.execute(
                 update(job_journal).where(job_journal.c.job_id == job_id).values(**values)
             )
         return bool(result.rowcount)
 
-    async def get(self, job_id: str) -> JournalEntry | None:
+    async def mark_submitted(self, job_id: int, task_id: str) -> bool:
+        """Novita has the task: record it in the journal and the ledger together."""
+        now = self._clock()
+        async with self._db.write() as conn:
+            await self._ledger.mark_submitted_in(conn, job_id, task_id)
+            result = await conn.execute(
+                update(job_journal)
+                .where(job_journal.c.job_id == job_id)
+                .values(task_id=task_id, state=str(JobState.SUBMITTED), updated_at=now)
+            )
+        return bool(result.rowcount)
+
+    async def settle(
+        self,
+        job_id: int,
+        outcome: JobOutcome,
+        *,
+        task_id: str | None = None,
+        error: str | None = None,
+        timings: Mapping[str, float] | None = None,
+    ) -> bool:
+        """Record how the job ended and forget its journal row, in one transaction.
+
+        Returns whether the ledger row changed (False: it was already closed). Safe to repeat.
+        """
+        async with self._db.write() as conn:
+            changed = await self._ledger.finish_in(
+                conn, job_id, outcome, task_id=task_id, error=error, timings=timings
+            )
+            await conn.execute(delete(job_journal).where(job_journal.c.job_id == job_id))
+        return changed
+
+    async def get(self, job_id: int) -> JournalEntry | None:
         async with self._db.read() as conn:
             row = (
                 await conn.execute(select(job_journal).where(job_journal.c.job_id == job_id))
             ).mappings().first()
         return None if row is None else _entry(row)
 
-    async def unfinished(self) -> list[JournalEntry]:
-        """Jobs still queued or submitted, oldest first (what to resume after a restart)."""
+    async def entries(self) -> list[JournalEntry]:
+        """Every unfinished job, oldest first."""
         async with self._db.read() as conn:
-            rows = await conn.execute(
-                select(job_journal)
-                .where(job_journal.c.state.in_([str(s) for s in UNFINISHED]))
-                .order_by(job_journal.c.created_at, job_journal.c.job_id)
-            )
+            rows = await conn.execute(select(job_journal).order_by(job_journal.c.job_id))
             return [_entry(row) for row in rows.mappings()]
 
-    async def prune(self, finished_before: dt.datetime) -> int:
-        """Forget finished jobs last touched before the given time; returns how many."""
-        async with self._db.write() as conn:
-            result = await conn.execute(
-                delete(job_journal).where(
-                    job_journal.c.state.not_in([str(s) for s in UNFINISHED]),
-                    job_journal.c.updated_at < finished_before,
+    async def unjournaled_active(self, created_before: dt.datetime) -> list[int]:
+        """Ledger rows still reserved or submitted that no journal row covers (a process died
+        before journaling them, or the journal was written by an older release)."""
+        t = usage_ledger
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(t.c.id)
+                .where(
+                    t.c.status.in_(sorted(str(s) for s in ACTIVE)),
+                    t.c.created_at < created_before,
+                    t.c.id.not_in(select(job_journal.c.job_id)),
                 )
+                .order_by(t.c.id)
             )
-        return int(result.rowcount)
+            return [int(job_id) for (job_id,) in rows]
 
 
 def _entry(row: RowMapping) -> JournalEntry:
     return JournalEntry(
-        job_id=row["job_id"],
+        job_id=int(row["job_id"]),
+        owner_id=row["owner_id"],
+        shard_id=int(row["shard_id"]),
+        channel_id=int(row["channel_id"]),
+        user_id=int(row["user_id"]),
         guild_id=row["guild_id"],
-        channel_id=row["channel_id"],
-        user_id=row["user_id"],
-        prompt=row["prompt"],
-        size=row["size"],
-        state=JobState(row["state"]),
-        ticket_id=row["ticket_id"],
+        user_name=row["user_name"] or "",
+        channel_is_nsfw=bool(row["channel_is_nsfw"]),
+        application_id=row["application_id"],
         interaction_id=row["interaction_id"],
+        interaction_token=row["interaction_token"],
+        interaction_at=row["interaction_at"],
+        filesize_limit=row["filesize_limit"],
         message_id=row["message_id"],
         task_id=row["task_id"],
+        state=JobState(row["state"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

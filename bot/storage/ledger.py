@@ -33,6 +33,7 @@ from sqlalchemy import (
     cast,
     func,
     select,
+    union,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -40,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.clock import Clock, utc_now
 from bot.limits.policy import MICRO, Usage
 from bot.storage.database import Database
-from bot.storage.schema import usage_ledger
+from bot.storage.schema import usage_daily, usage_ledger
 
 
 class JobStatus(enum.StrEnum):
@@ -239,7 +240,13 @@ class UsageLedger:
     # --- life cycle of one row -------------------------------------------------------------
     async def mark_submitted(self, job_id: int, task_id: str) -> bool:
         """Record the upstream task; False if the row is not waiting to be submitted."""
+        async with self._db.write() as conn:
+            return await self.mark_submitted_in(conn, job_id, task_id)
+
+    async def mark_submitted_in(self, conn: AsyncConnection, job_id: int, task_id: str) -> bool:
+        """`mark_submitted` inside the caller's transaction (the journal writes beside it)."""
         return await self._transition(
+            conn,
             job_id,
             {JobStatus.RESERVED},
             JobStatus.SUBMITTED,
@@ -260,6 +267,22 @@ class UsageLedger:
 
         `cancelled` on a row that never reached Novita becomes `refunded`.
         """
+        async with self._db.write() as conn:
+            return await self.finish_in(
+                conn, job_id, outcome, task_id=task_id, error=error, timings=timings
+            )
+
+    async def finish_in(
+        self,
+        conn: AsyncConnection,
+        job_id: int,
+        outcome: JobOutcome,
+        *,
+        task_id: str | None = None,
+        error: str | None = None,
+        timings: Mapping[str, float] | None = None,
+    ) -> bool:
+        """`finish` inside the caller's transaction (the journal forgets the job beside it)."""
         if outcome in ACTIVE:
             raise ValueError(f"{outcome} is not how a job ends")
         values: dict[str, Any] = {"finished_at": self._clock()}
@@ -270,10 +293,12 @@ class UsageLedger:
         if timings is not None:
             values["timings"] = json.dumps(dict(timings), sort_keys=True)
         if outcome is JobStatus.CANCELLED:
-            if await self._transition(job_id, {JobStatus.RESERVED}, JobStatus.REFUNDED, **values):
+            if await self._transition(
+                conn, job_id, {JobStatus.RESERVED}, JobStatus.REFUNDED, **values
+            ):
                 return True
-            return await self._transition(job_id, {JobStatus.SUBMITTED}, outcome, **values)
-        return await self._transition(job_id, ACTIVE, outcome, **values)
+            return await self._transition(conn, job_id, {JobStatus.SUBMITTED}, outcome, **values)
+        return await self._transition(conn, job_id, ACTIVE, outcome, **values)
 
     async def refund(self, job_id: int, *, error: str | None = None) -> bool:
         """The job never ran or failed: it stops counting against any limit or budget."""
@@ -325,6 +350,15 @@ class UsageLedger:
             )
         return int(result.rowcount)
 
+
+    async def blank_prompt(self, job_id: int) -> bool:
+        """The owner deleted the image: forget what they asked for (the row still counts)."""
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(usage_ledger).where(usage_ledger.c.id == job_id).values(prompt="")
+            )
+        return bool(result.rowcount)
+
     # --- reading ---------------------------------------------------------------------------
     async def get(self, job_id: int) -> LedgerEntry | None:
         async with self._db.read() as conn:
@@ -360,33 +394,52 @@ class UsageLedger:
             return await self._spent(conn, since, guild_id)
 
     async def summary(self, since: dt.datetime, guild_id: int | None = None) -> UsageSummary:
-        t = usage_ledger
+        """Jobs since `since`: rows, plus the daily totals of rows past retention (a day counts
+        whole once any of it is in range)."""
+        t, d = usage_ledger, usage_daily
         where = [t.c.created_at >= since]
+        rolled = [d.c.day >= _day_of(since)]
         if guild_id is not None:
             where.append(t.c.guild_id == guild_id)
+            rolled.append(d.c.guild_id == guild_id)
         async with self._db.read() as conn:
-            by_status = {
-                str(status): int(n)
-                for status, n in await conn.execute(
-                    select(t.c.status, func.count()).where(*where).group_by(t.c.status)
-                )
-            }
+            by_status: dict[str, int] = {}
+            for status, n in await conn.execute(
+                select(t.c.status, func.count()).where(*where).group_by(t.c.status)
+            ):
+                by_status[str(status)] = by_status.get(str(status), 0) + int(n)
+            for status, n in await conn.execute(
+                select(d.c.status, func.sum(d.c.jobs)).where(*rolled).group_by(d.c.status)
+            ):
+                by_status[str(status)] = by_status.get(str(status), 0) + int(n or 0)
             counted = and_(*where, t.c.status.in_(_COUNTED_VALUES))
-            images, spent, users = (
+            counted_rolled = and_(*rolled, d.c.status.in_(_COUNTED_VALUES))
+            images, spent = (
                 await conn.execute(
                     select(
                         func.coalesce(func.sum(t.c.images), 0),
                         func.coalesce(func.sum(t.c.cost_microusd), 0),
-                        func.count(func.distinct(t.c.user_id)),
                     ).where(counted)
                 )
             ).one()
+            old_images, old_spent = (
+                await conn.execute(
+                    select(
+                        func.coalesce(func.sum(d.c.images), 0),
+                        func.coalesce(func.sum(d.c.cost_microusd), 0),
+                    ).where(counted_rolled)
+                )
+            ).one()
+            members = union(
+                select(t.c.user_id).where(counted), select(d.c.user_id).where(counted_rolled)
+            ).subquery()
+            users = (await conn.execute(select(func.count()).select_from(members))).scalar_one()
         return UsageSummary(
             jobs=sum(by_status.values()),
             succeeded=by_status.get(JobStatus.SUCCEEDED, 0),
             failed=by_status.get(JobStatus.FAILED, 0),
-            images=int(images),
-            spent_microusd=int(spent),
+            images=int(images) + int(old_images),
+            spent_microusd=int(spent) + int(old_spent),
             users=int(users),
             by_status=by_status,
         )
@@ -394,19 +447,22 @@ class UsageLedger:
     async def top_users(
         self, since: dt.datetime, guild_id: int, limit: int = 5
     ) -> list[tuple[int, int]]:
-        """(user id, images) of the members who made the most images since `since`, most first."""
-        t = usage_ledger
-        images = func.sum(t.c.images)
+        """(user id, images) of the members who made the most images since `since`, most first
+        (daily totals past retention included)."""
+        t, d = usage_ledger, usage_daily
+        recent = select(t.c.user_id.label("user_id"), t.c.images.label("images")).where(
+            t.c.guild_id == guild_id, t.c.created_at >= since, t.c.status.in_(_COUNTED_VALUES)
+        )
+        rolled = select(d.c.user_id.label("user_id"), d.c.images.label("images")).where(
+            d.c.guild_id == guild_id, d.c.day >= _day_of(since), d.c.status.in_(_COUNTED_VALUES)
+        )
+        both = recent.union_all(rolled).subquery()
+        images = func.sum(both.c.images)
         async with self._db.read() as conn:
             rows = await conn.execute(
-                select(t.c.user_id, images)
-                .where(
-                    t.c.guild_id == guild_id,
-                    t.c.created_at >= since,
-                    t.c.status.in_(_COUNTED_VALUES),
-                )
-                .group_by(t.c.user_id)
-                .order_by(images.desc(), t.c.user_id)
+                select(both.c.user_id, images)
+                .group_by(both.c.user_id)
+                .order_by(images.desc(), both.c.user_id)
                 .limit(limit)
             )
             return [(int(user), int(count)) for user, count in rows]
@@ -454,24 +510,33 @@ class UsageLedger:
                 select(func.coalesce(func.sum(t.c.cost_microusd), 0, type_=Integer)).where(*where)
             )
         ).scalar_one()
-        return int(total)
+        d = usage_daily
+        rolled = [d.c.day >= _day_of(since), d.c.status.in_(_COUNTED_VALUES)]
+        if guild_id is not None:
+            rolled.append(d.c.guild_id == guild_id)
+        old = (
+            await conn.execute(
+                select(func.coalesce(func.sum(d.c.cost_microusd), 0, type_=Integer)).where(*rolled)
+            )
+        ).scalar_one()
+        return int(total) + int(old)
 
     async def _transition(
         self,
+        conn: AsyncConnection,
         job_id: int,
         allowed_from: frozenset[JobStatus] | set[JobStatus],
         to: JobStatus,
         **values: Any,
     ) -> bool:
-        async with self._db.write() as conn:
-            result = await conn.execute(
-                update(usage_ledger)
-                .where(
-                    usage_ledger.c.id == job_id,
-                    usage_ledger.c.status.in_(sorted(str(s) for s in allowed_from)),
-                )
-                .values(status=str(to), **values)
+        result = await conn.execute(
+            update(usage_ledger)
+            .where(
+                usage_ledger.c.id == job_id,
+                usage_ledger.c.status.in_(sorted(str(s) for s in allowed_from)),
             )
+            .values(status=str(to), **values)
+        )
         return bool(result.rowcount)
 
 
@@ -487,6 +552,11 @@ def _day_number(
     if dialect == "postgresql":
         return cast(func.floor(days), Integer)
     return cast(days, Integer)
+
+
+def _day_of(moment: dt.datetime) -> dt.datetime:
+    """00:00 UTC of the day `moment` falls in (daily totals are keyed by it)."""
+    return moment.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _entry(row: RowMapping) -> LedgerEntry:

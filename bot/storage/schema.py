@@ -109,19 +109,43 @@ durations = Table(
 
 job_journal = Table(
     "job_journal", metadata,
-    Column("job_id", String(64), primary_key=True),
-    Column("ticket_id", BigInteger),
-    Column("guild_id", BigInteger, nullable=False),
+    Column("job_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("owner_id", String(64), nullable=False),
+    Column("shard_id", Integer, nullable=False),
+    Column("application_id", BigInteger),
+    Column("interaction_id", BigInteger),
+    Column("interaction_token", Text),
+    Column("interaction_at", UtcTimestamp),
+    Column("guild_id", BigInteger),
     Column("channel_id", BigInteger, nullable=False),
     Column("user_id", BigInteger, nullable=False),
-    Column("interaction_id", BigInteger),
+    Column("user_name", String(100), nullable=False, server_default=""),
+    Column("channel_is_nsfw", Boolean, nullable=False, server_default=false()),
+    Column("filesize_limit", BigInteger),
     Column("message_id", BigInteger),
-    Column("prompt", Text, nullable=False),
-    Column("size", String(16), nullable=False),
     Column("task_id", String(128)),
     Column("state", String(16), nullable=False),
     Column("created_at", UtcTimestamp, nullable=False),
     Column("updated_at", UtcTimestamp, nullable=False),
+)
+
+shard_owners = Table(
+    "shard_owners", metadata,
+    Column("shard_id", Integer, primary_key=True, autoincrement=False),
+    Column("owner_id", String(64), nullable=False),
+    Column("heartbeat_at", UtcTimestamp, nullable=False),
+)
+
+usage_daily = Table(
+    "usage_daily", metadata,
+    Column("day", UtcTimestamp, primary_key=True),
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("status", String(16), primary_key=True),
+    Column("waived", Boolean, primary_key=True),
+    Column("jobs", Integer, nullable=False),
+    Column("images", Integer, nullable=False),
+    Column("cost_microusd", BigInteger, nullable=False),
 )
 
 bot_state = Table(

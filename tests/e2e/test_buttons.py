@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bot.interactions import presentation as ui
+from bot.storage.journal import JobJournal, JobState
 from fakes.discord.server import FakeInteraction, FakeMember, FakeMessage
 from fakes.stack import LocalStack, StackOptions
 from tests.e2e.support import (
@@ -123,14 +124,28 @@ async def test_cancel_by_the_requester_or_a_moderator_stops_polling(
     assert stack.mock.stats.downloads == 0
 
 
-async def test_a_restart_tells_members_their_running_job_stopped(stack: LocalStack) -> None:
+async def test_a_restart_tells_members_their_image_will_follow_and_delivers_it(
+    stack: LocalStack,
+) -> None:
     interaction, _ = await running_job(stack, stack.alice)
-    await stack.restart_bot()
+    await stack.bot.close()
     message = interaction.original_message()
     assert message is not None
-    assert title(message) == ui.STOPPED_TITLE
-    assert "restarted" in description(message)
-    assert button_labels(message) == []  # no Cancel that could only answer "no longer running"
+    assert title(message) == ui.RESTARTING_TITLE
+    assert ui.RESTARTING_TEXT in description(message)
+    assert button_labels(message) == []  # no Cancel while nobody runs the job
+    submits = stack.mock.stats.submits
+
+    polls = stack.mock.stats.polls
+    await stack.start_bot()  # takes the journaled job back: polls the same task again
+    resumed = await interaction.wait_original(lambda m: "Cancel" in button_labels(m))
+    await stack.fake.wait_for(lambda: stack.mock.stats.polls > polls or None)
+    assert stack.mock.stats.submits == submits  # never submitted twice
+    # The job taken back answers its Cancel button like any other.
+    click = await stack.click(resumed, "Cancel", stack.alice)
+    assert await click.wait_acknowledged() == 6
+    final = await stack.wait_result(interaction)
+    assert title(final) == ui.CANCELLED_TITLE
     assert_pings_nobody(stack.fake)
 
 
@@ -140,10 +155,15 @@ async def test_buttons_keep_working_after_a_restart(stack: LocalStack) -> None:
     stale_components = running.components
 
     await stack.restart_bot()
+    await stack.bot.recovery.done.wait()
+    # The job taken back after the restart (its task never finishes): cancel it from here.
+    for job_id in stack.bot.recovery.taken_back:
+        stack.bot.generation.jobs.cancel(job_id, "test")
+    await stack.bot.generation.jobs.wait_idle()
     assert not stack.bot.generation.jobs
 
-    # Cancel for a job the old process was running (as after a crash, when the old process
-    # could not replace its progress message): nothing to cancel any more.
+    # Cancel from a progress message left behind (as after a crash, when the old process
+    # could not replace it): nothing to cancel any more.
     running.components = stale_components
     reply = await ephemeral_reply(await stack.click(running, "Cancel", stack.alice))
     assert reply == "This job is no longer running."
@@ -230,16 +250,24 @@ def job_id_of(message: FakeMessage) -> int:
     raise LookupError("no job button on this message")
 
 
-async def test_a_job_stopped_by_a_restart_does_not_count_against_the_member(
+async def test_a_job_that_cannot_be_taken_back_is_stopped_and_not_counted(
     stack: LocalStack,
 ) -> None:
-    _, message = await running_job(stack, stack.alice)
+    interaction, message = await running_job(stack, stack.alice)
     job_id = job_id_of(message)
-    await stack.restart_bot()
+    await stack.bot.close()
+    # As if the process had died while a submit was on its way: it is never sent again.
+    assert await JobJournal(stack.services.database).update(job_id, state=JobState.SUBMITTING)
+    await stack.start_bot()
+    final = await interaction.wait_original(lambda m: title(m) == ui.STOPPED_TITLE)
+    assert ui.STOPPED_BY_RESTART_TEXT in description(final) and button_labels(final) == []
+    await stack.bot.recovery.done.wait()
+    await stack.bot.generation.jobs.wait_idle()
     entry = await stack.services.admissions.lookup(job_id)
     assert entry is not None
-    assert str(entry.status) == "failed"
+    assert str(entry.status) == "refunded"
     assert not entry.counted
+    assert await JobJournal(stack.services.database).get(job_id) is None
 
 
 async def test_a_failing_button_answers_with_an_error_id_not_interaction_failed(
@@ -248,11 +276,11 @@ async def test_a_failing_button_answers_with_an_error_id_not_interaction_failed(
     message = await finished_job(stack, stack.alice)
 
     async def broken_lookup(job_id: int) -> Any:
-        raise ConnectionError("database unreachable")
+        raise RuntimeError("a bug in the lookup")
 
     monkeypatch.setattr(stack.bot.generation.admissions, "lookup", broken_lookup)
     click = await stack.click(message, "Re-roll", stack.bob)
     text = await ephemeral_reply(click)
-    assert "error id" in text and "database unreachable" not in text
+    assert "error id" in text and "a bug in the lookup" not in text
     error_id = text.split("`")[1]
-    assert error_id in caplog.text and "database unreachable" in caplog.text
+    assert error_id in caplog.text and "a bug in the lookup" in caplog.text

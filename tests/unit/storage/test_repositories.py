@@ -24,7 +24,9 @@ from bot.storage import (
     UsageLedger,
 )
 from bot.storage.database import Database
+from bot.storage.journal import shard_of
 from bot.storage.ledger import UsageWindow
+from bot.storage.shard_owners import ShardOwners
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -247,32 +249,67 @@ async def test_duration_store_round_trip(database: Database) -> None:
     assert await store.load("model") == {"1024*1024": {"mean": 11.0, "n": 4}}
 
 
-async def test_job_journal(database: Database, utc_clock: ManualUtcClock) -> None:
+async def _reserve(database: Database, ledger: UsageLedger, when: dt.datetime) -> int:
+    async with database.write() as conn:
+        return await ledger.insert(
+            conn, guild_id=SNOWFLAKE, channel_id=2, user_id=3, prompt="fox", size="1024*1024",
+            created_at=when,
+        )
+
+
+async def test_job_journal_follows_the_ledger(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
     journal = JobJournal(database, utc_clock)
-    await journal.record(
-        JournalEntry("job-a", 1, 2, 3, "fox", "1024*1024", ticket_id=9, interaction_id=SNOWFLAKE)
-    )
+    ledger = UsageLedger(database, utc_clock)
+    first = await _reserve(database, ledger, utc_clock.now)
+    second = await _reserve(database, ledger, utc_clock.now)
+    await journal.record(JournalEntry(
+        first, "owner-a", shard_of(SNOWFLAKE, 4), 2, 3, guild_id=SNOWFLAKE, user_name="ann",
+        application_id=SNOWFLAKE, interaction_id=SNOWFLAKE, interaction_token="secret-token",
+        interaction_at=utc_clock.now,
+    ))
+    await journal.record(JournalEntry(second, "owner-a", 0, 2, 3))
     utc_clock.advance(seconds=1)
-    await journal.record(JournalEntry("job-b", 1, 2, 3, "owl", "512*512"))
-    assert await journal.update("job-a", state=JobState.SUBMITTED, task_id="t-1", message_id=77)
-    assert not await journal.update("nope", state=JobState.DONE)
+    assert await journal.update(first, state=JobState.SUBMITTING, message_id=77)
+    assert not await journal.update(999, state=JobState.QUEUED)
+    assert await journal.mark_submitted(first, "t-1")
 
-    entry = await journal.get("job-a")
+    entry = await journal.get(first)
     assert entry is not None
-    assert (entry.state, entry.task_id, entry.message_id, entry.ticket_id) == (
-        JobState.SUBMITTED,
-        "t-1",
-        77,
-        9,
-    )
+    assert (entry.state, entry.task_id, entry.message_id, entry.shard_id) == (
+        JobState.SUBMITTED, "t-1", 77, (SNOWFLAKE >> 22) % 4)
+    assert entry.interaction_token == "secret-token" and "secret-token" not in repr(entry)
     assert entry.interaction_id == SNOWFLAKE and entry.updated_at == utc_clock.now
-    assert [e.job_id for e in await journal.unfinished()] == ["job-a", "job-b"]
+    stored = await ledger.get(first)
+    assert stored is not None and stored.status is JobStatus.SUBMITTED and stored.task_id == "t-1"
+    assert [e.job_id for e in await journal.entries()] == [first, second]
 
-    await journal.update("job-b", state=JobState.DONE)
-    assert [e.job_id for e in await journal.unfinished()] == ["job-a"]
-    utc_clock.advance(days=2)
-    assert await journal.prune(finished_before=utc_clock.now - dt.timedelta(days=1)) == 1
-    assert await journal.get("job-b") is None and await journal.get("job-a") is not None
+    # Settling records the outcome and forgets the row (token included) in one transaction.
+    assert await journal.settle(first, JobStatus.SUCCEEDED, timings={"total": 3.0})
+    assert not await journal.settle(first, JobStatus.SUCCEEDED)  # repeating is harmless
+    assert await journal.get(first) is None
+    stored = await ledger.get(first)
+    assert stored is not None and stored.status is JobStatus.SUCCEEDED
+
+    # The sweep finds active rows that no journal row covers, once they are old enough.
+    orphan = await _reserve(database, ledger, utc_clock.now - dt.timedelta(minutes=5))
+    assert await journal.unjournaled_active(utc_clock.now - dt.timedelta(minutes=1)) == [orphan]
+
+
+async def test_shard_owners_heartbeat_and_takeover(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    owners = ShardOwners(database, utc_clock)
+    await owners.claim([0, 1], "a")
+    utc_clock.advance(seconds=10)
+    await owners.claim([1], "b")  # b now runs shard 1 (a died, or a rolling restart)
+    assert await owners.heartbeat([0, 1], "a") == {0}
+    assert await owners.live(dt.timedelta(seconds=30)) == {0: "a", 1: "b"}
+    utc_clock.advance(seconds=25)
+    assert await owners.heartbeat([0], "a") == {0}
+    utc_clock.advance(seconds=10)
+    assert await owners.live(dt.timedelta(seconds=30)) == {0: "a"}  # b stopped beating
 
 
 async def test_state_store(database: Database) -> None:
