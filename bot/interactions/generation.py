@@ -1,11 +1,21 @@
 """From an interaction to a delivered image: check, defer, run the job, keep one message current.
 
-`GenerationService.handle()` is what `/imagine` and the Re-roll button call. It
-1. validates the prompt and size and asks admission (limits, moderation) whether this person
-   may generate — refusals are ephemeral, worded by `refusals`, sent inside Discord's 3 s window;
-2. defers publicly, then runs the job in its own task (tracked, so Cancel and shutdown work);
-3. edits the one status message as progress changes (throttled), then into the result, a
-   withheld-image notice, or a short friendly failure. It is never left at "thinking…".
+`GenerationService.handle()` is what `/imagine` calls (`reroll()` the Re-roll button). It
+1. validates the prompt and size (pure; bad input is answered ephemerally at once);
+2. acknowledges at once with a public deferral ("thinking…"), before any database round trip,
+   so every member is answered well inside Discord's 3 s window however loaded the bot is;
+3. asks admission (limits, moderation) whether this person may generate. A refusal removes the
+   public placeholder and goes to the member alone as an ephemeral follow-up (see `_refuse`);
+4. runs the job in its own task (tracked, so Cancel and shutdown work), editing the one status
+   message as progress changes (throttled), then into the result — the moment it is
+   downloaded — a withheld-image notice, or a short friendly failure. It is never left at
+   "thinking…".
+
+Why defer first rather than pre-check in memory: limits are counted in the shared ledger (across
+processes on PostgreSQL), so only a database transaction decides them exactly; an in-memory guess
+would either refuse members it should admit or need the database anyway, and under a burst the
+database answer may take longer than Discord's 3 s. Deferring first costs a refused member a
+"thinking…" placeholder that lives for one admission (milliseconds) and is then deleted.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from bot.imaging import ImageSize, InvalidInputError, resolve_size, validate_pro
 from bot.interactions import presentation as ui
 from bot.interactions.checks import is_moderator, member_role_ids
 from bot.interactions.delivery import (
+    MESSAGE_EDIT_WINDOW,
     EditBudget,
     ImageTooLargeForDiscord,
     ThrottledProgress,
@@ -39,6 +50,7 @@ from bot.jobs.progress import JobPhase, JobResult, ProgressUpdate
 from bot.limits.admission import Admission, AdmissionService, JobOutcome, JobRequest, JobStatus
 from bot.novita.errors import NovitaError
 from bot.observability.metrics import BotMetrics
+from bot.storage.failures import database_unreachable
 from bot.storage.guild_settings import NsfwPolicy
 
 log = logging.getLogger(__name__)
@@ -49,11 +61,8 @@ INVALID_WEBHOOK_TOKEN = 50027
 UNKNOWN_MESSAGE = 10008
 # On shutdown each running job gets this long to tell its member it was stopped.
 SHUTDOWN_EDIT_TIMEOUT = 5.0
-# Discord wants an answer within 3 s of the click; limit checks get this much of it, leaving
-# room for the round trip of the answer itself.
-ADMISSION_BUDGET = 2.0
-BUSY = "The bot is very busy right now. Please try again in a moment."
 DATABASE_UNAVAILABLE = "The bot's database is unavailable, try again in a minute."
+REROLL_GONE = "I no longer have the details of this image to re-roll it."
 
 
 def token_expired(exc: discord.HTTPException) -> bool:
@@ -143,7 +152,6 @@ class GenerationService:
         slots: JobSlots | None = None,
         progress_edit_interval: float = 2.0,
         progress_edits_per_second: float = 0.0,
-        admission_budget: float = ADMISSION_BUDGET,
         metrics: BotMetrics | None = None,
         database_usable: Callable[[], bool] | None = None,
     ) -> None:
@@ -154,8 +162,8 @@ class GenerationService:
         self.jobs = ActiveJobs()
         self.progress_edit_interval = progress_edit_interval
         self.edit_budget = EditBudget(progress_edits_per_second)  # shared by every job
-        self.admission_budget = admission_budget
-        self._late_admissions: set[asyncio.Task[None]] = set()
+        # Discord's per-message edit window; progress keeps one of its edits for the result.
+        self.message_edit_window = MESSAGE_EDIT_WINDOW
         self.metrics = metrics or BotMetrics()
         # Consulted before every admission: False once the SQLite file vanished under us.
         self.database_usable = database_usable or (lambda: True)
@@ -176,55 +184,95 @@ class GenerationService:
         except InvalidInputError as exc:
             await reply_ephemeral(interaction, describe_error(exc) or str(exc))
             return
+        if await self._acknowledge(interaction):
+            await self._admit_and_start(interaction, prompt, size, reroll_of)
 
-        if not self.database_usable():
+    async def reroll(self, interaction: discord.Interaction, job_id: int) -> None:
+        """The Re-roll button: acknowledged first, then the original's prompt and size are read."""
+        if not await self._acknowledge(interaction):
+            return
+        try:
+            stored = await self.admissions.lookup(job_id)
+        except Exception as exc:
+            await self._admission_failed(interaction, exc, f"re-roll of job {job_id}")
+            return
+        try:
+            # Written by a release with other rules, it may no longer be valid.
+            prompt = validate_prompt(None if stored is None else stored.prompt)
+            size = resolve_size(None if stored is None else stored.size)
+        except InvalidInputError:
+            await self._refuse(interaction, REROLL_GONE)
+            return
+        await self._admit_and_start(interaction, prompt, size, job_id)
+
+    async def _acknowledge(self, interaction: discord.Interaction) -> bool:
+        """Answer Discord at once (pure checks only); False when there is nothing more to do."""
+        if not self.database_usable():  # known without a round trip (e.g. the file vanished)
             self.metrics.admission("unavailable")
             await reply_ephemeral(interaction, DATABASE_UNAVAILABLE)
-            return
-        request = request_from_interaction(interaction, prompt, size, reroll_of)
-        admission = await self._admit_in_time(request)
-        self.metrics.admission(
-            "busy" if admission is None else "allowed" if admission.allowed else "refused"
-        )
-        if admission is None:
-            await reply_ephemeral(interaction, BUSY)
-            return
-        if admission.refusal is not None:
-            await reply_ephemeral(interaction, refusal_message(admission.refusal))
-            return
-        assert admission.job_id is not None
+            return False
         try:
             await interaction.response.defer(thinking=True)
-        except discord.HTTPException:
-            # Too late (over 3 s) or already answered: nobody is waiting for this job.
-            log.warning("could not defer interaction for job %s", admission.job_id, exc_info=True)
-            await self.admissions.finish(admission.job_id, JobStatus.REFUNDED)
+        except discord.HTTPException as exc:
+            # Too late (over 3 s) or already answered; nothing was reserved yet.
+            log.warning("could not acknowledge interaction %s: %s", interaction.id, exc)
+            return False
+        return True
+
+    async def _admit_and_start(
+        self,
+        interaction: discord.Interaction,
+        prompt: str,
+        size: ImageSize,
+        reroll_of: int | None,
+    ) -> None:
+        request = request_from_interaction(interaction, prompt, size, reroll_of)
+        try:
+            admission = await self.admissions.admit(request)
+        except Exception as exc:
+            await self._admission_failed(interaction, exc, "admission")
+            return
+        self.metrics.admission("allowed" if admission.allowed else "refused")
+        if admission.refusal is not None:
+            await self._refuse(interaction, refusal_message(admission.refusal))
             return
         self.start(interaction, request, admission)
 
-    async def _admit_in_time(self, request: JobRequest) -> Admission | None:
-        """Admission's answer, or None when it is too slow to answer inside Discord's window.
+    async def _admission_failed(
+        self, interaction: discord.Interaction, exc: Exception, where: str
+    ) -> None:
+        """The one case a member is told to come back later is a database that did not answer
+        (never mere load); anything else is reported with an error id. Either way privately."""
+        if database_unreachable(exc):
+            self.metrics.admission("unavailable")
+            log.error("%s failed, database unavailable: %s: %s", where, type(exc).__name__, exc)
+            await self._refuse(interaction, DATABASE_UNAVAILABLE)
+            return
+        error_id = new_error_id()
+        log.error("unhandled error in %s [error id %s]", where, error_id, exc_info=exc)
+        await self._refuse(interaction, describe_with_id(exc, error_id))
 
-        A check that finishes late may still have reserved a ledger row: that row is refunded
-        in the background, so a slow database never costs the member part of their quota.
+    async def _refuse(self, interaction: discord.Interaction, text: str) -> None:
+        """Take back the public "thinking…" placeholder and tell the member alone.
+
+        Discord turns the first follow-up after a public deferral into the deferred message and
+        ignores its ephemeral flag (so it would be public). Deleting the placeholder first makes
+        the follow-up a new message, which can be ephemeral: nothing public is left behind.
         """
-        check = asyncio.ensure_future(self.admissions.admit(request))
-        done, _ = await asyncio.wait({check}, timeout=self.admission_budget)
-        if check in done:
-            return check.result()
-        log.warning("limit check took over %.1f s; answered busy", self.admission_budget)
-        refund = asyncio.create_task(self._refund_late(check))
-        self._late_admissions.add(refund)
-        refund.add_done_callback(self._late_admissions.discard)
-        return None
-
-    async def _refund_late(self, check: asyncio.Future[Admission]) -> None:
         try:
-            admission = await check
-            if admission.job_id is not None:
-                await self.admissions.finish(admission.job_id, JobStatus.REFUNDED)
-        except Exception:
-            log.exception("could not undo a late limit check")
+            await interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            # Cannot take the placeholder back: say it there rather than leave it "thinking…".
+            log.warning("could not remove the placeholder of a refusal: %s", exc)
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.edit_original_response(
+                    content=text, allowed_mentions=ui.NO_MENTIONS
+                )
+            return
+        try:
+            await reply_ephemeral(interaction, text)
+        except discord.HTTPException as exc:
+            log.warning("could not send a refusal: %s", exc)
 
     def start(
         self, interaction: discord.Interaction, request: JobRequest, admission: Admission
@@ -288,6 +336,7 @@ class GenerationService:
             lambda u: ui.progress_signature(u, dt.datetime.now(dt.UTC)),
             self.progress_edit_interval,
             budget=self.edit_budget,
+            edit_window=self.message_edit_window,
         )
 
         async def on_progress(update: ProgressUpdate) -> None:
@@ -302,7 +351,8 @@ class GenerationService:
         outcome: JobOutcome = JobStatus.FAILED
         task_id: str | None = None
         try:
-            await reporter.offer(self._waiting_update(job, None))
+            # No "Starting" edit: the deferral already says "thinking…", and under a burst the
+            # shared edit budget is better spent on queue positions (`on_position`).
             async with self.slots.slot(request.user_id, on_position):
                 self.metrics.queue_wait(time.monotonic() - job.started_monotonic)
                 ready = await self.engine.run_until_ready(
@@ -313,8 +363,8 @@ class GenerationService:
             task_id = ready.task_id
             result = await self.engine.fetch_image(ready, on_progress)
             self.metrics.job_polls(result.polls)
+            # Delivered at once: progress keeps one edit of the message's rate limit in reserve.
             await reporter.close()
-            await asyncio.sleep(reporter.seconds_until_allowed())
             outcome = await self._deliver(job, interaction, result)
         except asyncio.CancelledError:
             outcome = JobStatus.CANCELLED
@@ -501,8 +551,6 @@ class GenerationService:
 
     async def close(self) -> None:
         await self.jobs.cancel_all()
-        if self._late_admissions:  # let refunds of late limit checks land before the DB closes
-            await asyncio.gather(*self._late_admissions, return_exceptions=True)
 
 
 def request_from_interaction(
