@@ -293,11 +293,20 @@ class UsageLedger:
             }
             for row in rows
         ]
-        result = await conn.execute(
-            usage_ledger.insert().returning(usage_ledger.c.id, sort_by_parameter_order=True),
-            params,
-        )
-        return [int(job_id) for job_id in result.scalars()]
+        # SQLAlchemy's "insertmanyvalues" sends these as multi-row INSERTs. Asking it to return
+        # rows in parameter order would make SQLite go row by row, so ids are matched back by
+        # content instead: rows alike in every returned column are interchangeable.
+        t = usage_ledger
+        key_columns = (t.c.guild_id, t.c.user_id, t.c.channel_id, t.c.prompt, t.c.size,
+                       t.c.reroll_of, t.c.images, t.c.cost_microusd)
+        result = await conn.execute(t.insert().returning(t.c.id, *key_columns), params)
+        ids_by_key: dict[tuple[Any, ...], list[int]] = {}
+        for job_id, *key in result:
+            ids_by_key.setdefault(tuple(key), []).append(int(job_id))
+        for ids in ids_by_key.values():
+            ids.sort(reverse=True)  # the smallest id to the first of alike rows
+        names = [column.name for column in key_columns]
+        return [ids_by_key[tuple(p[name] for name in names)].pop() for p in params]
 
     # --- life cycle of one row -------------------------------------------------------------
     async def mark_submitted(self, job_id: int, task_id: str) -> bool:
