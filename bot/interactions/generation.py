@@ -61,6 +61,9 @@ INVALID_WEBHOOK_TOKEN = 50027
 UNKNOWN_MESSAGE = 10008
 # On shutdown each running job gets this long to tell its member it was stopped.
 SHUTDOWN_EDIT_TIMEOUT = 5.0
+# Downloads and uploads at once: enough to keep two cores and the network busy, few enough that
+# ~0.4–0.8 MB images (and the copies an upload makes) stay well inside 200 MB.
+IMAGES_IN_FLIGHT = 24
 DATABASE_UNAVAILABLE = "The bot's database is unavailable, try again in a minute."
 REROLL_GONE = "I no longer have the details of this image to re-roll it."
 
@@ -162,6 +165,8 @@ class GenerationService:
         self.jobs = ActiveJobs()
         self.progress_edit_interval = progress_edit_interval
         self.edit_budget = EditBudget(progress_edits_per_second)  # shared by every job
+        # Jobs between download and upload (the only time a job holds image bytes).
+        self.image_holders = asyncio.Semaphore(IMAGES_IN_FLIGHT)
         # Discord's per-message edit window; progress keeps one of its edits for the result.
         self.message_edit_window = MESSAGE_EDIT_WINDOW
         self.metrics = metrics or BotMetrics()
@@ -361,11 +366,15 @@ class GenerationService:
             # The slot caps tasks at Novita; the download needs none, so a slow image host never
             # keeps another member's submit waiting.
             task_id = ready.task_id
-            result = await self.engine.fetch_image(ready, on_progress)
-            self.metrics.job_polls(result.polls)
-            # Delivered at once: progress keeps one edit of the message's rate limit in reserve.
-            await reporter.close()
-            outcome = await self._deliver(job, interaction, result)
+            # Image bytes live from download to upload: only a few jobs hold them at once, so a
+            # thousand jobs finishing together never hold a thousand images.
+            async with self.image_holders:
+                result = await self.engine.fetch_image(ready, on_progress)
+                self.metrics.job_polls(result.polls)
+                # Delivered at once: progress keeps one of the message's edits for it.
+                await reporter.close()
+                outcome = await self._deliver(job, interaction, result)
+                del result
         except asyncio.CancelledError:
             outcome = JobStatus.CANCELLED
             await reporter.close()  # no progress edit may land after the final one
