@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import admission
 from bench.load.runner import POLLERS, RunSpec, run_once
 from bench.load.table import render
 
@@ -72,6 +73,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", type=Path, default=None,
                    help="pyinstrument text report of the bot in the largest adaptive burst")
     p.add_argument("--workdir", type=Path, default=None, help="keep every process's log here")
+    p.add_argument("--admission-members", type=int, default=5000,
+                   help="admission alone (bench.admission): distinct members; 0 = skip")
+    p.add_argument("--postgres", default=admission.DEFAULT_POSTGRES,
+                   help="PostgreSQL URL for the two-process admission case ('' to skip)")
     return p
 
 
@@ -104,16 +109,24 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp:
             records = asyncio.run(run_all(specs, Path(tmp)))
+    admissions: list[dict[str, Any]] = []
+    if args.admission_members > 0:
+        print("… admission alone", file=sys.stderr, flush=True)
+        admissions = asyncio.run(admission.run(args.admission_members, args.postgres or None))
     result = {
         "benchmark": "whole-bot load",
         "quick": args.quick,
         "machine": about,
         "seconds": round(time.monotonic() - started, 1),
         "runs": records,
+        "admission": admissions,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(render(records))
+    if admissions:
+        print("\nAdmission alone (distinct members, default limits):\n")
+        print(admission.render(admissions))
     print(f"\n* detection delay in unscaled seconds; everything else real time. "
           f"{about['cpu_count']} CPUs, {time.monotonic() - started:.0f} s. JSON: {args.json}")
     lost = sum(record["lost"] for record in records)

@@ -96,6 +96,7 @@ class Services:
         )
 
     async def close(self) -> None:
+        await self.admissions.close()
         await self.durations.stop()
         await self.client.close()
         await self.database.close()

@@ -54,7 +54,10 @@ def summarize(
     sent = [i["sent_at"] for i in interactions]
     first_sent = min(sent) if sent else finished_at
     acks = [i["acknowledged_at"] - i["sent_at"] for i in interactions if i["acknowledged_at"]]
-    admitted = [i for i in interactions if i["response_type"] == 5 and not i["ephemeral"]]
+    admitted = [
+        i for i in interactions
+        if i["response_type"] == 5 and not i["ephemeral"] and i["outcome"] != "refused"
+    ]
     refused = [i for i in interactions if i["outcome"] == "refused"]
     outcomes = Counter(i["outcome"] for i in admitted)
     refusals = Counter(refusal_reason(i["text"]) for i in refused)

@@ -9,13 +9,11 @@ Cancel and Delete are for the requester or a member with Manage Messages.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import discord
 
-from bot.imaging import InvalidSizeError, parse_size
 from bot.interactions.checks import may_manage_job
 from bot.interactions.replies import reply_ephemeral, report_error
 
@@ -88,21 +86,8 @@ class RerollButton(_JobButton, template=r"imagine:reroll:(?P<job>\d+)"):
     owned = False  # anyone allowed to generate may re-roll
 
     async def act(self, interaction: discord.Interaction) -> None:
-        service = _bot(interaction).generation
-        # Within Discord's window: a stalled database answers "unavailable", not silence.
-        stored = await asyncio.wait_for(
-            service.admissions.lookup(self.job_id), service.admission_budget
-        )
-        try:
-            size = None if stored is None else parse_size(stored.size)
-        except InvalidSizeError:
-            size = None  # written by a release with other size rules; can't be re-rolled
-        if stored is None or size is None:
-            await reply_ephemeral(
-                interaction, "I no longer have the details of this image to re-roll it."
-            )
-            return
-        await service.handle(interaction, stored.prompt, size.wire, reroll_of=self.job_id)
+        # Acknowledged before the ledger is read: the lookup is a database round trip.
+        await _bot(interaction).generation.reroll(interaction, self.job_id)
 
 
 class DeleteButton(_JobButton, template=r"imagine:delete:(?P<job>\d+):(?P<owner>\d+)"):

@@ -1,8 +1,9 @@
 """Getting things onto Discord without tripping its limits.
 
 - `ThrottledProgress` edits a progress message only when what it shows changes, and never more
-  often than `PROGRESS_EDIT_INTERVAL_SECONDS`, so dozens of jobs stay under Discord's
-  ~5-edits-per-5-seconds per-message limit.
+  often than `PROGRESS_EDIT_INTERVAL_SECONDS`; and, whatever the interval, progress never takes
+  the last of a message's ~5 edits per 5 s (`MESSAGE_EDITS_PER_WINDOW`): that one is kept for
+  the result, so a finished image is delivered at once, never behind a 429 or a wait.
 - `EditBudget` caps progress edits bot-wide (`PROGRESS_EDITS_PER_SECOND`): with hundreds of jobs,
   progress is the first thing to thin out, so the event loop stays free for what cannot wait
   (acknowledging interactions inside 3 s, delivering results).
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import io
 import logging
@@ -26,6 +28,12 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# Discord's per-message edit limit (about 5 edits per 5 s). Progress uses at most one less.
+MESSAGE_EDITS_PER_WINDOW: Final = 5
+MESSAGE_EDIT_WINDOW: Final = 5.0
+# Edits leave the bot earlier than they reach Discord; spacing them by a little more than the
+# window keeps jitter on the way from making two edits look closer together there.
+EDIT_WINDOW_MARGIN: Final = 0.25
 _QUALITIES: Final = (92, 85, 75, 65, 55, 45)
 _SCALE_STEP: Final = 0.8
 _MIN_SIDE: Final = 256
@@ -101,8 +109,14 @@ class ThrottledProgress(Generic[T]):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         budget: EditBudget | None = None,
+        edits_per_window: int = MESSAGE_EDITS_PER_WINDOW,
+        edit_window: float = MESSAGE_EDIT_WINDOW,
     ) -> None:
         self._edit = edit
+        # The final edit (the result) needs one slot of the message's rate limit: keep it free.
+        self._progress_slots = max(1, edits_per_window - 1)
+        self._edit_window = edit_window + EDIT_WINDOW_MARGIN
+        self._recent: collections.deque[float] = collections.deque(maxlen=self._progress_slots)
         self._budget = budget
         self._signature = signature
         self._min_interval = min_interval
@@ -138,6 +152,7 @@ class ThrottledProgress(Generic[T]):
     async def _send(self, update: T, signature: Hashable) -> bool:
         async with self._lock:
             self._last_edit_at = self._clock()
+            self._recent.append(self._last_edit_at)
             self._last_signature = signature
             self._drop_pending()
             try:
@@ -187,10 +202,15 @@ class ThrottledProgress(Generic[T]):
                 await task
 
     def seconds_until_allowed(self) -> float:
-        """How long a final edit should wait to keep the edit rate under the interval."""
+        """How long the next progress edit must wait: the interval since the last one, and a
+        free slot of the message's edit limit besides the one kept for the final edit."""
         if self._last_edit_at is None:
             return 0.0
-        return max(0.0, self._min_interval - (self._clock() - self._last_edit_at))
+        now = self._clock()
+        wait = self._min_interval - (now - self._last_edit_at)
+        if len(self._recent) == self._progress_slots:  # the oldest must leave the window first
+            wait = max(wait, self._recent[0] + self._edit_window - now)
+        return max(0.0, wait)
 
 
 class ImageTooLargeForDiscord(Exception):

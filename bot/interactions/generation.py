@@ -1,11 +1,21 @@
 """From an interaction to a delivered image: check, defer, run the job, keep one message current.
 
-`GenerationService.handle()` is what `/imagine` and the Re-roll button call. It
-1. validates the prompt and size and asks admission (limits, moderation) whether this person
-   may generate — refusals are ephemeral, worded by `refusals`, sent inside Discord's 3 s window;
-2. defers publicly, then runs the job in its own task (tracked, so Cancel and shutdown work);
-3. edits the one status message as progress changes (throttled), then into the result, a
-   withheld-image notice, or a short friendly failure. It is never left at "thinking…".
+`GenerationService.handle()` is what `/imagine` calls (`reroll()` the Re-roll button). It
+1. validates the prompt and size (pure; bad input is answered ephemerally at once);
+2. acknowledges at once with a public deferral ("thinking…"), before any database round trip,
+   so every member is answered well inside Discord's 3 s window however loaded the bot is;
+3. asks admission (limits, moderation) whether this person may generate. A refusal removes the
+   public placeholder and goes to the member alone as an ephemeral follow-up (see `_refuse`);
+4. runs the job in its own task (tracked, so Cancel and shutdown work), editing the one status
+   message as progress changes (throttled), then into the result — the moment it is
+   downloaded — a withheld-image notice, or a short friendly failure. It is never left at
+   "thinking…".
+
+Why defer first rather than pre-check in memory: limits are counted in the shared ledger (across
+processes on PostgreSQL), so only a database transaction decides them exactly; an in-memory guess
+would either refuse members it should admit or need the database anyway, and under a burst the
+database answer may take longer than Discord's 3 s. Deferring first costs a refused member a
+"thinking…" placeholder that lives for one admission (milliseconds) and is then deleted.
 
 Every job is journaled (`bot.storage.journal`) while it runs, so a restart can take it back
 (`resume`); its end is recorded through the write outbox, which retries until the database
@@ -31,6 +41,7 @@ from bot.interactions import presentation as ui
 from bot.interactions.active_jobs import ActiveJob, ActiveJobs
 from bot.interactions.checks import is_moderator, member_role_ids
 from bot.interactions.delivery import (
+    MESSAGE_EDIT_WINDOW,
     EditBudget,
     ImageTooLargeForDiscord,
     ThrottledProgress,
@@ -58,6 +69,7 @@ from bot.jobs.progress import JobPhase, JobResult, ProgressUpdate
 from bot.limits.admission import Admission, AdmissionService, JobOutcome, JobRequest, JobStatus
 from bot.novita.errors import NovitaError
 from bot.observability.metrics import BotMetrics
+from bot.storage.failures import database_unreachable
 from bot.storage.guild_settings import NsfwPolicy
 from bot.storage.journal import JobJournal, JobState, JournalEntry, shard_of
 from bot.storage.outage import OutageLog
@@ -78,10 +90,10 @@ __all__ = [
     "ActiveJobs", "GenerationService", "UnknownChannel", "Views", "message_deleted",
     "request_from_interaction", "token_expired",
 ]
-# Discord wants an answer within 3 s of the click; limit checks get this much of it, leaving
-# room for the round trip of the answer itself.
-ADMISSION_BUDGET = 2.0
-BUSY = "The bot is very busy right now. Please try again in a moment."
+# Downloads and uploads at once: enough to keep two cores and the network busy, few enough that
+# ~0.4–0.8 MB images (and the copies an upload makes) stay well inside 200 MB.
+IMAGES_IN_FLIGHT = 24
+REROLL_GONE = "I no longer have the details of this image to re-roll it."
 
 
 ViewFactory = Callable[[int, int], discord.ui.View]
@@ -113,7 +125,6 @@ class GenerationService:
         slots: JobSlots | None = None,
         progress_edit_interval: float = 2.0,
         progress_edits_per_second: float = 0.0,
-        admission_budget: float = ADMISSION_BUDGET,
         metrics: BotMetrics | None = None,
         database_usable: Callable[[], bool] | None = None,
         result_log: ResultLog | None = None,
@@ -129,8 +140,10 @@ class GenerationService:
         self.jobs = ActiveJobs()
         self.progress_edit_interval = progress_edit_interval
         self.edit_budget = EditBudget(progress_edits_per_second)  # shared by every job
-        self.admission_budget = admission_budget
-        self._late_admissions: set[asyncio.Task[None]] = set()
+        # Jobs between download and upload (the only time a job holds image bytes).
+        self.image_holders = asyncio.Semaphore(IMAGES_IN_FLIGHT)
+        # Discord's per-message edit window; progress keeps one of its edits for the result.
+        self.message_edit_window = MESSAGE_EDIT_WINDOW
         self.metrics = metrics or BotMetrics()
         # Consulted before every admission: False once the SQLite file vanished under us.
         self.database_usable = database_usable or (lambda: True)
@@ -159,55 +172,95 @@ class GenerationService:
         except InvalidInputError as exc:
             await reply_ephemeral(interaction, describe_error(exc) or str(exc))
             return
+        if await self._acknowledge(interaction):
+            await self._admit_and_start(interaction, prompt, size, reroll_of)
 
-        if not self.database_usable():
+    async def reroll(self, interaction: discord.Interaction, job_id: int) -> None:
+        """The Re-roll button: acknowledged first, then the original's prompt and size are read."""
+        if not await self._acknowledge(interaction):
+            return
+        try:
+            stored = await self.admissions.lookup(job_id)
+        except Exception as exc:
+            await self._admission_failed(interaction, exc, f"re-roll of job {job_id}")
+            return
+        try:
+            # Written by a release with other rules, it may no longer be valid.
+            prompt = validate_prompt(None if stored is None else stored.prompt)
+            size = resolve_size(None if stored is None else stored.size)
+        except InvalidInputError:
+            await self._refuse(interaction, REROLL_GONE)
+            return
+        await self._admit_and_start(interaction, prompt, size, job_id)
+
+    async def _acknowledge(self, interaction: discord.Interaction) -> bool:
+        """Answer Discord at once (pure checks only); False when there is nothing more to do."""
+        if not self.database_usable():  # known without a round trip (e.g. the file vanished)
             self.metrics.admission("unavailable")
             await reply_ephemeral(interaction, DATABASE_UNAVAILABLE)
-            return
-        request = request_from_interaction(interaction, prompt, size, reroll_of)
-        admission = await self._admit_in_time(request)
-        self.metrics.admission(
-            "busy" if admission is None else "allowed" if admission.allowed else "refused"
-        )
-        if admission is None:
-            await reply_ephemeral(interaction, BUSY)
-            return
-        if admission.refusal is not None:
-            await reply_ephemeral(interaction, refusal_message(admission.refusal))
-            return
-        assert admission.job_id is not None
+            return False
         try:
             await interaction.response.defer(thinking=True)
-        except discord.HTTPException:
-            # Too late (over 3 s) or already answered: nobody is waiting for this job.
-            log.warning("could not defer interaction for job %s", admission.job_id, exc_info=True)
-            await self.admissions.finish(admission.job_id, JobStatus.REFUNDED)
+        except discord.HTTPException as exc:
+            # Too late (over 3 s) or already answered; nothing was reserved yet.
+            log.warning("could not acknowledge interaction %s: %s", interaction.id, exc)
+            return False
+        return True
+
+    async def _admit_and_start(
+        self,
+        interaction: discord.Interaction,
+        prompt: str,
+        size: ImageSize,
+        reroll_of: int | None,
+    ) -> None:
+        request = request_from_interaction(interaction, prompt, size, reroll_of)
+        try:
+            admission = await self.admissions.admit(request)
+        except Exception as exc:
+            await self._admission_failed(interaction, exc, "admission")
+            return
+        self.metrics.admission("allowed" if admission.allowed else "refused")
+        if admission.refusal is not None:
+            await self._refuse(interaction, refusal_message(admission.refusal))
             return
         self.start(interaction, request, admission)
 
-    async def _admit_in_time(self, request: JobRequest) -> Admission | None:
-        """Admission's answer, or None when it is too slow to answer inside Discord's window.
+    async def _admission_failed(
+        self, interaction: discord.Interaction, exc: Exception, where: str
+    ) -> None:
+        """The one case a member is told to come back later is a database that did not answer
+        (never mere load); anything else is reported with an error id. Either way privately."""
+        if database_unreachable(exc):
+            self.metrics.admission("unavailable")
+            log.error("%s failed, database unavailable: %s: %s", where, type(exc).__name__, exc)
+            await self._refuse(interaction, DATABASE_UNAVAILABLE)
+            return
+        error_id = new_error_id()
+        log.error("unhandled error in %s [error id %s]", where, error_id, exc_info=exc)
+        await self._refuse(interaction, describe_with_id(exc, error_id))
 
-        A check that finishes late may still have reserved a ledger row: that row is refunded
-        in the background, so a slow database never costs the member part of their quota.
+    async def _refuse(self, interaction: discord.Interaction, text: str) -> None:
+        """Take back the public "thinking…" placeholder and tell the member alone.
+
+        Discord turns the first follow-up after a public deferral into the deferred message and
+        ignores its ephemeral flag (so it would be public). Deleting the placeholder first makes
+        the follow-up a new message, which can be ephemeral: nothing public is left behind.
         """
-        check = asyncio.ensure_future(self.admissions.admit(request))
-        done, _ = await asyncio.wait({check}, timeout=self.admission_budget)
-        if check in done:
-            return check.result()
-        log.warning("limit check took over %.1f s; answered busy", self.admission_budget)
-        refund = asyncio.create_task(self._refund_late(check))
-        self._late_admissions.add(refund)
-        refund.add_done_callback(self._late_admissions.discard)
-        return None
-
-    async def _refund_late(self, check: asyncio.Future[Admission]) -> None:
         try:
-            admission = await check
-            if admission.job_id is not None:
-                await self.admissions.finish(admission.job_id, JobStatus.REFUNDED)
-        except Exception:
-            log.exception("could not undo a late limit check")
+            await interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            # Cannot take the placeholder back: say it there rather than leave it "thinking…".
+            log.warning("could not remove the placeholder of a refusal: %s", exc)
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.edit_original_response(
+                    content=text, allowed_mentions=ui.NO_MENTIONS
+                )
+            return
+        try:
+            await reply_ephemeral(interaction, text)
+        except discord.HTTPException as exc:
+            log.warning("could not send a refusal: %s", exc)
 
     def start(
         self, interaction: discord.Interaction, request: JobRequest, admission: Admission
@@ -298,6 +351,7 @@ class GenerationService:
             lambda u: ui.progress_signature(u, dt.datetime.now(dt.UTC)),
             self.progress_edit_interval,
             budget=self.edit_budget,
+            edit_window=self.message_edit_window,
         )
 
         async def on_progress(update: ProgressUpdate) -> None:
@@ -316,7 +370,8 @@ class GenerationService:
             if record is not None:
                 job.journaled = await self._journal_write(
                     f"journal job {job.job_id}", self._journal().record(record))
-            await reporter.offer(self._waiting_update(job, None))
+            # No "Starting" edit: the deferral already says "thinking…", and under a burst the
+            # shared edit budget is better spent on queue positions (`on_position`).
             if resumed is not None and resumed.task_id is not None:
                 # Novita has had it since before the restart: poll it again, never resubmit.
                 task_id = resumed.task_id
@@ -337,12 +392,16 @@ class GenerationService:
             # The slot caps tasks at Novita; the download needs none, so a slow image host never
             # keeps another member's submit waiting.
             task_id = ready.task_id
-            result = await self.engine.fetch_image(ready, on_progress)
-            self.metrics.job_polls(result.polls)
-            await reporter.close()
-            await asyncio.sleep(reporter.seconds_until_allowed())
-            job.delivering = True
-            outcome = await self._deliver(job, result)
+            # Image bytes live from download to upload: only a few jobs hold them at once, so a
+            # thousand jobs finishing together never hold a thousand images.
+            async with self.image_holders:
+                result = await self.engine.fetch_image(ready, on_progress)
+                self.metrics.job_polls(result.polls)
+                # Delivered at once: progress keeps one of the message's edits for it.
+                await reporter.close()
+                job.delivering = True
+                outcome = await self._deliver(job, result)
+                del result
         except asyncio.CancelledError:
             outcome = JobStatus.CANCELLED
             await reporter.close()  # no progress edit may land after the final one
@@ -562,8 +621,6 @@ class GenerationService:
         """Shutdown: results being posted finish; every other job is left in the journal for
         the next start (its member told so); pending end-of-job writes get a last chance."""
         await self.jobs.cancel_all(DELIVERY_GRACE)
-        if self._late_admissions:  # let refunds of late limit checks land before the DB closes
-            await asyncio.gather(*self._late_admissions, return_exceptions=True)
         await self.results_recorded()  # and where results were posted
         await self.outbox.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Final
 
 import discord
 
@@ -13,6 +13,14 @@ from bot.interactions.presentation import NO_MENTIONS
 from bot.storage.outage import OutageLog, is_database_unavailable
 
 log = logging.getLogger(__name__)
+
+# 404 / 10062: the interaction can no longer be answered (Discord's 3 s window passed, or it was
+# answered elsewhere). Expected under load: one line, no traceback, no second attempt.
+UNKNOWN_INTERACTION: Final = 10062
+
+
+def interaction_expired(error: BaseException) -> bool:
+    return isinstance(error, discord.NotFound) and error.code == UNKNOWN_INTERACTION
 
 
 async def reply_ephemeral(
@@ -61,10 +69,14 @@ async def report_error(interaction: discord.Interaction, error: BaseException, w
             log.info("could not tell the member the database is unavailable", exc_info=True)
         return ""
     error_id = new_error_id()
+    if interaction_expired(error):
+        log.warning("%s: interaction %s expired before it was answered (10062) [error id %s]",
+                    where, interaction.id, error_id)
+        return error_id  # answering would fail the same way
     log.error("unhandled error in %s [error id %s]", where, error_id, exc_info=error)
     text = describe_with_id(error, error_id)
     try:
         await reply_ephemeral(interaction, text)
-    except discord.HTTPException:
-        log.warning("could not report error %s to the member", error_id, exc_info=True)
+    except discord.HTTPException as exc:
+        log.warning("could not report error %s to the member: %s", error_id, exc)
     return error_id

@@ -6,6 +6,15 @@ moderation (bans, channel allow-list, blocked terms) and then every limit agains
 and inserts the `reserved` row in the same locked transaction, so concurrent requests (from one
 process or several sharing PostgreSQL) can never overshoot a limit. `finish` records how the
 job ended: successes count, upstream failures and refusals are refunded.
+
+Group commit: requests are not checked one transaction each. A `Batcher` hands every request
+waiting at that moment to `_admit_batch`, which in one write transaction reads the guilds'
+config versions (re-reading cached `GuildRules` only where an admin changed something), reads
+the batch's members' ledger rows in one query (guild totals only where a guild limit exists),
+decides each request in arrival order counting those admitted before it, and inserts every
+admitted row in one statement. On PostgreSQL the transaction holds advisory locks on each member
+(and on a guild or the bot only where such a limit exists), so processes admitting different
+members never wait for each other; on SQLite the transaction is the file's one writer.
 """
 
 from __future__ import annotations
@@ -13,16 +22,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from bot.clock import Clock, utc_now
 from bot.imaging import ImageSize
-from bot.limits.blocked_terms import BlockedTerms
+from bot.limits.batching import DEFAULT_MAX_BATCH, Batcher
+from bot.limits.guild_rules import GuildRules, GuildRulesCache, guild_policy
 from bot.limits.policy import (
     LimitKind,
-    LimitOverrides,
     LimitPolicy,
     MemberLimits,
     QuotaStatus,
@@ -32,10 +43,19 @@ from bot.limits.policy import (
     quota_status,
     start_of_utc_day,
 )
-from bot.storage.database import Database
-from bot.storage.guild_settings import GuildConfig, GuildSettingsRepo, NsfwPolicy
-from bot.storage.ledger import JobOutcome, JobStatus, LedgerEntry, UsageLedger, UsageWindow
-from bot.storage.moderation import ModerationRepo, ModerationRules
+from bot.storage.database import Backend, Database
+from bot.storage.guild_settings import GuildSettingsRepo, NsfwPolicy
+from bot.storage.ledger import (
+    GuildTotals,
+    JobOutcome,
+    JobStatus,
+    LedgerEntry,
+    NewRow,
+    UsageLedger,
+    UsageWindow,
+    member_usage,
+)
+from bot.storage.moderation import ModerationRepo
 from bot.storage.roles import RoleOverrideRepo
 
 if TYPE_CHECKING:
@@ -106,24 +126,6 @@ def lock_keys(guild_id: int, user_id: int, policy: LimitPolicy) -> list[str]:
     return keys
 
 
-def check_moderation(request: JobRequest, rules: ModerationRules) -> Refusal | None:
-    if not request.is_moderator:
-        if rules.user_banned:
-            return Refusal(LimitKind.BANNED)
-        allowed = rules.allowed_channel_ids
-        if allowed and not ({request.channel_id, request.parent_channel_id} & allowed):
-            return Refusal(LimitKind.CHANNEL, allowed_channel_ids=frozenset(allowed))
-    term = BlockedTerms(rules.blocked_terms).find(request.prompt)
-    if term is not None:
-        return Refusal(LimitKind.BLOCKED_TERM, blocked_term=term)
-    return None
-
-
-def guild_policy(defaults: LimitPolicy, config: GuildConfig) -> LimitPolicy:
-    """The bot defaults with this guild's overrides applied."""
-    return defaults.for_guild(_overrides(config))
-
-
 class AdmissionService:
     def __init__(
         self,
@@ -132,6 +134,7 @@ class AdmissionService:
         *,
         clock: Clock = utc_now,
         active_ttl: dt.timedelta = DEFAULT_ACTIVE_TTL,
+        max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
         self.defaults = defaults
         self.active_ttl = active_ttl
@@ -142,6 +145,10 @@ class AdmissionService:
         self._roles = RoleOverrideRepo(db, clock)
         self._ledger = UsageLedger(db, clock)
         self._spend_notices: set[tuple[str, dt.date]] = set()
+        self._rules = GuildRulesCache(defaults)
+        self._batcher: Batcher[JobRequest, Admission] = Batcher(
+            self._admit_batch, orphaned=self._give_back, max_batch=max_batch, name="admitter"
+        )
 
     @classmethod
     def from_settings(
@@ -151,38 +158,138 @@ class AdmissionService:
         return cls(db, LimitPolicy.from_settings(settings), clock=clock, active_ttl=ttl)
 
     async def admit(self, request: JobRequest) -> Admission:
-        """Refuse with a reason, or reserve a ledger row and return its job id."""
-        guild_id = request.guild_id or DIRECT_MESSAGES
-        refusal = check_moderation(
-            request, await self._moderation.rules(guild_id, request.user_id)
-        )
-        if refusal is not None:
-            return Admission(refusal=refusal)
-        limits = await self._member_limits(guild_id, request.role_ids)
-        cost = limits.cost_microusd(request.images)
-        keys = lock_keys(guild_id, request.user_id, limits.policy)
-        async with self._db.write(keys) as conn:
-            now = self._clock()
-            usage = await self._ledger.counts(
-                conn, guild_id, request.user_id, self._bounds(limits, now)
-            )
-            refusal = evaluate(limits, usage, now, cost)
-            if refusal is not None:
-                self._note_spend_cap(refusal, guild_id, now)
-                return Admission(refusal=refusal)
-            job_id = await self._ledger.insert(
-                conn,
-                guild_id=guild_id,
-                channel_id=request.channel_id or DIRECT_MESSAGES,
+        """Refuse with a reason, or reserve a ledger row and return its job id.
+
+        Raises what the database raises when it cannot be reached.
+        """
+        return await self._batcher.submit(request)
+
+    async def close(self) -> None:
+        """Stop the admitter; reservations whose requester stopped waiting are given back."""
+        await self._batcher.close()
+
+    async def _give_back(self, admission: Admission) -> None:
+        """Admitted after its caller gave up: nobody will run it, so it must not count."""
+        if admission.job_id is None:
+            return
+        try:
+            await self.finish(admission.job_id, JobStatus.REFUNDED)
+        except Exception as exc:
+            log.warning("could not refund abandoned job %s: %s", admission.job_id, exc)
+
+    async def _admit_batch(self, requests: Sequence[JobRequest]) -> list[Admission]:
+        guild_ids = {request.guild_id or DIRECT_MESSAGES for request in requests}
+        while True:
+            keys = self._lock_keys(requests)
+            try:
+                async with self._db.write(keys) as conn:
+                    rules = await self._rules.current(conn, guild_ids)
+                    if self._db.backend is Backend.POSTGRESQL and not (
+                        self._lock_keys(requests) <= keys
+                    ):
+                        raise _MoreLocksNeeded  # a guild's new limits need its lock: start over
+                    return await self._decide(conn, requests, rules)
+            except _MoreLocksNeeded:
+                continue
+
+    def _lock_keys(self, requests: Sequence[JobRequest]) -> set[str]:
+        """What the batch reads-then-writes, by the cached rules (a guild not seen: defaults)."""
+        keys: set[str] = set()
+        for request in requests:
+            guild_id = request.guild_id or DIRECT_MESSAGES
+            rules = self._rules.cached(guild_id)
+            policy = rules.policy if rules is not None else self.defaults
+            keys.update(lock_keys(guild_id, request.user_id, policy))
+        return keys
+
+    async def _decide(
+        self,
+        conn: AsyncConnection,
+        requests: Sequence[JobRequest],
+        rules: Mapping[int, GuildRules],
+    ) -> list[Admission]:
+        now = self._clock()
+        answers: list[Admission | None] = [None] * len(requests)
+        candidates: list[_Candidate] = []
+        for index, request in enumerate(requests):
+            guild_id = request.guild_id or DIRECT_MESSAGES
+            guild = rules[guild_id]
+            refusal = guild.moderation_refusal(
                 user_id=request.user_id,
                 prompt=request.prompt,
-                size=request.size.wire,
-                images=request.images,
-                cost_microusd=cost,
-                reroll_of=request.reroll_of,
-                created_at=now,
+                channel_ids=(request.channel_id, request.parent_channel_id),
+                is_moderator=request.is_moderator,
             )
-        return Admission(job_id=job_id)
+            if refusal is not None:
+                answers[index] = Admission(refusal=refusal)
+            else:
+                limits = guild.member_limits(request.role_ids)
+                candidates.append(_Candidate(index, request, guild_id, limits))
+        if candidates:
+            await self._count_and_reserve(conn, candidates, now, answers)
+        return [answer for answer in answers if answer is not None]
+
+    async def _count_and_reserve(
+        self,
+        conn: AsyncConnection,
+        candidates: list[_Candidate],
+        now: dt.datetime,
+        answers: list[Admission | None],
+    ) -> None:
+        """Judge each candidate in order against the ledger plus the ones admitted before it,
+        then insert the admitted rows; fills in `answers`."""
+        day_start = start_of_utc_day(now)
+        active_since = now - self.active_ttl
+        earliest = min([day_start, active_since, *(now - c.limits.user.window for c in candidates)])
+        members = {(c.guild_id, c.request.user_id) for c in candidates}
+        rows = await self._ledger.member_rows(conn, members, earliest)
+        limited_guilds = {c.guild_id for c in candidates if _has_guild_limit(c.limits.policy)}
+        totals = (
+            await self._ledger.guild_totals(
+                conn, limited_guilds, UsageWindow(now, day_start, active_since)
+            )
+            if limited_guilds
+            else {}
+        )
+        needs_bot_spend = any(c.limits.policy.bot_daily_spend_usd for c in candidates)
+        bot_spent = await self._ledger.bot_spent(conn, day_start) if needs_bot_spend else 0
+
+        new_rows: list[NewRow] = []
+        admitted: list[int] = []
+        for c in candidates:
+            request, limits = c.request, c.limits
+            mine = rows.setdefault((c.guild_id, request.user_id), [])
+            guild = totals.get(c.guild_id, GuildTotals())
+            bounds = UsageWindow(now - limits.user.window, day_start, active_since)
+            cost = limits.cost_microusd(request.images)
+            refusal = evaluate(limits, member_usage(mine, bounds, guild, bot_spent), now, cost)
+            if refusal is not None:
+                self._note_spend_cap(refusal, c.guild_id, now)
+                answers[c.index] = Admission(refusal=refusal)
+                continue
+            # Counted at once: the next request of this member (or guild) sees it.
+            mine.append((now, str(JobStatus.RESERVED)))
+            totals[c.guild_id] = GuildTotals(
+                guild.active + 1, guild.today + 1, guild.spent_today_microusd + cost
+            )
+            bot_spent += cost
+            admitted.append(c.index)
+            new_rows.append(
+                NewRow(
+                    guild_id=c.guild_id,
+                    channel_id=request.channel_id or DIRECT_MESSAGES,
+                    user_id=request.user_id,
+                    prompt=request.prompt,
+                    size=request.size.wire,
+                    images=request.images,
+                    cost_microusd=cost,
+                    reroll_of=request.reroll_of,
+                    created_at=now,
+                )
+            )
+        job_ids = await self._ledger.insert_many(conn, new_rows)
+        for index, job_id in zip(admitted, job_ids, strict=True):
+            answers[index] = Admission(job_id=job_id)
 
     async def mark_submitted(self, job_id: int, task_id: str) -> bool:
         return await self._ledger.mark_submitted(job_id, task_id)
@@ -272,13 +379,18 @@ class AdmissionService:
                         scope)
 
 
-def _overrides(config: GuildConfig) -> LimitOverrides:
-    return LimitOverrides(
-        per_window=config.user_generations_per_window,
-        window_minutes=config.user_window_minutes,
-        concurrent=config.user_max_concurrent_jobs,
-        daily=config.user_daily_quota,
-        guild_concurrent=config.guild_max_concurrent_jobs,
-        guild_daily=config.guild_daily_cap,
-        guild_daily_spend_usd=config.guild_daily_spend_cap_usd,
-    )
+@dataclass(frozen=True)
+class _Candidate:
+    index: int  # its place in the batch
+    request: JobRequest
+    guild_id: int
+    limits: MemberLimits
+
+
+class _MoreLocksNeeded(Exception):
+    """Fresh rules of a guild need a lock the transaction did not take (PostgreSQL only)."""
+
+
+def _has_guild_limit(policy: LimitPolicy) -> bool:
+    guild = policy.guild
+    return bool(guild.concurrent or guild.daily or guild.daily_spend_usd)

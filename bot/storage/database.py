@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Insert, Table, event, exc, make_url, text
+from sqlalchemy import BigInteger, Insert, Table, bindparam, event, exc, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -44,6 +44,14 @@ DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 DEFAULT_COMMAND_TIMEOUT: Final = 10.0
 # How often a running bot checks that its SQLite file is still the one it opened.
 FILE_CHECK_INTERVAL: Final = 10.0
+
+
+# Takes the locks one by one in key order (an ordered subquery is not flattened by the planner),
+# so transactions locking overlapping sets can never deadlock.
+_LOCK_MANY: Final = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM "
+    "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"
+).bindparams(bindparam("keys", type_=postgresql.ARRAY(BigInteger)))
 
 
 class Backend(enum.Enum):
@@ -221,8 +229,11 @@ class Database:
                 raise
             return
         async with self.engine.connect() as conn, conn.begin():
-            for key in sorted({advisory_key(name) for name in lock_keys}):
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            keys = sorted({advisory_key(name) for name in lock_keys})
+            if len(keys) == 1:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": keys[0]})
+            elif keys:  # one round trip for a whole admission batch, still in key order
+                await conn.execute(_LOCK_MANY, {"keys": keys})
             yield conn
 
     def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:

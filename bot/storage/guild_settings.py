@@ -6,8 +6,10 @@ import enum
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock, utc_now
+from bot.storage import config_versions
 from bot.storage.database import Database
 from bot.storage.schema import guild_settings
 
@@ -40,16 +42,7 @@ class GuildSettingsRepo:
     async def get(self, guild_id: int) -> GuildConfig:
         """The guild's settings (all defaults if it never changed any)."""
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(guild_settings).where(guild_settings.c.guild_id == guild_id)
-                )
-            ).mappings().first()
-        if row is None:
-            return GuildConfig(guild_id)
-        values = {k: v for k, v in row.items() if k != "updated_at"}
-        values["nsfw_policy"] = _policy(values["nsfw_policy"])
-        return GuildConfig(**values)
+            return await read_config(conn, guild_id)
 
     async def save(self, config: GuildConfig) -> None:
         """Store the whole record; change one field with `dataclasses.replace(config, …)`."""
@@ -58,12 +51,26 @@ class GuildSettingsRepo:
         values["nsfw_policy"] = str(config.nsfw_policy)
         values["updated_at"] = self._clock()
         async with self._db.write() as conn:
+            await config_versions.bump(self._db, conn, guild_id)
             await self._db.upsert(conn, guild_settings, {"guild_id": guild_id}, values)
 
     async def reset(self, guild_id: int) -> None:
         """Forget every override: the guild follows the defaults again."""
         async with self._db.write() as conn:
+            await config_versions.bump(self._db, conn, guild_id)
             await conn.execute(delete(guild_settings).where(guild_settings.c.guild_id == guild_id))
+
+
+async def read_config(conn: AsyncConnection, guild_id: int) -> GuildConfig:
+    """The guild's settings, read in the caller's transaction."""
+    row = (
+        await conn.execute(select(guild_settings).where(guild_settings.c.guild_id == guild_id))
+    ).mappings().first()
+    if row is None:
+        return GuildConfig(guild_id)
+    values = {k: v for k, v in row.items() if k != "updated_at"}
+    values["nsfw_policy"] = _policy(values["nsfw_policy"])
+    return GuildConfig(**values)
 
 
 def _policy(raw: str) -> NsfwPolicy:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -147,6 +147,49 @@ class UsageSummary:
         return self.spent_microusd / MICRO
 
 
+@dataclass(frozen=True)
+class GuildTotals:
+    active: int = 0
+    today: int = 0  # counted against limits (not waived)
+    spent_today_microusd: int = 0
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """One `reserved` row to add (`insert_many`)."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    prompt: str
+    size: str  # "W*H"
+    created_at: dt.datetime
+    images: int = 1
+    cost_microusd: int = 0
+    reroll_of: int | None = None
+
+
+def member_usage(
+    rows: Sequence[tuple[dt.datetime, str]],
+    bounds: UsageWindow,
+    guild: GuildTotals,
+    bot_spent_microusd: int,
+) -> Usage:
+    """One member's `Usage` from their counted rows (`member_rows`) and their guild's totals."""
+    starts = sorted(created for created, _ in rows if created > bounds.window_start)
+    return Usage(
+        window_starts=tuple(starts),
+        user_today=sum(1 for created, _ in rows if created >= bounds.day_start),
+        user_active=sum(
+            1 for created, status in rows if status in ACTIVE and created > bounds.active_since
+        ),
+        guild_active=guild.active,
+        guild_today=guild.today,
+        guild_spent_today_microusd=guild.spent_today_microusd,
+        bot_spent_today_microusd=bot_spent_microusd,
+    )
+
+
 class UsageLedger:
     def __init__(self, db: Database, clock: Clock = utc_now) -> None:
         self._db = db
@@ -157,51 +200,72 @@ class UsageLedger:
         self, conn: AsyncConnection, guild_id: int, user_id: int, bounds: UsageWindow
     ) -> Usage:
         """Counted usage for one member and their guild; run it under the admission lock."""
-        t = usage_ledger
         earliest = min(bounds.window_start, bounds.day_start, bounds.active_since)
-        rows = (
-            await conn.execute(
-                select(t.c.created_at, t.c.status).where(
-                    t.c.guild_id == guild_id,
-                    t.c.user_id == user_id,
-                    t.c.created_at >= earliest,
-                    t.c.status.in_(_COUNTED_VALUES),
-                    t.c.waived.is_(False),
-                )
-            )
-        ).all()
-        starts = sorted(created for created, _ in rows if created > bounds.window_start)
-        user_today = sum(1 for created, _ in rows if created >= bounds.day_start)
-        user_active = sum(
-            1 for created, status in rows if status in ACTIVE and created > bounds.active_since
+        rows = await self.member_rows(conn, [(guild_id, user_id)], earliest)
+        totals = await self.guild_totals(conn, [guild_id], bounds)
+        bot_spent = await self._spent(conn, bounds.day_start, None)
+        return member_usage(
+            rows.get((guild_id, user_id), []), bounds, totals.get(guild_id, GuildTotals()),
+            bot_spent,
         )
 
+    async def member_rows(
+        self, conn: AsyncConnection, members: Collection[tuple[int, int]], since: dt.datetime
+    ) -> dict[tuple[int, int], list[tuple[dt.datetime, str]]]:
+        """(created_at, status) of each member's counted rows since `since`, by (guild, user).
+
+        One query for a whole admission batch; run it under the admission lock.
+        """
+        t = usage_ledger
+        guilds = sorted({guild for guild, _ in members})
+        users = sorted({user for _, user in members})
+        wanted = set(members)
+        rows = await conn.execute(
+            select(t.c.guild_id, t.c.user_id, t.c.created_at, t.c.status).where(
+                t.c.guild_id.in_(guilds),
+                t.c.user_id.in_(users),
+                t.c.created_at >= since,
+                t.c.status.in_(_COUNTED_VALUES),
+                t.c.waived.is_(False),
+            )
+        )
+        found: dict[tuple[int, int], list[tuple[dt.datetime, str]]] = {}
+        for guild, user, created, status in rows:
+            key = (int(guild), int(user))
+            if key in wanted:  # the IN lists also match other pairs of these guilds and users
+                found.setdefault(key, []).append((created, status))
+        return found
+
+    async def guild_totals(
+        self, conn: AsyncConnection, guild_ids: Collection[int], bounds: UsageWindow
+    ) -> dict[int, GuildTotals]:
+        """Running jobs, jobs today and spend today of each guild (one query for them all)."""
+        t = usage_ledger
         is_active = and_(t.c.status.in_(_ACTIVE_VALUES), t.c.created_at > bounds.active_since)
         is_today = t.c.created_at >= bounds.day_start
         counts_limits = and_(is_today, t.c.waived.is_(False))
-        guild = (
-            await conn.execute(
-                select(
-                    func.coalesce(func.sum(case((is_active, 1), else_=0)), 0),
-                    func.coalesce(func.sum(case((counts_limits, 1), else_=0)), 0),
-                    func.coalesce(func.sum(case((is_today, t.c.cost_microusd), else_=0)), 0),
-                ).where(
-                    t.c.guild_id == guild_id,
-                    t.c.status.in_(_COUNTED_VALUES),
-                    t.c.created_at >= min(bounds.day_start, bounds.active_since),
-                )
+        rows = await conn.execute(
+            select(
+                t.c.guild_id,
+                func.coalesce(func.sum(case((is_active, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((counts_limits, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((is_today, t.c.cost_microusd), else_=0)), 0),
             )
-        ).one()
-        bot_spent = await self._spent(conn, bounds.day_start, None)
-        return Usage(
-            window_starts=tuple(starts),
-            user_today=user_today,
-            user_active=user_active,
-            guild_active=int(guild[0]),
-            guild_today=int(guild[1]),
-            guild_spent_today_microusd=int(guild[2]),
-            bot_spent_today_microusd=bot_spent,
+            .where(
+                t.c.guild_id.in_(sorted(set(guild_ids))),
+                t.c.status.in_(_COUNTED_VALUES),
+                t.c.created_at >= min(bounds.day_start, bounds.active_since),
+            )
+            .group_by(t.c.guild_id)
         )
+        return {
+            int(guild): GuildTotals(int(active), int(today), int(spent))
+            for guild, active, today, spent in rows
+        }
+
+    async def bot_spent(self, conn: AsyncConnection, day_start: dt.datetime) -> int:
+        """Spend on counted jobs of the whole bot since `day_start`, in the caller's transaction."""
+        return await self._spent(conn, day_start, None)
 
     async def insert(
         self,
@@ -236,6 +300,41 @@ class UsageLedger:
             .returning(usage_ledger.c.id)
         )
         return int(result.scalar_one())
+
+    async def insert_many(self, conn: AsyncConnection, rows: Sequence[NewRow]) -> list[int]:
+        """Add `reserved` rows in one statement; their job ids, in the order given."""
+        if not rows:
+            return []
+        params = [
+            {
+                "guild_id": row.guild_id,
+                "channel_id": row.channel_id,
+                "user_id": row.user_id,
+                "prompt": row.prompt,
+                "size": row.size,
+                "images": row.images,
+                "cost_microusd": row.cost_microusd,
+                "status": str(JobStatus.RESERVED),
+                "waived": False,
+                "reroll_of": row.reroll_of,
+                "created_at": row.created_at,
+            }
+            for row in rows
+        ]
+        # SQLAlchemy's "insertmanyvalues" sends these as multi-row INSERTs. Asking it to return
+        # rows in parameter order would make SQLite go row by row, so ids are matched back by
+        # content instead: rows alike in every returned column are interchangeable.
+        t = usage_ledger
+        key_columns = (t.c.guild_id, t.c.user_id, t.c.channel_id, t.c.prompt, t.c.size,
+                       t.c.reroll_of, t.c.images, t.c.cost_microusd)
+        result = await conn.execute(t.insert().returning(t.c.id, *key_columns), params)
+        ids_by_key: dict[tuple[Any, ...], list[int]] = {}
+        for job_id, *key in result:
+            ids_by_key.setdefault(tuple(key), []).append(int(job_id))
+        for ids in ids_by_key.values():
+            ids.sort(reverse=True)  # the smallest id to the first of alike rows
+        names = [column.name for column in key_columns]
+        return [ids_by_key[tuple(p[name] for name in names)].pop() for p in params]
 
     # --- life cycle of one row -------------------------------------------------------------
     async def mark_submitted(self, job_id: int, task_id: str) -> bool:

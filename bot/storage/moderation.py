@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 
 from bot.clock import Clock, utc_now
+from bot.storage import config_versions
 from bot.storage.database import Database
 from bot.storage.schema import allowed_channels, banned_users, blocked_terms
 
@@ -45,10 +46,12 @@ class ModerationRepo:
             "guild_id": guild_id, "term": term, "added_by": added_by, "created_at": self._clock()
         }
         async with self._db.write() as conn:
+            await config_versions.bump(self._db, conn, guild_id)
             return await self._db.insert_ignoring_duplicate(conn, blocked_terms, values)
 
     async def remove_blocked_term(self, guild_id: int, term: str) -> bool:
         async with self._db.write() as conn:
+            await config_versions.bump(self._db, conn, guild_id)
             result = await conn.execute(
                 delete(blocked_terms).where(
                     blocked_terms.c.guild_id == guild_id, blocked_terms.c.term == term
@@ -68,12 +71,14 @@ class ModerationRepo:
     # --- channel allow-list ----------------------------------------------------------------
     async def allow_channel(self, guild_id: int, channel_id: int) -> bool:
         async with self._db.write() as conn:
+            await config_versions.bump(self._db, conn, guild_id)
             return await self._db.insert_ignoring_duplicate(
                 conn, allowed_channels, {"guild_id": guild_id, "channel_id": channel_id}
             )
 
     async def disallow_channel(self, guild_id: int, channel_id: int) -> bool:
         async with self._db.write() as conn:
+            await config_versions.bump(self._db, conn, guild_id)
             result = await conn.execute(
                 delete(allowed_channels).where(
                     allowed_channels.c.guild_id == guild_id,
@@ -100,12 +105,14 @@ class ModerationRepo:
         """Ban (or re-ban with a new reason) a member from generating in this guild."""
         values = {"reason": reason, "banned_by": banned_by, "created_at": self._clock()}
         async with self._db.write() as conn:
+            await config_versions.bump(self._db, conn, guild_id)
             await self._db.upsert(
                 conn, banned_users, {"guild_id": guild_id, "user_id": user_id}, values
             )
 
     async def unban(self, guild_id: int, user_id: int) -> bool:
         async with self._db.write() as conn:
+            await config_versions.bump(self._db, conn, guild_id)
             result = await conn.execute(
                 delete(banned_users).where(
                     banned_users.c.guild_id == guild_id, banned_users.c.user_id == user_id

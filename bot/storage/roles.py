@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import RowMapping, delete, select
 
 from bot.clock import Clock, utc_now
+from bot.storage import config_versions
 from bot.storage.database import Database
 from bot.storage.schema import exempt_roles, role_overrides
 
@@ -44,10 +45,12 @@ class RoleOverrideRepo:
         }
         keys = {"guild_id": guild_id, "role_id": override.role_id}
         async with self._db.write() as conn:
+            await config_versions.bump(self._db, conn, guild_id)
             await self._db.upsert(conn, role_overrides, keys, values)
 
     async def remove(self, guild_id: int, role_id: int) -> bool:
         async with self._db.write() as conn:
+            await config_versions.bump(self._db, conn, guild_id)
             result = await conn.execute(
                 delete(role_overrides).where(
                     role_overrides.c.guild_id == guild_id, role_overrides.c.role_id == role_id
@@ -62,17 +65,19 @@ class RoleOverrideRepo:
                 .where(role_overrides.c.guild_id == guild_id)
                 .order_by(role_overrides.c.role_id)
             )
-            return [_override(row) for row in rows.mappings()]
+            return [override_from_row(row) for row in rows.mappings()]
 
     async def add_exempt(self, guild_id: int, role_id: int) -> bool:
         """True if the role was not exempt before."""
         async with self._db.write() as conn:
+            await config_versions.bump(self._db, conn, guild_id)
             return await self._db.insert_ignoring_duplicate(
                 conn, exempt_roles, {"guild_id": guild_id, "role_id": role_id}
             )
 
     async def remove_exempt(self, guild_id: int, role_id: int) -> bool:
         async with self._db.write() as conn:
+            await config_versions.bump(self._db, conn, guild_id)
             result = await conn.execute(
                 delete(exempt_roles).where(
                     exempt_roles.c.guild_id == guild_id, exempt_roles.c.role_id == role_id
@@ -105,11 +110,11 @@ class RoleOverrideRepo:
                     role_overrides.c.guild_id == guild_id, role_overrides.c.role_id.in_(wanted)
                 )
             )
-            overrides = tuple(_override(row) for row in rows.mappings())
+            overrides = tuple(override_from_row(row) for row in rows.mappings())
         return MemberRoles(overrides, exempt)
 
 
-def _override(row: RowMapping) -> RoleOverride:
+def override_from_row(row: RowMapping) -> RoleOverride:
     return RoleOverride(
         role_id=row["role_id"],
         generations_per_window=row["generations_per_window"],

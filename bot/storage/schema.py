@@ -154,3 +154,9 @@ bot_state = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", UtcTimestamp, nullable=False),
 )
+
+config_versions = Table(
+    "config_versions", metadata,
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)

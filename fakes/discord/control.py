@@ -165,6 +165,8 @@ def outcome_of(fake: FakeDiscord, interaction: FakeInteraction) -> str:
     message = interaction.original_message()
     if interaction.ephemeral or interaction.response_type == CHANNEL_MESSAGE:
         return REFUSED  # /imagine answers with a message only to refuse
+    if message is not None and message.deleted and interaction.private_reply() is not None:
+        return REFUSED  # deferred, then the placeholder taken back and the member told alone
     if interaction.response_type != DEFERRED_CHANNEL_MESSAGE or message is None:
         return RUNNING
     if message.attachments:
@@ -192,6 +194,8 @@ def interaction_record(
     """Times (the fake's clock) and outcome of one `/imagine` interaction."""
     message = interaction.original_message()
     outcome = outcome_of(fake, interaction)
+    if outcome == REFUSED:
+        message = interaction.private_reply() or message
     record: dict[str, Any] = {
         "interaction_id": str(interaction.id),
         "member_id": str(interaction.member.id),

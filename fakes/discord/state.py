@@ -107,6 +107,27 @@ class FakeInteraction:
         assert self._state is not None
         return [self._state.messages[i] for i in self.followup_message_ids]
 
+    def private_reply(self) -> FakeMessage | None:
+        """What only the member saw: an ephemeral response, or an ephemeral follow-up."""
+        original = self.original_message()
+        if original is not None and original.ephemeral and not original.deleted:
+            return original
+        return next(
+            (m for m in self.followups() if m.ephemeral and not m.deleted), None
+        )
+
+    def public_messages(self) -> list[FakeMessage]:
+        """Messages of this interaction that everyone in the channel can see now."""
+        original = self.original_message()
+        found = [original] if original is not None else []
+        found += self.followups()
+        return [m for m in found if not m.ephemeral and not m.deleted]
+
+    async def wait_private_reply(self, timeout: float = 5.0) -> FakeMessage:  # noqa: ASYNC109
+        """Wait for the ephemeral answer (a refusal, under the bot's deferral-first design)."""
+        assert self._state is not None
+        return await self._state.wait_for(self.private_reply, timeout=timeout)
+
     async def wait_acknowledged(self, timeout: float = 5.0) -> int:  # noqa: ASYNC109
         """Wait until the bot acknowledged; return the callback type."""
         assert self._state is not None

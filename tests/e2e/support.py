@@ -8,11 +8,18 @@ from typing import Any
 from PIL import Image
 
 from bot.interactions import presentation as ui
-from fakes.discord.server import FakeChannel, FakeDiscord, FakeMessage, RecordedCall
+from fakes.discord.server import (
+    FakeChannel,
+    FakeDiscord,
+    FakeInteraction,
+    FakeMessage,
+    RecordedCall,
+)
 
 CHANNEL_MESSAGE_ROUTES = ("/channels/{channel_id}/messages",)
 # Callback types that create or change a message (4 message, 7 update).
 MESSAGE_CALLBACK_TYPES = (4, 7)
+DEFERRED = 5  # the callback type of a public "thinking…" deferral
 
 
 def title(message: FakeMessage) -> str:
@@ -85,3 +92,20 @@ def assert_pings_nobody(fake: FakeDiscord) -> int:
 def first_channel_post(fake: FakeDiscord, channel: FakeChannel) -> FakeMessage | None:
     """The first normal channel message (sent with the bot token, not an interaction webhook)."""
     return next((m for m in fake.channel_messages(channel) if m.source == "channel"), None)
+
+
+async def private_refusal(interaction: FakeInteraction) -> FakeMessage:
+    """The bot acknowledged at once, then refused the member alone, leaving nothing public.
+
+    `/imagine` and Re-roll defer publicly before admission (deferral-first); a refusal deletes
+    the public "thinking…" placeholder and sends an ephemeral follow-up.
+    """
+    assert await interaction.wait_acknowledged() == DEFERRED
+    assert interaction.ack_latency is not None and interaction.ack_latency < 3.0
+    reply = await interaction.wait_private_reply()
+    assert reply.ephemeral and not reply.loading
+    assert reply.allowed_mentions is not None and reply.allowed_mentions.get("parse") == []
+    assert interaction.public_messages() == []
+    original = interaction.original_message()
+    assert original is not None and original.deleted
+    return reply

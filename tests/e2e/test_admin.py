@@ -11,6 +11,7 @@ import pytest
 
 from fakes.discord.server import FakeChannel, FakeInteraction, FakeMember, FakeMessage
 from fakes.stack import LocalStack, StackOptions
+from tests.e2e.support import private_refusal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60), pytest.mark.stack(fixed_duration=10.0)]
 
@@ -83,7 +84,7 @@ async def imagine_refused(
     """The member is refused at once, ephemerally, and nothing reaches Novita."""
     tasks_before = len(stack.mock.tasks)
     interaction = await stack.imagine(member, prompt, "512*512", channel=channel)
-    reply = await ephemeral_reply(interaction)
+    reply = await private_refusal(interaction)
     assert len(stack.mock.tasks) == tasks_before
     return reply.content
 

@@ -18,7 +18,14 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.columns import UtcTimestamp
-from bot.storage.migrations import v1_core, v2_jobs, v3_state, v4_result_messages, v5_crash_journal
+from bot.storage.migrations import (
+    v1_core,
+    v2_jobs,
+    v3_state,
+    v4_result_messages,
+    v5_crash_journal,
+    v6_admission_cache,
+)
 
 if TYPE_CHECKING:
     from bot.storage.database import Database
@@ -35,7 +42,9 @@ class Migration:
 
 MIGRATIONS: Final[tuple[Migration, ...]] = tuple(
     Migration(module.VERSION, module.NAME, module.upgrade)
-    for module in (v1_core, v2_jobs, v3_state, v4_result_messages, v5_crash_journal)
+    for module in (
+        v1_core, v2_jobs, v3_state, v4_result_messages, v5_crash_journal, v6_admission_cache
+    )
 )
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 MIGRATION_LOCK: Final = "schema-migrations"

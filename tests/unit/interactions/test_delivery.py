@@ -197,3 +197,38 @@ async def test_jobs_share_the_budget_and_held_back_progress_still_arrives() -> N
     assert clock.now >= 1.0  # it waited for the next token
     await first.close()
     await second.close()
+
+
+async def test_progress_never_takes_the_last_edit_slot_the_result_needs() -> None:
+    """Against the fake Discord's own per-message edit accounting (5 edits per 5 s, 429 past
+    it): progress offered far faster than Discord allows, and a final edit at any moment after
+    any progress edit, never meets a 429 — even with no interval between progress edits."""
+    from fakes.clock import ManualClock, OffsetClock
+    from fakes.discord.limits import DiscordAPIError
+    from fakes.discord.state import FakeDiscordConfig, FakeDiscordState
+
+    clock = ManualClock(start=100.0)
+    discord = FakeDiscordState(FakeDiscordConfig(), OffsetClock(clock))
+    message_id = 1
+    progress_edits: list[float] = []
+
+    async def edit(value: int) -> None:
+        discord.take_edit(message_id)  # raises the fake's 429 when the bucket is empty
+        progress_edits.append(clock.now)
+
+    throttle: ThrottledProgress[int] = ThrottledProgress(
+        edit, lambda v: v, 0.0, clock, sleep=clock.sleep
+    )
+    for value in range(60):  # a new state every 0.1 s for 6 s
+        await throttle.offer(value)
+        clock.advance(0.1)
+    assert len(progress_edits) >= 4
+    await throttle.close()
+    try:
+        discord.take_edit(message_id)  # the result, delivered at once
+    except DiscordAPIError as error:  # pragma: no cover - the failure this test guards
+        pytest.fail(f"the final edit met a {error.status}")
+    assert discord.rate_limited_count == 0
+    # Any 5.25 s holds at most 4 progress edits: the fifth slot stayed free.
+    for first, fifth in zip(progress_edits, progress_edits[4:], strict=False):
+        assert fifth - first >= 5.0

@@ -3,7 +3,8 @@
     python -m tests.unit.limits.limits_worker URL [--schema S] --count 10 --per-window 3 --user 7
 
 Prints `ready` once connected, waits for one line on stdin (so the test can release several
-workers together), then admits `count` requests concurrently and prints `{"admitted": n}`.
+workers together), then admits `count` requests for each of `members` users concurrently
+and prints `{"admitted": n}`.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ async def run(args: argparse.Namespace) -> int:
             pass  # open a pooled connection before the start signal
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        request = JobRequest(args.guild, 1, args.user, "a fox", ImageSize(512, 512))
-        results = await asyncio.gather(*(service.admit(request) for _ in range(args.count)))
+        requests = [
+            JobRequest(args.guild, 1, args.user + member, "a fox", ImageSize(512, 512))
+            for _ in range(args.count)
+            for member in range(args.members)
+        ]
+        results = await asyncio.gather(*(service.admit(request) for request in requests))
         print(json.dumps({"admitted": sum(a.allowed for a in results)}), flush=True)
     finally:
         await db.close()
@@ -47,6 +52,7 @@ def main() -> int:
     parser.add_argument("--per-window", type=int, default=3)
     parser.add_argument("--guild", type=int, default=1)
     parser.add_argument("--user", type=int, default=7)
+    parser.add_argument("--members", type=int, default=1, help="users --user, --user + 1, …")
     return asyncio.run(run(parser.parse_args()))
 
 

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-async def _start_worker(target: DbTarget) -> asyncio.subprocess.Process:
-    args = [target.url, "--count", "10", "--per-window", "3"]
+async def _start_worker(target: DbTarget, members: int = 1) -> asyncio.subprocess.Process:
+    args = [target.url, "--count", "10", "--per-window", "3", "--members", str(members)]
     if target.schema:
         args += ["--schema", target.schema]
     return await asyncio.create_subprocess_exec(
@@ -55,6 +55,30 @@ async def test_twenty_admissions_from_two_processes_admit_exactly_three(
         admitted = await asyncio.wait_for(asyncio.gather(*map(_admitted, workers)), 30)
         assert sum(admitted) == 3
         assert (await UsageLedger(db).history(1)).total == 3
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+        await db.close()
+
+
+@pytest.mark.timeout(60)
+async def test_batches_of_several_members_from_two_processes_admit_exactly_three_each(
+    db_target: DbTarget,
+) -> None:
+    """Each process decides its members' requests in one transaction (several locks at once)."""
+    db = await db_target.connect()
+    workers = [await _start_worker(db_target, members=4) for _ in range(2)]
+    try:
+        for worker in workers:
+            assert worker.stdout is not None
+            line = await asyncio.wait_for(worker.stdout.readline(), 30)
+            assert line.strip() == b"ready", line
+        admitted = await asyncio.wait_for(asyncio.gather(*map(_admitted, workers)), 30)
+        assert sum(admitted) == 4 * 3
+        history = await UsageLedger(db).history(1, limit=100)
+        assert sorted(e.user_id for e in history.entries) == sorted([7, 8, 9, 10] * 3)
     finally:
         for worker in workers:
             if worker.returncode is None:
