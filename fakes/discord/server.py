@@ -48,7 +48,8 @@ Start it, build a world, run a bot against it, play members::
   bytes, headers without Authorization, `at`, status, response), `calls_to(method, route)`,
   `messages[id]` (`FakeMessage`: content, embeds, attachments with bytes, components, flags,
   `ephemeral`, `loading`, `allowed_mentions`, who it would ping, `edits` history),
-  `interactions[id]`, `global_commands`, `guild_commands[guild_id]`, `rate_limited_count`
+  `interactions[id]`, `global_commands`, `guild_commands[guild_id]`, `spec_violations`,
+  `rate_limited_count`
   (429s sent) and `rate_limit_exhausted_count` (edits that used a message's last token).
 - Waiting (event-driven, never polling): `await fake.wait_for(lambda: value_or_None,
   timeout=5)`, `await fake.wait_for_call(method, route, predicate)`,
@@ -62,6 +63,10 @@ Start it, build a world, run a bot against it, play members::
 
 Strictness (Discord's status, code and `{"code", "message", "errors"}` body)
 ---------------------------------------------------------------------------
+Every request is first checked against Discord's own OpenAPI spec (`spec_check`, the spec
+stored in `spec/`): a body, query or route the spec does not allow, an unknown key, or an
+attachment id without its upload answers 400/50035 and is kept in `fake.spec_violations`
+(the e2e `stack` fixture asserts it stays empty; `FakeDiscordConfig(check_spec=False)` skips it).
 content > 2,000 (400/50035); embed limits (title 256, description 4,096, 25 fields, field
 name 256/value 1,024, footer 2,048, author 256, 6,000 total, ≤ 10 embeds, well-formed URLs);
 components (≤ 5 rows, ≤ 5 buttons or 1 select per row, custom_id 1–100, unique; Components
