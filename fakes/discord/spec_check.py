@@ -21,6 +21,7 @@ import copy
 import functools
 import gc
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,8 @@ _COMMANDS = {
 }
 
 Location = tuple[str | int, ...]
+Problem = tuple[Location, str, str]  # where, Discord's code, message
+_REMEMBERED_VERDICTS = 512
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,9 @@ class SpecCheck:
         self._paths = _PathIndex(spec["paths"])
         self._operations: dict[tuple[str, str], _Operation | None] = {}
         self._branch_validators: dict[int, Validator] = {}
+        # Bodies repeat (every bot start overwrites the same commands, every deferral is
+        # {"type": 5}): schema verdicts are pure, so the last few hundred are remembered.
+        self._verdicts: OrderedDict[tuple[str, str, str], list[Problem]] = OrderedDict()
 
     # -- entry point -----------------------------------------------------------------------
 
@@ -165,7 +171,7 @@ class SpecCheck:
                 found.append((("body",), "UNEXPECTED_BODY", "This operation takes no body"))
         else:
             instance = _tolerate_discord_py(method, template, json_body)
-            found.extend(self._body_problems(operation, instance))
+            found.extend(self._body_verdict(method, operation, instance))
             for at, message in _messages_in(method, template, instance):
                 found.extend(_message_problems(message, at, files, known_attachment_ids))
         return [SpecViolation(method, template, *problem) for problem in found]
@@ -223,6 +229,16 @@ class SpecCheck:
                     yield ("query", name), *_discord_code(error)
 
     # -- body ------------------------------------------------------------------------------
+
+    def _body_verdict(self, method: str, operation: _Operation, instance: Any) -> list[Problem]:
+        key = (method, operation.template, json.dumps(instance, sort_keys=True))
+        if key in self._verdicts:
+            self._verdicts.move_to_end(key)
+        else:
+            self._verdicts[key] = list(self._body_problems(operation, instance))
+            if len(self._verdicts) > _REMEMBERED_VERDICTS:
+                self._verdicts.popitem(last=False)
+        return self._verdicts[key]
 
     def _body_problems(
         self, operation: _Operation, instance: Any
