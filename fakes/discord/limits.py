@@ -7,7 +7,7 @@ embeds, components and attachments and raises one 400/50035 listing every proble
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from fakes.discord.models import FLAG_COMPONENTS_V2, JSON, UploadedFile
@@ -20,7 +20,7 @@ MAX_ROW_BUTTONS = 5
 MAX_CUSTOM_ID = 100
 MAX_BUTTON_LABEL = 80
 MAX_SELECT_OPTIONS = 25
-MAX_V2_COMPONENTS = 40
+MAX_COMPONENTS = 40  # in all, nested ones included
 MAX_FILES = 10
 MAX_AUTOCOMPLETE_CHOICES = 25
 _EMBED_TEXT_LIMITS = {"title": 256, "description": 4096}
@@ -115,8 +115,10 @@ class FormErrors:
 
     def __init__(self) -> None:
         self.errors: JSON = {}
+        self.entries: list[tuple[tuple[str | int, ...], str, str]] = []  # (path, code, message)
 
     def add(self, path: Sequence[str | int], code: str, message: str) -> None:
+        self.entries.append((tuple(path), code, message))
         node = self.errors
         for key in path:
             node = node.setdefault(str(key), {})
@@ -157,19 +159,12 @@ def check_message(
     embeds = payload.get("embeds") or []
     if len(embeds) > MAX_EMBEDS:
         form.max_length((*path, "embeds"), MAX_EMBEDS)
-    total = 0
     for index, embed in enumerate(embeds):
-        total += _check_embed(embed, form, (*path, "embeds", index))
-    if total > MAX_EMBED_TOTAL:
-        form.add(
-            (*path, "embeds"),
-            "MAX_EMBED_SIZE_EXCEEDED",
-            f"Embed size exceeds maximum size of {MAX_EMBED_TOTAL}",
-        )
-    flags = int(payload.get("flags") or 0)
+        _check_embed(embed, form, (*path, "embeds", index))
+    check_cross_field_rules(payload, form, path)
     components = payload.get("components") or []
-    if flags & FLAG_COMPONENTS_V2:
-        _check_components_v2(payload, components, form, path)
+    if int(payload.get("flags") or 0) & FLAG_COMPONENTS_V2:
+        _check_components_v2(components, form, path)
     else:
         _check_action_rows(components, form, (*path, "components"))
     if len(files) > MAX_FILES:
@@ -178,6 +173,73 @@ def check_message(
     if len(attachments) > MAX_FILES:
         form.max_length((*path, "attachments"), MAX_FILES)
     form.raise_if_any()
+
+
+def check_cross_field_rules(
+    payload: JSON, form: FormErrors, path: Sequence[str | int] = ()
+) -> None:
+    """The message rules Discord's OpenAPI spec cannot express (the spec check uses them too):
+    6,000 characters across all embeds, 40 components counting nested ones, and no content or
+    embeds with the Components V2 flag."""
+    path = tuple(path)
+    embeds = payload.get("embeds")
+    if isinstance(embeds, list):
+        total = sum(embed_text_length(e) for e in embeds if isinstance(e, dict))
+        if total > MAX_EMBED_TOTAL:
+            form.add(
+                (*path, "embeds"),
+                "MAX_EMBED_SIZE_EXCEEDED",
+                f"Embed size exceeds maximum size of {MAX_EMBED_TOTAL}",
+            )
+    components = payload.get("components")
+    if isinstance(components, list) and count_components(components) > MAX_COMPONENTS:
+        form.max_length((*path, "components"), MAX_COMPONENTS)
+    flags = payload.get("flags")
+    if (
+        isinstance(flags, int)
+        and flags & FLAG_COMPONENTS_V2
+        and (payload.get("content") or payload.get("embeds"))
+    ):
+        form.add(
+            (*path, "content"),
+            "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
+            "The 'content' and 'embeds' fields cannot be used with MessageFlags.IS_COMPONENTS_V2",
+        )
+
+
+def embed_text_length(embed: JSON) -> int:
+    """The characters one embed counts towards the 6,000 total: title, description, field
+    names and values, footer text and author name."""
+    size = sum(_embed_text(embed.get(key)) for key in ("title", "description"))
+    for item in embed.get("fields") or []:
+        if isinstance(item, dict):
+            size += _embed_text(item.get("name")) + _embed_text(item.get("value"))
+    for key, text_key in (("footer", "text"), ("author", "name")):
+        part = embed.get(key)
+        if isinstance(part, dict):
+            size += _embed_text(part.get(text_key))
+    return size
+
+
+def count_components(components: Sequence[Any]) -> int:
+    """Every component, nested ones (rows' and containers' children, accessories) included."""
+    return sum(1 for _ in _nested_components(components, ()))
+
+
+def _nested_components(
+    components: Sequence[Any], path: tuple[str | int, ...]
+) -> Iterator[tuple[JSON, tuple[str | int, ...]]]:
+    for index, component in enumerate(components):
+        if not isinstance(component, dict):
+            continue
+        component_path = (*path, "components", index)
+        yield component, component_path
+        children = component.get("components")
+        if isinstance(children, list):
+            yield from _nested_components(children, component_path)
+        accessory = component.get("accessory")
+        if isinstance(accessory, dict):
+            yield accessory, (*component_path, "accessory")
 
 
 def check_autocomplete(payload: JSON) -> None:
@@ -194,12 +256,10 @@ def _embed_text(value: Any) -> int:
     return len(value) if isinstance(value, str) else 0
 
 
-def _check_embed(embed: JSON, form: FormErrors, path: tuple[str | int, ...]) -> int:
-    """Check one embed; return its character count towards the 6,000 total."""
-    size = 0
+def _check_embed(embed: JSON, form: FormErrors, path: tuple[str | int, ...]) -> None:
+    """Check one embed's own limits (the 6,000 total is `check_cross_field_rules`)."""
     for key, limit in _EMBED_TEXT_LIMITS.items():
         length = _embed_text(embed.get(key))
-        size += length
         if length > limit:
             form.max_length((*path, key), limit)
     fields = embed.get("fields") or []
@@ -208,7 +268,6 @@ def _check_embed(embed: JSON, form: FormErrors, path: tuple[str | int, ...]) -> 
     for index, item in enumerate(fields):
         for key, limit in (("name", 256), ("value", 1024)):
             length = _embed_text(item.get(key))
-            size += length
             if length == 0:
                 form.required((*path, "fields", index, key))
             elif length > limit:
@@ -216,7 +275,6 @@ def _check_embed(embed: JSON, form: FormErrors, path: tuple[str | int, ...]) -> 
     for key, text_key, limit in (("footer", "text", 2048), ("author", "name", 256)):
         part = embed.get(key) or {}
         length = _embed_text(part.get(text_key))
-        size += length
         if length > limit:
             form.max_length((*path, key, text_key), limit)
     for key, url_key in (
@@ -232,7 +290,6 @@ def _check_embed(embed: JSON, form: FormErrors, path: tuple[str | int, ...]) -> 
     url = embed.get("url")
     if url is not None and not str(url).startswith(("http://", "https://")):
         form.add((*path, "url"), "URL_TYPE_INVALID_URL", "Not a well formed URL.")
-    return size
 
 
 def _check_custom_id(component: JSON, form: FormErrors, path: tuple[str | int, ...]) -> None:
@@ -298,30 +355,10 @@ def _check_action_rows(rows: list[JSON], form: FormErrors, path: tuple[str | int
 
 
 def _check_components_v2(
-    payload: JSON, components: list[JSON], form: FormErrors, path: tuple[str | int, ...]
+    components: list[JSON], form: FormErrors, path: tuple[str | int, ...]
 ) -> None:
-    if payload.get("content") or payload.get("embeds"):
-        form.add(
-            (*path, "content"),
-            "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
-            "The 'content' and 'embeds' fields cannot be used with MessageFlags.IS_COMPONENTS_V2",
-        )
-    count = 0
-    stack: list[tuple[JSON, tuple[str | int, ...]]] = [
-        (c, (*path, "components", i)) for i, c in enumerate(components)
-    ]
-    while stack:
-        component, component_path = stack.pop()
-        count += 1
+    for component, component_path in _nested_components(components, path):
         if component.get("type") == _BUTTON:
             _check_button(component, form, component_path)
         else:
             _check_custom_id(component, form, component_path)
-        children = component.get("components")
-        if isinstance(children, list):
-            stack.extend((c, (*component_path, "components", i)) for i, c in enumerate(children))
-        accessory = component.get("accessory")
-        if isinstance(accessory, dict):
-            stack.append((accessory, (*component_path, "accessory")))
-    if count > MAX_V2_COMPONENTS:
-        form.max_length((*path, "components"), MAX_V2_COMPONENTS)

@@ -49,7 +49,8 @@ Start it, build a world, run a bot against it, play members::
   bytes, headers without Authorization, `at`, status, response), `calls_to(method, route)`,
   `messages[id]` (`FakeMessage`: content, embeds, attachments with bytes, components, flags,
   `ephemeral`, `loading`, `allowed_mentions`, who it would ping, `edits` history),
-  `interactions[id]`, `global_commands`, `guild_commands[guild_id]`, `rate_limited_count`
+  `interactions[id]`, `global_commands`, `guild_commands[guild_id]`, `spec_violations`,
+  `rate_limited_count`
   (429s sent) and `rate_limit_exhausted_count` (edits that used a message's last token).
 - Waiting (event-driven, never polling): `await fake.wait_for(lambda: value_or_None,
   timeout=5)`, `await fake.wait_for_call(method, route, predicate)`,
@@ -63,6 +64,10 @@ Start it, build a world, run a bot against it, play members::
 
 Strictness (Discord's status, code and `{"code", "message", "errors"}` body)
 ---------------------------------------------------------------------------
+Every request is first checked against Discord's own OpenAPI spec (`spec_check`, the spec
+stored in `spec/`): a body, query or route the spec does not allow, an unknown key, or an
+attachment id without its upload answers 400/50035 and is kept in `fake.spec_violations`
+(the e2e `stack` fixture asserts it stays empty; `FakeDiscordConfig(check_spec=False)` skips it).
 content > 2,000 (400/50035); embed limits (title 256, description 4,096, 25 fields, field
 name 256/value 1,024, footer 2,048, author 256, 6,000 total, ≤ 10 embeds, well-formed URLs);
 components (≤ 5 rows, ≤ 5 buttons or 1 select per row, custom_id 1–100, unique; Components
@@ -82,15 +87,11 @@ Attachments are served back at `{base_url}/attachments/{id}/{filename}`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
-import discord
 from aiohttp import web
 
-from bot.interactions.endpoints import configure_endpoints
 from fakes.clock import OffsetClock
 from fakes.discord.gateway import FakeGateway
 from fakes.discord.models import (
@@ -110,7 +111,10 @@ from fakes.discord.models import (
     FakeUser,
     RecordedCall,
 )
+from fakes.discord.players import InteractionSender, submitted, walk_components
 from fakes.discord.rest import API_PREFIX, FakeRestApi
+from fakes.discord.runner import run_bot_against
+from fakes.discord.spec_check import SpecViolation
 from fakes.discord.state import (
     FakeDiscordConfig,
     FakeDiscordState,
@@ -130,25 +134,11 @@ __all__ = [
     "FakeUser",
     "OffsetClock",
     "RecordedCall",
+    "SpecViolation",
     "run_bot_against",
 ]
 
 T = TypeVar("T")
-ClientT = TypeVar("ClientT", bound=discord.Client)
-
-_OPTION_TYPES: tuple[tuple[type, int], ...] = (
-    (bool, 5),
-    (int, 4),
-    (float, 10),
-    (str, 3),
-    (FakeMember, 6),
-    (FakeUser, 6),
-    (FakeChannel, 7),
-    (FakeRole, 8),
-)
-# Declared option types a Python value may answer (a whole number also fits a "number").
-_COMPATIBLE_TYPES = {5: {5}, 4: {4, 10}, 10: {10}, 3: {3}, 6: {6, 9}, 7: {7}, 8: {8, 9}}
-_SUBCOMMAND, _SUBCOMMAND_GROUP = 1, 2
 
 
 class FakeDiscord:
@@ -162,10 +152,10 @@ class FakeDiscord:
         self.state = FakeDiscordState(self.config, self.clock)
         self.gateway = FakeGateway(self.state)
         self._rest = FakeRestApi(self.state)
+        self._sender = InteractionSender(self.state, self.gateway)
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
         self.base_url = ""
-        self._command_ids: dict[str, int] = {}
         # Extra routes (e.g. the benchmark's `/_control/` API) installed on the app at start.
         self.app_hooks: list[Callable[[web.Application], None]] = []
 
@@ -241,6 +231,11 @@ class FakeDiscord:
     @property
     def guild_commands(self) -> dict[int, list[JSON]]:
         return self.state.guild_commands
+
+    @property
+    def spec_violations(self) -> list[SpecViolation]:
+        """Requests that broke Discord's OpenAPI spec (answered 400/50035); see spec_check."""
+        return self.state.spec_violations
 
     @property
     def rate_limited_count(self) -> int:
@@ -381,8 +376,8 @@ class FakeDiscord:
         locale: str = "en-US",
     ) -> FakeInteraction:
         """`member` runs `/command` (space-separated group/subcommand path) with `options`."""
-        data = self._command_data(channel, command, options or {}, focused=None)
-        return await self._send_interaction(
+        data = self._sender.command_data(channel, command, options or {}, focused=None)
+        return await self._sender.send(
             APPLICATION_COMMAND, data, channel, member, attachment_size_limit, locale
         )
 
@@ -397,8 +392,8 @@ class FakeDiscord:
         locale: str = "en-US",
     ) -> FakeInteraction:
         """`member` is typing into option `focused`; the bot should answer with type 8."""
-        data = self._command_data(channel, command, options, focused=focused)
-        return await self._send_interaction(AUTOCOMPLETE, data, channel, member, None, locale)
+        data = self._sender.command_data(channel, command, options, focused=focused)
+        return await self._sender.send(AUTOCOMPLETE, data, channel, member, None, locale)
 
     async def delete_message(self, message: FakeMessage) -> None:
         """Someone deletes `message` by hand (a moderator, or its author in Discord's client):
@@ -431,7 +426,7 @@ class FakeDiscord:
         if values is not None:
             data["values"] = list(values)
         channel = self.state.channels[message.channel_id]
-        return await self._send_interaction(
+        return await self._sender.send(
             MESSAGE_COMPONENT,
             data,
             channel,
@@ -451,17 +446,16 @@ class FakeDiscord:
         """
         if interaction.modal is None:
             raise ValueError("the bot did not answer this interaction with a modal")
-        unknown = set(values) - {
-            c["custom_id"] for c in _walk(interaction.modal["components"]) if "custom_id" in c
-        }
+        inputs = walk_components(interaction.modal["components"])
+        unknown = set(values) - {c["custom_id"] for c in inputs if "custom_id" in c}
         if unknown:
             raise ValueError(f"the modal has no inputs {sorted(unknown)}")
         data: JSON = {
             "custom_id": interaction.modal["custom_id"],
-            "components": [_submitted(c, values) for c in interaction.modal["components"]],
+            "components": [submitted(c, values) for c in interaction.modal["components"]],
         }
         message = self.messages.get(interaction.target_message_id or 0)
-        return await self._send_interaction(
+        return await self._sender.send(
             MODAL_SUBMIT,
             data,
             interaction.channel,
@@ -470,237 +464,3 @@ class FakeDiscord:
             "en-US",
             message=message,
         )
-
-    def _registered_command(self, channel: FakeChannel, name: str) -> JSON | None:
-        guild_commands = self.state.guild_commands.get(channel.guild_id or 0, [])
-        for command in [*guild_commands, *self.state.global_commands]:
-            if command["name"] == name and int(command.get("type", 1)) == 1:
-                return command
-        return None
-
-    def _command_data(
-        self,
-        channel: FakeChannel,
-        command: str,
-        options: Mapping[str, Any],
-        focused: str | None,
-    ) -> JSON:
-        name, *path = command.split()
-        registered = self._registered_command(channel, name)
-        schema: list[JSON] | None = registered.get("options", []) if registered else None
-        resolved: JSON = {}
-        leaf_schema = schema
-        for part in path:
-            if leaf_schema is not None:
-                node = next((o for o in leaf_schema if o["name"] == part), None)
-                if node is None:
-                    raise ValueError(f"/{name} has no subcommand or group {part!r}")
-                leaf_schema = node.get("options", [])
-        leaf = [
-            self._option(key, value, leaf_schema, resolved, focused == key)
-            for key, value in options.items()
-        ]
-        for index, part in reversed(list(enumerate(path))):
-            kind = _SUBCOMMAND if index == len(path) - 1 else _SUBCOMMAND_GROUP
-            leaf = [{"type": kind, "name": part, "options": leaf}]
-        data: JSON = {"name": name, "type": 1, "options": leaf}
-        if registered is not None:
-            data["id"] = registered["id"]
-            if "guild_id" in registered:
-                data["guild_id"] = registered["guild_id"]
-        else:
-            data["id"] = str(self._command_ids.setdefault(name, self.state.snowflake()))
-        if resolved:
-            data["resolved"] = resolved
-        return data
-
-    def _option(
-        self, name: str, value: Any, schema: list[JSON] | None, resolved: JSON, focused: bool
-    ) -> JSON:
-        option_type = next((t for cls, t in _OPTION_TYPES if isinstance(value, cls)), None)
-        if option_type is None:
-            raise TypeError(f"cannot send option {name!r} of type {type(value).__name__}")
-        if schema is not None:
-            declared = next((o for o in schema if o["name"] == name), None)
-            if declared is None:
-                raise ValueError(f"the registered command has no option {name!r}")
-            # Discord's client sends only values of the declared type (lengths and ranges it
-            # also enforces are left unchecked, so tests can play an outdated client).
-            if not focused and int(declared["type"]) not in _COMPATIBLE_TYPES[option_type]:
-                raise TypeError(f"option {name!r} is declared as type {declared['type']}")
-            option_type = int(declared["type"])
-        if isinstance(value, FakeMember):
-            resolved.setdefault("users", {})[str(value.id)] = value.user.payload()
-            member = value.payload(permissions=self._member_permissions(value))
-            member.pop("user")
-            resolved.setdefault("members", {})[str(value.id)] = member
-            value = str(value.id)
-        elif isinstance(value, FakeUser):
-            resolved.setdefault("users", {})[str(value.id)] = value.payload()
-            value = str(value.id)
-        elif isinstance(value, FakeChannel):
-            channel = value.payload() | {"permissions": str(self._bot_permissions(value))}
-            resolved.setdefault("channels", {})[str(value.id)] = channel
-            value = str(value.id)
-        elif isinstance(value, FakeRole):
-            resolved.setdefault("roles", {})[str(value.id)] = value.payload()
-            value = str(value.id)
-        option: JSON = {"name": name, "type": option_type, "value": value}
-        if focused:
-            option["focused"] = True
-        return option
-
-    def _member_permissions(self, member: FakeMember) -> int:
-        return self.state.guilds[member.guild_id].permissions_of(member)
-
-    def _bot_permissions(self, channel: FakeChannel) -> int:
-        if channel.guild_id is None:
-            return BOT_PERMISSIONS
-        return self.state.guilds[channel.guild_id].bot_permissions_in(channel)
-
-    async def _send_interaction(
-        self,
-        interaction_type: int,
-        data: JSON,
-        channel: FakeChannel,
-        member: FakeMember,
-        attachment_size_limit: int | None,
-        locale: str,
-        *,
-        message: FakeMessage | None = None,
-    ) -> FakeInteraction:
-        state = self.state
-        guild = state.guilds.get(channel.guild_id or 0)
-        size_limit = attachment_size_limit or (guild.filesize_limit if guild else 10 << 20)
-        interaction_id, token = state.snowflake(), state.new_token()
-        channel_payload = channel.payload() | {"permissions": str(self._bot_permissions(channel))}
-        payload: JSON = {
-            "id": str(interaction_id),
-            "application_id": str(state.application_id),
-            "type": interaction_type,
-            "data": data,
-            "token": token,
-            "version": 1,
-            "channel_id": str(channel.id),
-            "channel": channel_payload,
-            "app_permissions": str(self._bot_permissions(channel)),
-            "locale": locale,
-            "entitlements": [],
-            "entitlement_sku_ids": [],
-            "attachment_size_limit": size_limit,
-        }
-        if guild is not None:
-            payload |= {
-                "guild_id": str(guild.id),
-                "guild": {"id": str(guild.id), "locale": guild.locale, "features": []},
-                "guild_locale": guild.locale,
-                "member": member.payload(permissions=guild.permissions_of(member)),
-                "authorizing_integration_owners": {"0": str(guild.id)},
-                "context": 0,
-            }
-        else:
-            payload |= {
-                "user": member.user.payload(),
-                "authorizing_integration_owners": {"0": "0"},
-                "context": 1,
-            }
-        if message is not None:
-            payload["message"] = state.message_payload(message)
-        interaction = FakeInteraction(
-            id=interaction_id,
-            token=token,
-            type=interaction_type,
-            data=data,
-            guild=guild,
-            channel=channel,
-            member=member,
-            created_at=self.clock(),
-            attachment_size_limit=size_limit,
-            payload=payload,
-            target_message_id=message.id if message is not None else None,
-            _state=state,
-        )
-        # Stored before sending: the bot may answer before `dispatch` returns.
-        state.interactions[interaction_id] = interaction
-        state.interactions_by_token[token] = interaction
-        try:
-            await self.gateway.dispatch("INTERACTION_CREATE", payload, channel.guild_id)
-        except BaseException:
-            del state.interactions[interaction_id], state.interactions_by_token[token]
-            raise
-        await state.notify()
-        return interaction
-
-
-def _walk(components: list[JSON]) -> list[JSON]:
-    found: list[JSON] = []
-    for component in components:
-        found.append(component)
-        found.extend(_walk(component.get("components") or []))
-        if isinstance(component.get("component"), dict):
-            found.extend(_walk([component["component"]]))
-    return found
-
-
-def _submitted(component: JSON, values: Mapping[str, str | Sequence[str]]) -> JSON:
-    """What a member's submission looks like for one modal component."""
-    if component.get("type") == 1:
-        return {"type": 1, "components": [_submitted(c, values) for c in component["components"]]}
-    if isinstance(component.get("component"), dict):  # a label around one input
-        return {"type": component["type"], "component": _submitted(component["component"], values)}
-    answer: JSON = {"type": component["type"], "custom_id": component.get("custom_id")}
-    value = values.get(str(component.get("custom_id")), "")
-    if isinstance(value, str):
-        answer["value"] = value
-    else:
-        answer["values"] = list(value)
-    return answer
-
-
-@contextlib.asynccontextmanager
-async def run_bot_against(
-    fake: FakeDiscord,
-    bot: ClientT,
-    *,
-    ready_timeout: float = 10.0,
-    guild_ready_timeout: float | None = 0.05,
-) -> AsyncIterator[ClientT]:
-    """Log `bot` into `fake`, connect, wait for READY, yield it; close it cleanly after.
-
-    `guild_ready_timeout` shortens discord.py's wait for further GUILD_CREATEs before READY
-    (2 s by default; a discord.py internal, set here to keep tests fast; None leaves it).
-    A bot running several shards also waits 5 s between IDENTIFYs (its `before_identify_hook`);
-    override that hook in tests that start more than one shard.
-    """
-    configure_endpoints(fake.rest_base, fake.gateway_url)
-    if guild_ready_timeout is not None:
-        bot._connection.guild_ready_timeout = guild_ready_timeout
-    runner: asyncio.Task[None] | None = None
-    try:
-        await bot.login(fake.bot_token)
-        runner = asyncio.create_task(bot.connect(reconnect=False), name="fake-discord-bot")
-        ready = asyncio.create_task(bot.wait_until_ready())
-        done, _ = await asyncio.wait(
-            {runner, ready}, timeout=ready_timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        if ready not in done:
-            ready.cancel()
-            if runner in done:
-                runner.result()  # re-raise why the connection ended
-            raise TimeoutError(f"bot not READY within {ready_timeout}s")
-        yield bot
-    finally:
-        await bot.close()
-        if runner is not None:
-            await _finish(runner)
-
-
-async def _finish(runner: asyncio.Task[None]) -> None:
-    """Let the connect task end after `close()`; its error was raised already or is moot."""
-    done, _ = await asyncio.wait({runner}, timeout=5.0)
-    if not done:
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
-    elif not runner.cancelled():
-        runner.exception()  # mark it retrieved so asyncio does not log it again

@@ -43,6 +43,7 @@ from fakes.discord.models import (
     resolve_mentions,
     utcnow_iso,
 )
+from fakes.discord.spec_check import SpecViolation
 
 T = TypeVar("T")
 
@@ -61,6 +62,7 @@ class FakeDiscordConfig:
     heartbeat_interval: float = 41.25
     privileged_intents: int = 0  # privileged intents the app may use (4014 otherwise)
     recommended_shards: int = 1  # what GET /gateway/bot recommends
+    check_spec: bool = True  # check requests against Discord's OpenAPI spec (spec_check)
 
 
 @dataclass(eq=False)
@@ -191,6 +193,7 @@ class FakeDiscordState:
         self.global_commands: list[JSON] = []
         self.guild_commands: dict[int, list[JSON]] = {}
         self.internal_errors: list[Exception] = []  # bugs in the fake itself (answered 503)
+        self.spec_violations: list[SpecViolation] = []  # requests that broke Discord's spec
         self.rate_limited_count = 0
         self.rate_limit_exhausted_count = 0
         self.attachment_base = ""
@@ -216,7 +219,8 @@ class FakeDiscordState:
                 recent = ", ".join(f"{c.method} {c.route} -> {c.status}" for c in self.calls[-8:])
                 raise TimeoutError(
                     f"fake Discord: condition not met within {timeout}s; last calls: {recent};"
-                    f" fake errors: {self.internal_errors!r}"
+                    f" fake errors: {self.internal_errors!r};"
+                    f" spec violations: {[str(v) for v in self.spec_violations]}"
                 ) from None
         assert result is not None
         return result

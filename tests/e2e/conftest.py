@@ -28,3 +28,6 @@ def stack_options(request: pytest.FixtureRequest) -> StackOptions:
 async def stack(request: pytest.FixtureRequest) -> AsyncIterator[LocalStack]:
     async with LocalStack(stack_options(request)) as running:
         yield running
+    # Every request the bot sent must follow Discord's published spec (fakes.discord.spec_check).
+    violations = "\n".join(map(str, running.fake.spec_violations))
+    assert not violations, f"the bot broke Discord's OpenAPI spec:\n{violations}"
