@@ -29,7 +29,8 @@ from bot.interactions import acknowledge
 from bot.interactions import buttons as components
 from bot.interactions.discord_metrics import discord_trace
 from bot.interactions.endpoints import configure_endpoints
-from bot.interactions.generation import GenerationService, Views
+from bot.interactions.generation import GenerationService
+from bot.interactions.outcomes import Views
 from bot.interactions.presentation import NO_MENTIONS
 from bot.interactions.recovery import JobRecovery, new_owner_id
 from bot.interactions.replies import reply_ephemeral, report_error

@@ -31,21 +31,16 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 import discord
 
 from bot.imaging import ImageSize, InvalidInputError, resolve_size, validate_prompt
 from bot.interactions import presentation as ui
 from bot.interactions.active_jobs import ActiveJob, ActiveJobs
-from bot.interactions.checks import is_moderator, member_role_ids
 from bot.interactions.delivery import (
     MESSAGE_EDIT_WINDOW,
     EditBudget,
-    ImageTooLargeForDiscord,
     ThrottledProgress,
-    fit_to_limit,
 )
 from bot.interactions.messages import (
     DATABASE_UNAVAILABLE,
@@ -53,8 +48,10 @@ from bot.interactions.messages import (
     describe_with_id,
     new_error_id,
 )
+from bot.interactions.outcomes import JobOutcomes, ResultLog, Views
 from bot.interactions.refusals import refusal_message
 from bot.interactions.replies import reply_ephemeral
+from bot.interactions.requests import request_from_interaction
 from bot.interactions.status_message import (
     INVALID_WEBHOOK_TOKEN,
     UNKNOWN_MESSAGE,
@@ -65,12 +62,10 @@ from bot.interactions.status_message import (
 )
 from bot.jobs.engine import JobEngine
 from bot.jobs.fair_queue import JobSlots, UnboundedSlots
-from bot.jobs.progress import JobPhase, JobResult, ProgressUpdate
+from bot.jobs.progress import JobPhase, ProgressUpdate
 from bot.limits.admission import Admission, AdmissionService, JobOutcome, JobRequest, JobStatus
-from bot.novita.errors import NovitaError
 from bot.observability.metrics import BotMetrics
 from bot.storage.failures import database_unreachable
-from bot.storage.guild_settings import NsfwPolicy
 from bot.storage.journal import JobJournal, JobState, JournalEntry, shard_of
 from bot.storage.outage import OutageLog
 from bot.storage.outbox import WriteOutbox
@@ -94,25 +89,6 @@ __all__ = [
 # ~0.4–0.8 MB images (and the copies an upload makes) stay well inside 200 MB.
 IMAGES_IN_FLIGHT = 24
 REROLL_GONE = "I no longer have the details of this image to re-roll it."
-
-
-ViewFactory = Callable[[int, int], discord.ui.View]
-
-
-class ResultLog(Protocol):
-    """Where delivered images were posted (`bot.limits.member_history.MemberHistory`)."""
-
-    async def record_result_message(
-        self, job_id: int, channel_id: int, message_id: int
-    ) -> None: ...
-
-
-@dataclass(frozen=True)
-class Views:
-    """Builds the button rows; given by the composition root so `bot/` stays UI-agnostic."""
-
-    running: ViewFactory  # (job_id, owner_id) -> view with Cancel
-    finished: ViewFactory  # (job_id, owner_id) -> view with Re-roll and Delete
 
 
 class GenerationService:
@@ -147,12 +123,11 @@ class GenerationService:
         self.metrics = metrics or BotMetrics()
         # Consulted before every admission: False once the SQLite file vanished under us.
         self.database_usable = database_usable or (lambda: True)
-        self.result_log = result_log
-        self._result_writes: set[asyncio.Future[bool]] = set()
         # Without a journal (tests, tools) jobs are not crash-safe: shutdown refunds them.
         self.journal = journal
         self.outbox = outbox or WriteOutbox()
         self.outage: OutageLog = self.outbox.outage
+        self.outcomes = JobOutcomes(views, admissions, self.outbox, result_log)
         self.owner_id = owner_id
         self.shard_count = shard_count
 
@@ -400,7 +375,7 @@ class GenerationService:
                 # Delivered at once: progress keeps one of the message's edits for it.
                 await reporter.close()
                 job.delivering = True
-                outcome = await self._deliver(job, result)
+                outcome = await self.outcomes.deliver(job, result)
                 del result
         except asyncio.CancelledError:
             outcome = JobStatus.CANCELLED
@@ -415,12 +390,12 @@ class GenerationService:
                     embed = ui.interrupted_embed(job.view)
                 # Say so rather than leave a progress bar (and a dead Cancel button) forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._show(job, embed), SHUTDOWN_EDIT_TIMEOUT)
+                    await asyncio.wait_for(self.outcomes.show(job, embed), SHUTDOWN_EDIT_TIMEOUT)
                 raise
-            await self._show(job, ui.cancelled_embed(job.view, job.cancelled_by))
+            await self.outcomes.show(job, ui.cancelled_embed(job.view, job.cancelled_by))
         except Exception as exc:
             await reporter.close()
-            outcome, failed_task = await self._fail(job, exc)
+            outcome, failed_task = await self.outcomes.fail(job, exc)
             task_id = failed_task or task_id
         finally:
             job.finishing = True
@@ -502,7 +477,7 @@ class GenerationService:
         reached Novita, or its details are gone): tell the member, refund it."""
         log.warning("job %s cannot be taken back after the restart: %s; refunded", job.job_id,
                     why)
-        await self._show(job, ui.stopped_by_restart_embed(job.view))
+        await self.outcomes.show(job, ui.stopped_by_restart_embed(job.view))
         landed = self._record_outcome(job, JobStatus.REFUNDED, None, None, error=why)
         await asyncio.wait({landed}, timeout=FINISH_WAIT)
 
@@ -516,106 +491,9 @@ class GenerationService:
             queue_position=position,
         )
 
-    async def _deliver(self, job: ActiveJob, result: JobResult) -> JobOutcome:
-        request = job.request
-        finished_view = self.views.finished(job.job_id, request.user_id)
-        if result.nsfw_flagged and not request.channel_is_nsfw:
-            policy = await self.admissions.nsfw_policy(request.guild_id)
-            if policy is not NsfwPolicy.SPOILER:
-                await self._show(job, ui.withheld_embed(job.view), view=finished_view)
-                return JobStatus.SUCCEEDED
-            spoiler = True
-        else:
-            spoiler = False
-        try:
-            data, recompressed = await fit_to_limit(result.image, job.status.filesize_limit)
-        except ImageTooLargeForDiscord:
-            await self._show(
-                job, ui.failure_embed(job.view, "The image is too large to upload to this server.")
-            )
-            return JobStatus.FAILED
-        filename = f"{result.task_id}.jpeg"
-        note = "Recompressed to fit this server's upload limit." if recompressed else None
-        embed = ui.result_embed(
-            job.view,
-            filename=filename,
-            seconds=result.timings.total_seconds,
-            spoiler=spoiler,
-            note=note,
-        )
-        posted = await self._replace_status(
-            job,
-            embed=embed,
-            view=finished_view,
-            image=(data, filename, spoiler),
-            ping=ui.image_ready_ping(request.user_id),
-        )
-        self._note_result(job, posted)
-        return JobStatus.SUCCEEDED
-
-    def _note_result(self, job: ActiveJob, posted: discord.Message | None) -> None:
-        """Remember where the image went (history links to it) through the write outbox: in the
-        background, retried through a database blip, never turning a delivered job into a
-        failed, refunded one."""
-        if posted is None or self.result_log is None:
-            return
-        result_log, channel_id, message_id = self.result_log, posted.channel.id, posted.id
-        write = self.outbox.put(
-            f"result message of job {job.job_id}",
-            lambda: result_log.record_result_message(job.job_id, channel_id, message_id),
-        )
-        self._result_writes.add(write)
-        write.add_done_callback(self._result_writes.discard)
-
-    async def _fail(self, job: ActiveJob, exc: Exception) -> tuple[JobOutcome, str | None]:
-        task_id = exc.task_id if isinstance(exc, NovitaError) else None
-        friendly = describe_error(exc)
-        if friendly is None:
-            error_id = new_error_id()
-            log.error(
-                "job %s failed unexpectedly [error id %s]", job.job_id, error_id, exc_info=exc
-            )
-            friendly = describe_with_id(exc, error_id)
-        else:
-            log.warning("job %s failed: %s", job.job_id, exc)
-        await self._show(job, ui.failure_embed(job.view, friendly))
-        # Refused before submission or failed upstream: it does not count against the user.
-        return JobStatus.FAILED, task_id
-
-    async def _show(
-        self,
-        job: ActiveJob,
-        embed: discord.Embed,
-        *,
-        view: discord.ui.View | None = None,
-    ) -> None:
-        """Replace the status message with a final notice (drops the buttons unless a view is
-        given); if even that fails, log it: the job's outcome is recorded either way."""
-        try:
-            await self._replace_status(
-                job, embed=embed, view=view, ping=f"<@{job.status.requester_id}>"
-            )
-        except (discord.HTTPException, UnknownChannel):
-            log.warning("could not show the outcome to the member", exc_info=True)
-
-    async def _replace_status(
-        self,
-        job: ActiveJob,
-        *,
-        embed: discord.Embed,
-        view: discord.ui.View | None,
-        ping: str,
-        image: tuple[bytes, str, bool] | None = None,
-    ) -> discord.Message | None:
-        """Edit the status message into its final form; past the token's 15 minutes, post it
-        in the channel pinging only the requester (`StatusMessage.replace`: the one place that
-        fallback lives). Returns the message that shows it (None: it was deleted)."""
-        return await job.status.replace(embed=embed, view=view, ping=ping, image=image)
-
     async def results_recorded(self) -> None:
         """Wait until every delivered result so far has its message recorded (tests, close)."""
-        if self._result_writes:
-            await asyncio.gather(*self._result_writes, return_exceptions=True)
+        await self.outcomes.results_recorded()
 
     async def close(self) -> None:
         """Shutdown: results being posted finish; every other job is left in the journal for
@@ -623,29 +501,3 @@ class GenerationService:
         await self.jobs.cancel_all(DELIVERY_GRACE)
         await self.results_recorded()  # and where results were posted
         await self.outbox.close()
-
-
-def request_from_interaction(
-    interaction: discord.Interaction,
-    prompt: str,
-    size: ImageSize,
-    reroll_of: int | None = None,
-) -> JobRequest:
-    user = interaction.user
-    channel = interaction.channel
-    channel_is_nsfw = bool(
-        channel is not None and hasattr(channel, "is_nsfw") and channel.is_nsfw()
-    )
-    return JobRequest(
-        guild_id=interaction.guild_id,
-        channel_id=interaction.channel_id,
-        user_id=user.id,
-        prompt=prompt,
-        size=size,
-        user_name=user.display_name,
-        role_ids=member_role_ids(interaction),
-        is_moderator=is_moderator(interaction),
-        channel_is_nsfw=channel_is_nsfw,
-        reroll_of=reroll_of,
-        parent_channel_id=channel.parent_id if isinstance(channel, discord.Thread) else None,
-    )

@@ -17,20 +17,14 @@ as money spent.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
-    Float,
     Integer,
-    RowMapping,
     and_,
     case,
-    cast,
     func,
     select,
     union,
@@ -39,155 +33,42 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock, utc_now
-from bot.limits.policy import MICRO, Usage
+from bot.limits.policy import Usage
 from bot.storage.database import Database
+from bot.storage.ledger_rows import (
+    ACTIVE,
+    ACTIVE_VALUES,
+    COUNTED_VALUES,
+    DailyUsage,
+    GuildTotals,
+    HistoryPage,
+    JobOutcome,
+    JobStatus,
+    LedgerEntry,
+    NewRow,
+    UsageSummary,
+    UsageWindow,
+    day_number,
+    day_of,
+    entry_from_row,
+    member_usage,
+)
 from bot.storage.schema import usage_daily, usage_ledger
 
-
-class JobStatus(enum.StrEnum):
-    RESERVED = "reserved"  # admitted, not yet at Novita
-    SUBMITTED = "submitted"  # Novita has the task
-    SUCCEEDED = "succeeded"  # counts
-    CANCELLED = "cancelled"  # counts (Novita bills a submitted task)
-    FAILED = "failed"  # failed upstream: refunded
-    REFUNDED = "refunded"  # stopped before it reached Novita (refused, or cancelled early)
-
-
-# How a job can end: what `finish` accepts.
-JobOutcome = Literal[
-    JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.FAILED, JobStatus.REFUNDED
+__all__ = [
+    "ACTIVE",
+    "DailyUsage",
+    "GuildTotals",
+    "HistoryPage",
+    "JobOutcome",
+    "JobStatus",
+    "LedgerEntry",
+    "NewRow",
+    "UsageLedger",
+    "UsageSummary",
+    "UsageWindow",
+    "member_usage",
 ]
-
-COUNTED: Final = frozenset(
-    {JobStatus.RESERVED, JobStatus.SUBMITTED, JobStatus.SUCCEEDED, JobStatus.CANCELLED}
-)
-ACTIVE: Final = frozenset({JobStatus.RESERVED, JobStatus.SUBMITTED})
-SECONDS_PER_DAY: Final = 86_400
-_COUNTED_VALUES: Final = sorted(str(s) for s in COUNTED)
-_ACTIVE_VALUES: Final = sorted(str(s) for s in ACTIVE)
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    job_id: int
-    guild_id: int
-    channel_id: int
-    user_id: int
-    prompt: str
-    size: str
-    images: int
-    cost_microusd: int
-    status: JobStatus
-    waived: bool
-    reroll_of: int | None
-    task_id: str | None
-    error: str | None
-    timings: Mapping[str, float]
-    created_at: dt.datetime
-    submitted_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    result_channel_id: int | None = None  # where the image was posted, while it still exists
-    result_message_id: int | None = None
-
-    @property
-    def cost_usd(self) -> float:
-        return self.cost_microusd / MICRO
-
-    @property
-    def counted(self) -> bool:
-        return self.status in COUNTED and not self.waived
-
-
-@dataclass(frozen=True)
-class HistoryPage:
-    entries: list[LedgerEntry]
-    total: int
-    offset: int
-    limit: int
-
-    @property
-    def has_more(self) -> bool:
-        return self.offset + len(self.entries) < self.total
-
-
-@dataclass(frozen=True)
-class DailyUsage:
-    """One UTC day of a guild's jobs: images by how they ended, and the estimated spend."""
-
-    day: dt.date
-    images_by_status: Mapping[JobStatus, int] = field(default_factory=dict)
-    spent_microusd: int = 0  # counted rows only, as every spend cap counts them
-
-    @property
-    def spent_usd(self) -> float:
-        return self.spent_microusd / MICRO
-
-
-@dataclass(frozen=True)
-class UsageWindow:
-    """The instants that bound each count (all computed by the caller from one `now`)."""
-
-    window_start: dt.datetime  # rows created strictly after this are in the rolling window
-    day_start: dt.datetime
-    active_since: dt.datetime  # older unfinished rows are presumed lost (crashed process)
-
-
-@dataclass(frozen=True)
-class UsageSummary:
-    jobs: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    images: int = 0
-    spent_microusd: int = 0
-    users: int = 0
-    by_status: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def spent_usd(self) -> float:
-        return self.spent_microusd / MICRO
-
-
-@dataclass(frozen=True)
-class GuildTotals:
-    active: int = 0
-    today: int = 0  # counted against limits (not waived)
-    spent_today_microusd: int = 0
-
-
-@dataclass(frozen=True)
-class NewRow:
-    """One `reserved` row to add (`insert_many`)."""
-
-    guild_id: int
-    channel_id: int
-    user_id: int
-    prompt: str
-    size: str  # "W*H"
-    created_at: dt.datetime
-    images: int = 1
-    cost_microusd: int = 0
-    reroll_of: int | None = None
-
-
-def member_usage(
-    rows: Sequence[tuple[dt.datetime, str]],
-    bounds: UsageWindow,
-    guild: GuildTotals,
-    bot_spent_microusd: int,
-) -> Usage:
-    """One member's `Usage` from their counted rows (`member_rows`) and their guild's totals."""
-    starts = sorted(created for created, _ in rows if created > bounds.window_start)
-    return Usage(
-        window_starts=tuple(starts),
-        user_today=sum(1 for created, _ in rows if created >= bounds.day_start),
-        user_active=sum(
-            1 for created, status in rows if status in ACTIVE and created > bounds.active_since
-        ),
-        guild_active=guild.active,
-        guild_today=guild.today,
-        guild_spent_today_microusd=guild.spent_today_microusd,
-        bot_spent_today_microusd=bot_spent_microusd,
-    )
 
 
 class UsageLedger:
@@ -225,7 +106,7 @@ class UsageLedger:
                 t.c.guild_id.in_(guilds),
                 t.c.user_id.in_(users),
                 t.c.created_at >= since,
-                t.c.status.in_(_COUNTED_VALUES),
+                t.c.status.in_(COUNTED_VALUES),
                 t.c.waived.is_(False),
             )
         )
@@ -241,7 +122,7 @@ class UsageLedger:
     ) -> dict[int, GuildTotals]:
         """Running jobs, jobs today and spend today of each guild (one query for them all)."""
         t = usage_ledger
-        is_active = and_(t.c.status.in_(_ACTIVE_VALUES), t.c.created_at > bounds.active_since)
+        is_active = and_(t.c.status.in_(ACTIVE_VALUES), t.c.created_at > bounds.active_since)
         is_today = t.c.created_at >= bounds.day_start
         counts_limits = and_(is_today, t.c.waived.is_(False))
         rows = await conn.execute(
@@ -253,7 +134,7 @@ class UsageLedger:
             )
             .where(
                 t.c.guild_id.in_(sorted(set(guild_ids))),
-                t.c.status.in_(_COUNTED_VALUES),
+                t.c.status.in_(COUNTED_VALUES),
                 t.c.created_at >= min(bounds.day_start, bounds.active_since),
             )
             .group_by(t.c.guild_id)
@@ -464,7 +345,7 @@ class UsageLedger:
             row = (
                 await conn.execute(select(usage_ledger).where(usage_ledger.c.id == job_id))
             ).mappings().first()
-        return None if row is None else _entry(row)
+        return None if row is None else entry_from_row(row)
 
     async def history(
         self, guild_id: int, *, user_id: int | None = None, offset: int = 0, limit: int = 10
@@ -484,7 +365,7 @@ class UsageLedger:
                 .offset(offset)
                 .limit(limit)
             )
-            entries = [_entry(row) for row in rows.mappings()]
+            entries = [entry_from_row(row) for row in rows.mappings()]
         return HistoryPage(entries, int(total), offset, limit)
 
     async def spent_microusd(self, since: dt.datetime, guild_id: int | None = None) -> int:
@@ -497,7 +378,7 @@ class UsageLedger:
         whole once any of it is in range)."""
         t, d = usage_ledger, usage_daily
         where = [t.c.created_at >= since]
-        rolled = [d.c.day >= _day_of(since)]
+        rolled = [d.c.day >= day_of(since)]
         if guild_id is not None:
             where.append(t.c.guild_id == guild_id)
             rolled.append(d.c.guild_id == guild_id)
@@ -511,8 +392,8 @@ class UsageLedger:
                 select(d.c.status, func.sum(d.c.jobs)).where(*rolled).group_by(d.c.status)
             ):
                 by_status[str(status)] = by_status.get(str(status), 0) + int(n or 0)
-            counted = and_(*where, t.c.status.in_(_COUNTED_VALUES))
-            counted_rolled = and_(*rolled, d.c.status.in_(_COUNTED_VALUES))
+            counted = and_(*where, t.c.status.in_(COUNTED_VALUES))
+            counted_rolled = and_(*rolled, d.c.status.in_(COUNTED_VALUES))
             images, spent = (
                 await conn.execute(
                     select(
@@ -550,10 +431,10 @@ class UsageLedger:
         (daily totals past retention included)."""
         t, d = usage_ledger, usage_daily
         recent = select(t.c.user_id.label("user_id"), t.c.images.label("images")).where(
-            t.c.guild_id == guild_id, t.c.created_at >= since, t.c.status.in_(_COUNTED_VALUES)
+            t.c.guild_id == guild_id, t.c.created_at >= since, t.c.status.in_(COUNTED_VALUES)
         )
         rolled = select(d.c.user_id.label("user_id"), d.c.images.label("images")).where(
-            d.c.guild_id == guild_id, d.c.day >= _day_of(since), d.c.status.in_(_COUNTED_VALUES)
+            d.c.guild_id == guild_id, d.c.day >= day_of(since), d.c.status.in_(COUNTED_VALUES)
         )
         both = recent.union_all(rolled).subquery()
         images = func.sum(both.c.images)
@@ -573,9 +454,9 @@ class UsageLedger:
         t = usage_ledger
         start = first_day.astimezone(dt.UTC)
         end = start + dt.timedelta(days=days)
-        counted = t.c.status.in_(_COUNTED_VALUES)
+        counted = t.c.status.in_(COUNTED_VALUES)
         async with self._db.read() as conn:
-            day = _day_number(t.c.created_at, start.timestamp(), conn.dialect.name)
+            day = day_number(t.c.created_at, start.timestamp(), conn.dialect.name)
             rows = await conn.execute(
                 select(
                     day.label("day"),
@@ -601,7 +482,7 @@ class UsageLedger:
     # --- internals -------------------------------------------------------------------------
     async def _spent(self, conn: AsyncConnection, since: dt.datetime, guild_id: int | None) -> int:
         t = usage_ledger
-        where = [t.c.created_at >= since, t.c.status.in_(_COUNTED_VALUES)]
+        where = [t.c.created_at >= since, t.c.status.in_(COUNTED_VALUES)]
         if guild_id is not None:
             where.append(t.c.guild_id == guild_id)
         total = (
@@ -610,7 +491,7 @@ class UsageLedger:
             )
         ).scalar_one()
         d = usage_daily
-        rolled = [d.c.day >= _day_of(since), d.c.status.in_(_COUNTED_VALUES)]
+        rolled = [d.c.day >= day_of(since), d.c.status.in_(COUNTED_VALUES)]
         if guild_id is not None:
             rolled.append(d.c.guild_id == guild_id)
         old = (
@@ -637,47 +518,3 @@ class UsageLedger:
             .values(status=str(to), **values)
         )
         return bool(result.rowcount)
-
-
-def _day_number(
-    created_at: ColumnElement[dt.datetime], start_epoch: float, dialect: str
-) -> ColumnElement[int]:
-    """Whole days since `start_epoch` (timestamps are stored as epoch seconds, see columns.py).
-
-    Only rows at or after the start are asked for, so truncation is the floor; PostgreSQL's
-    float → integer cast rounds instead, hence `floor` there (SQLite may lack it).
-    """
-    days = (cast(created_at, Float) - start_epoch) / SECONDS_PER_DAY
-    if dialect == "postgresql":
-        return cast(func.floor(days), Integer)
-    return cast(days, Integer)
-
-
-def _day_of(moment: dt.datetime) -> dt.datetime:
-    """00:00 UTC of the day `moment` falls in (daily totals are keyed by it)."""
-    return moment.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _entry(row: RowMapping) -> LedgerEntry:
-    timings = json.loads(row["timings"]) if row["timings"] else {}
-    return LedgerEntry(
-        job_id=row["id"],
-        guild_id=row["guild_id"],
-        channel_id=row["channel_id"],
-        user_id=row["user_id"],
-        prompt=row["prompt"],
-        size=row["size"],
-        images=row["images"],
-        cost_microusd=row["cost_microusd"],
-        status=JobStatus(row["status"]),
-        waived=bool(row["waived"]),
-        reroll_of=row["reroll_of"],
-        task_id=row["task_id"],
-        error=row["error"],
-        timings=timings,
-        created_at=row["created_at"],
-        submitted_at=row["submitted_at"],
-        finished_at=row["finished_at"],
-        result_channel_id=row["result_channel_id"],
-        result_message_id=row["result_message_id"],
-    )

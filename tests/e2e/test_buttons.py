@@ -199,7 +199,7 @@ async def test_a_second_cancel_click_does_not_interrupt_the_first(
     interaction, message = await running_job(stack, stack.alice)
     custom_id = next(cid for cid in message.custom_ids() if cid.startswith("imagine:cancel:"))
     service = stack.bot.generation
-    show = service._show
+    show = service.outcomes.show
     second_clicks: list[FakeInteraction] = []
 
     async def show_after_a_second_click(*args: Any, **kwargs: Any) -> None:
@@ -209,7 +209,7 @@ async def test_a_second_cancel_click_does_not_interrupt_the_first(
             await second_clicks[0].wait_acknowledged()
         await show(*args, **kwargs)
 
-    monkeypatch.setattr(service, "_show", show_after_a_second_click)
+    monkeypatch.setattr(service.outcomes, "show", show_after_a_second_click)
     first = await stack.click(message, "Cancel", stack.alice)
     assert await first.wait_acknowledged() == 6
     final = await stack.wait_result(interaction)

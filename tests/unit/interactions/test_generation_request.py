@@ -7,7 +7,7 @@ from unittest.mock import MagicMock
 import discord
 
 from bot.imaging import ImageSize
-from bot.interactions.generation import request_from_interaction
+from bot.interactions.requests import request_from_interaction
 
 
 def interaction_in(channel: object, *, manage_guild: bool = False) -> discord.Interaction:
