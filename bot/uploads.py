@@ -5,7 +5,7 @@ Two steps, both cheap:
 1. `check_upload(filename, content_type, size_bytes, width, height)`: from the attachment's
    metadata alone (Discord reports all five), so an obviously wrong file is refused before a
    single byte is read.
-2. `inspect_upload(data, …)`: once the bytes are read (at most `MAX_UPLOAD_BYTES`), Pillow reads
+2. `inspect_upload(data)`: once the bytes are read (at most `MAX_UPLOAD_BYTES`), Pillow reads
    the *header* (format and dimensions, no pixels decoded) in a worker thread, and the same rules
    apply to what the file really is, whatever its name or declared type say.
 
@@ -112,14 +112,14 @@ def read_header(data: bytes) -> UploadHeader:
 
 async def inspect_upload(
     data: bytes,
-    filename: str | None = None,
-    content_type: str | None = None,
     *,
     max_bytes: int = MAX_UPLOAD_BYTES,
     max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> UploadHeader:
-    """`check_upload` on what the bytes really are (header read in a worker thread)."""
-    check_upload(filename, content_type, len(data), max_bytes=max_bytes, max_pixels=max_pixels)
+    """The rules of `check_upload` applied to what the bytes really are, whatever their name or
+    declared type said (header read in a worker thread). A JPEG named `.png` passes as a JPEG."""
+    if len(data) > max_bytes:  # before Pillow sees a byte of it
+        raise InvalidUploadError(UploadProblem.TOO_LARGE, max_bytes)
     header = await asyncio.to_thread(read_header, data)
     check_upload(None, header.media_type, len(data), header.width, header.height,
                  max_bytes=max_bytes, max_pixels=max_pixels)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 from PIL import Image
 
-from bot.config import Secret
+from bot.config import Secret, SettingsError, load_settings
 from bot.novita.client import NovitaClient
 from bot.novita.edit import (
     EDIT_PATH,
@@ -363,3 +363,14 @@ async def test_arguments_are_checked_before_any_request() -> None:
         EditSource()
     assert transport.bodies == []
     assert source.host == "cdn.example" and "data" not in repr(EditSource(data=b"abc"))
+
+
+def test_the_mode_setting_is_parsed_and_reaches_the_client() -> None:
+    settings = load_settings(env_file=None, environ={"NOVITA_API_KEY": KEY,
+                                                     "NOVITA_EDIT_IMAGE_MODE": "Base64"})
+    assert settings.novita_edit_image_mode == "base64"
+    assert NovitaClient.from_settings(settings).edits.mode is EditImageMode.BASE64
+    assert load_settings(env_file=None, environ={}).novita_edit_image_mode == "auto"
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env_file=None, environ={"NOVITA_EDIT_IMAGE_MODE": "both"})
+    assert "must be one of auto, url, base64" in caught.value.render()
