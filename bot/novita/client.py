@@ -11,6 +11,9 @@ Retry rules (see docs/novita-api.md §3):
   retried with exponential backoff and full jitter. A malformed task-result reply is not retried
   here: the job engine polls again on its own schedule and gives up after a few in a row.
 
+Edits (`submit_edit`) go through the same `create_task` as txt2img; which form the image takes,
+and the one fallback between them, live in `bot.novita.edit`.
+
 Downloads go through a second session that only talks to public addresses (see
 `bot.novita.download_guard`), follow at most `MAX_IMAGE_REDIRECTS` redirects (each hop checked
 again), give up on hosts that stall or trickle, and decode the image before returning it (see
