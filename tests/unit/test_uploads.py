@@ -71,6 +71,7 @@ def test_a_header_is_enough() -> None:
     assert read_header(encoded("PNG", 1000, 700)[:64]) == UploadHeader("PNG", 1000, 700)
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow's own notice
 async def test_inspect_refuses_what_the_file_really_is() -> None:
     with pytest.raises(InvalidUploadError) as caught:  # a GIF named .png
         await inspect_upload(encoded("GIF"))
