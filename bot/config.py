@@ -75,7 +75,7 @@ class Field:
     env: str
     attr: str
     # "secret", "str", "url", "int", "int_list", "float", "bool", "level", "poll_strategy",
-    # "host_list"
+    # "host_list", "choice" (one of `choices`)
     kind: str
     default: Any
     help: str
@@ -83,6 +83,7 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     example: str | None = None  # what .env.example shows (defaults to the default)
+    choices: tuple[str, ...] = ()  # for kind "choice"
 
 
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -157,6 +158,10 @@ FIELDS: Final[tuple[Field, ...]] = (
           "Comma-separated host:port image hosts exempt from the public-address check "
           "(e.g. the local mock Novita, 127.0.0.1:8089). Leave empty in production.", "Jobs",
           example=""),
+    Field("NOVITA_EDIT_IMAGE_MODE", "novita_edit_image_mode", "choice", "auto",
+          "How Edit sends the image to Novita: auto (its public URL, then once as base64 data "
+          "if Novita cannot read it), url or base64 (only that form).", "Jobs",
+          choices=("auto", "url", "base64")),
     Field("NOVITA_MAX_SUBMITS_PER_MINUTE", "max_submits_per_minute", "int", 20,
           "Bot-wide cap on task submissions per minute (Novita limits images per minute "
           "per key); bursts wait locally. 0 = no limit.", "Jobs", minimum=0, maximum=10000),
@@ -199,6 +204,10 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("PRICE_PER_IMAGE_USD", "price_per_image_usd", "float", 0.02,
           "Estimated price of one image, for spend statistics and caps (check your Novita "
           "billing page).", "Limits", minimum=0, maximum=100),
+    Field("PRICE_PER_EDIT_USD", "price_per_edit_usd", "float", 0.02,
+          "Estimated price of one edit (Qwen-Image-Edit), for spend statistics and caps; "
+          "Novita publishes no price, so this is a guess: check your billing page.", "Limits",
+          minimum=0, maximum=100),
     Field("GUILD_DAILY_SPEND_CAP_USD", "guild_daily_spend_cap_usd", "float", 0.0,
           "Estimated spend per server per day (00:00 UTC reset) after which new jobs are "
           "refused. 0 = no cap.", "Limits", minimum=0, maximum=1000000),
@@ -232,6 +241,7 @@ class Settings:
     image_read_timeout: float = 15.0
     image_min_bytes_per_second: int = 32768
     trusted_image_hosts: tuple[str, ...] = ()
+    novita_edit_image_mode: str = "auto"
     max_submits_per_minute: int = 20
     progress_edit_interval: float = 2.0
     progress_edits_per_second: float = 25.0
@@ -245,6 +255,7 @@ class Settings:
     guild_daily_cap: int = 0
     max_concurrent_upstream_tasks: int = 8
     price_per_image_usd: float = 0.02
+    price_per_edit_usd: float = 0.02
     guild_daily_spend_cap_usd: float = 0.0
     bot_daily_spend_cap_usd: float = 0.0
     extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -287,6 +298,11 @@ def _parse(field_: Field, raw: str) -> Any:
             return tuple(int(part) for part in raw.replace(" ", "").split(",") if part)
         except ValueError:
             raise ValueError("must be comma-separated whole numbers, e.g. 0,1") from None
+    if kind == "choice":
+        lowered = raw.lower()
+        if lowered not in field_.choices:
+            raise ValueError(f"must be one of {', '.join(field_.choices)}")
+        return lowered
     if kind == "host_list":
         return parse_trusted_hosts(raw)
     if kind == "bool":

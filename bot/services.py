@@ -2,8 +2,9 @@
 
 Production calls `Services.create(settings)`: the database (migrated at start-up), admission
 (limits and moderation over the usage ledger), guild administration, the fair queue in front of
-Novita, the Novita client and the job engine, whose learned durations are loaded from and saved
-to the database. `python -m bot sync` builds the same without Novita (`NoNovita` stands in).
+Novita, the Novita client and the job engine (and the edit runner on it), whose learned durations
+are loaded from and saved to the database. `python -m bot sync` builds the same without Novita
+(`NoNovita` stands in).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Final, Protocol
 
 from bot.config import Settings
 from bot.imaging import ImageSize
+from bot.jobs.edits import EDIT_DURATIONS_KEY, EditClient, EditRunner
 from bot.jobs.engine import JobEngine, JobSettings, TaskClient
 from bot.jobs.fair_queue import FairQueue, JobSlots
 from bot.jobs.keeper import DurationKeeper
@@ -22,6 +24,7 @@ from bot.limits.admin import GuildAdmin
 from bot.limits.admission import AdmissionService
 from bot.limits.member_history import MemberHistory
 from bot.novita.client import ClientStats, NovitaClient
+from bot.novita.edit import EditSource
 from bot.novita.models import GeneratedImage, TaskResult
 from bot.storage.database import Database
 from bot.storage.durations import DurationStore
@@ -40,7 +43,7 @@ class KeyValueState(Protocol):
     async def set(self, key: str, value: str) -> None: ...
 
 
-class UpstreamClient(TaskClient, Protocol):
+class UpstreamClient(TaskClient, EditClient, Protocol):
     """What the job engine talks to (Novita), closed with the process."""
 
     @property
@@ -56,8 +59,10 @@ class Services:
     guild_admin: GuildAdmin
     client: UpstreamClient
     engine: JobEngine
+    edits: EditRunner
     slots: JobSlots
     durations: DurationKeeper
+    edit_durations: DurationKeeper
     state: KeyValueState
     member_history: MemberHistory
 
@@ -70,6 +75,9 @@ class Services:
         try:
             admissions = AdmissionService.from_settings(database, settings)
             keeper = await DurationKeeper.load(DurationStore(database), DURATIONS_SAVE_INTERVAL)
+            edit_keeper = await DurationKeeper.load(
+                DurationStore(database), DURATIONS_SAVE_INTERVAL, EDIT_DURATIONS_KEY
+            )
             client: UpstreamClient = (
                 NovitaClient.from_settings(settings) if with_novita else NoNovita()
             )
@@ -83,14 +91,17 @@ class Services:
             await database.close()
             raise
         keeper.start()
+        edit_keeper.start()
         return cls(
             database=database,
             admissions=admissions,
             guild_admin=GuildAdmin(database, admissions.defaults),
             client=client,
             engine=engine,
+            edits=EditRunner(engine, client, edit_keeper.model),
             slots=FairQueue(settings.max_concurrent_upstream_tasks),
             durations=keeper,
+            edit_durations=edit_keeper,
             state=StateStore(database),
             member_history=MemberHistory(database),
         )
@@ -98,6 +109,7 @@ class Services:
     async def close(self) -> None:
         await self.admissions.close()
         await self.durations.stop()
+        await self.edit_durations.stop()
         await self.client.close()
         await self.database.close()
 
@@ -122,6 +134,16 @@ class NoNovita:
         return self._stats
 
     async def submit(self, prompt: str, size: ImageSize) -> str:
+        raise RuntimeError("this process was started without a Novita client")
+
+    async def submit_edit(
+        self,
+        instruction: str,
+        image: EditSource,
+        *,
+        seed: int | None = None,
+        output_format: str = "jpeg",
+    ) -> str:
         raise RuntimeError("this process was started without a Novita client")
 
     async def get_task(self, task_id: str) -> TaskResult:

@@ -47,6 +47,8 @@ T = TypeVar("T")
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 SubmittedHook = Callable[[str], Awaitable[None]]
+# Creates the task and returns its task_id: how a job other than txt2img (an edit) is submitted.
+SubmitTask = Callable[[], Coroutine[Any, Any, str]]
 
 # This many unreadable task-result replies in a row end the job: Novita is not going to start
 # making sense before the deadline, and the member should hear so now, not in five minutes.
@@ -99,6 +101,7 @@ class _Tracker:
     started_at: float    # engine clock, when run() began (before submit)
     deadline: float      # engine clock
     task_id: str
+    durations: DurationModel | None = None  # learns from this job; None: the engine's own
     polls: int = 0
     status: TaskStatus | None = None
     last_queued_at: float | None = None
@@ -165,9 +168,12 @@ class JobEngine:
         on_progress: ProgressCallback | None = None,
         *,
         on_submitted: SubmittedHook | None = None,
+        submit: SubmitTask | None = None,
+        durations: DurationModel | None = None,
     ) -> JobResult:
         """Submit, poll and download: the whole job."""
-        ready = await self.run_until_ready(prompt, size, on_progress, on_submitted=on_submitted)
+        ready = await self.run_until_ready(prompt, size, on_progress, on_submitted=on_submitted,
+                                           submit=submit, durations=durations)
         return await self.fetch_image(ready, on_progress)
 
     async def run_until_ready(
@@ -177,19 +183,27 @@ class JobEngine:
         on_progress: ProgressCallback | None = None,
         *,
         on_submitted: SubmittedHook | None = None,
+        submit: SubmitTask | None = None,
+        durations: DurationModel | None = None,
     ) -> ReadyTask:
-        """Submit and poll until Novita reports the image made; nothing is downloaded."""
+        """Submit and poll until Novita reports the image made; nothing is downloaded.
+
+        By default the job is txt2img of `prompt` at `size`. Another kind of job (an edit, see
+        `bot.jobs.edits`) passes its own `submit` and the `durations` model it learns into;
+        `prompt` and `size` then describe it (the instruction, the size of the image it makes).
+        """
         started = self._clock()
         deadline = started + self.settings.deadline_seconds
         await self._report(on_progress, ProgressUpdate(JobPhase.SUBMITTING, 0.0, True, None, 0.0))
-        task_id = await self._bounded(self.client.submit(prompt, size), deadline, None)
+        creating = submit() if submit is not None else self.client.submit(prompt, size)
+        task_id = await self._bounded(creating, deadline, None)
         log.info("task submitted task=%s size=%s", task_id, size.wire)
         if on_submitted is not None:
             try:
                 await on_submitted(task_id)
             except Exception:  # a journal hiccup must not lose an already-paid task
                 log.exception("on_submitted hook failed task=%s", task_id)
-        job = _Tracker(size, self._clock(), started, deadline, task_id)
+        job = _Tracker(size, self._clock(), started, deadline, task_id, durations)
         return await self._until_ready(job, prompt, on_progress)
 
     async def resume(
@@ -200,10 +214,12 @@ class JobEngine:
         *,
         started_ago: float,
         on_progress: ProgressCallback | None = None,
+        durations: DurationModel | None = None,
     ) -> JobResult:
         """Continue a task submitted `started_ago` seconds earlier (e.g. before a restart)."""
         ready = await self.resume_until_ready(
-            task_id, prompt, size, started_ago=started_ago, on_progress=on_progress
+            task_id, prompt, size, started_ago=started_ago, on_progress=on_progress,
+            durations=durations,
         )
         return await self.fetch_image(ready, on_progress)
 
@@ -215,14 +231,17 @@ class JobEngine:
         *,
         started_ago: float,
         on_progress: ProgressCallback | None = None,
+        durations: DurationModel | None = None,
     ) -> ReadyTask:
         """Poll a task submitted `started_ago` seconds earlier until it is ready; never submits.
 
         The deadline still counts from the original start, so a task resumed too late fails
-        with `JobTimeoutError` without another request. Download with `fetch_image`.
+        with `JobTimeoutError` without another request. Download with `fetch_image`; an edit
+        passes its `durations` model.
         """
         started = self._clock() - max(0.0, started_ago)
-        job = _Tracker(size, started, started, started + self.settings.deadline_seconds, task_id)
+        job = _Tracker(size, started, started, started + self.settings.deadline_seconds, task_id,
+                       durations)
         log.info("task resumed task=%s started_ago=%.1fs", task_id, started_ago)
         return await self._until_ready(job, prompt, on_progress)
 
@@ -260,7 +279,7 @@ class JobEngine:
     async def _until_ready(
         self, job: _Tracker, prompt: str, on_progress: ProgressCallback | None
     ) -> ReadyTask:
-        estimate = self.durations.expected(job.size)
+        estimate = self._durations(job).expected(job.size)
         result, noticed = await self._wait_for_success(job, estimate, on_progress)
         if not result.images:
             raise ImageUnavailableError("the task succeeded but returned no image",
@@ -289,7 +308,7 @@ class JobEngine:
         unreadable = 0  # unreadable replies in a row
         while True:
             # Re-read the model each poll: jobs finishing meanwhile may have moved it.
-            estimate = self.durations.expected(job.size)
+            estimate = self._durations(job).expected(job.size)
             state = job.state(self._clock() - job.submitted_at)
             delay = self.planner.next_delay(state, estimate, self._rng)
             await self._pause(job, delay, estimate, on_progress)
@@ -365,17 +384,21 @@ class JobEngine:
                     JobPhase.GENERATING)
                 await self._report(on_progress, self._update(job, phase, estimate, self._clock()))
 
+    def _durations(self, job: _Tracker) -> DurationModel:
+        return job.durations if job.durations is not None else self.durations
+
     def _learn(self, job: _Tracker, seen_at: float) -> None:
         """Teach the model the bracket the polls saw: finished in (last pending, seen_at]."""
+        durations = self._durations(job)
         if job.last_queued_at is None:
-            self.durations.record(job.size, job.last_pending_at, seen_at)
+            durations.record(job.size, job.last_pending_at, seen_at)
             return
         # Seen QUEUED: generation began after the last QUEUED poll and by the first PROCESSING
         # one (or by the finish, if PROCESSING was never seen).
         started_by = job.first_processing_at if job.first_processing_at is not None else seen_at
-        self.durations.record(job.size, job.last_pending_at, seen_at,
-                              started_after=job.last_queued_at, started_by=started_by,
-                              queued=True)
+        durations.record(job.size, job.last_pending_at, seen_at,
+                         started_after=job.last_queued_at, started_by=started_by,
+                         queued=True)
 
     # --- progress -------------------------------------------------------------------------------
 

@@ -11,6 +11,9 @@ Retry rules (see docs/novita-api.md §3):
   retried with exponential backoff and full jitter. A malformed task-result reply is not retried
   here: the job engine polls again on its own schedule and gives up after a few in a row.
 
+Edits (`submit_edit`) go through the same `create_task` as txt2img; which form the image takes,
+and the one fallback between them, live in `bot.novita.edit`.
+
 Downloads go through a second session that only talks to public addresses (see
 `bot.novita.download_guard`), follow at most `MAX_IMAGE_REDIRECTS` redirects (each hop checked
 again), give up on hosts that stall or trickle, and decode the image before returning it (see
@@ -36,6 +39,7 @@ from yarl import URL
 from bot.config import Secret, Settings
 from bot.imaging import ImageSize
 from bot.novita.download_guard import BlockedAddressError, DownloadGuard, GuardedResolver
+from bot.novita.edit import EditImageMode, EditSource, EditSubmitter
 from bot.novita.errors import (
     AuthenticationError,
     BadRequestError,
@@ -139,6 +143,7 @@ class NovitaClient:
         slow_download_grace: float = SLOW_DOWNLOAD_GRACE_SECONDS,
         image_checker: ImageChecker | None = None,
         resolver: AbstractResolver | None = None,
+        edit_image_mode: EditImageMode = EditImageMode.AUTO,
     ) -> None:
         """`resolver` replaces the system resolver under the download guard (tests use it to
         make names resolve to chosen addresses without real DNS)."""
@@ -167,6 +172,7 @@ class NovitaClient:
         self.slow_download_grace = slow_download_grace
         self.image_checker = image_checker or ImageChecker()
         self._inner_resolver = resolver
+        self.edits = EditSubmitter(edit_image_mode)
         self._http: aiohttp.ClientSession | None = None
         self._downloads_http: aiohttp.ClientSession | None = None
         self._resolver: GuardedResolver | None = None
@@ -193,6 +199,7 @@ class NovitaClient:
             trusted_image_hosts=settings.trusted_image_hosts,
             image_read_timeout=settings.image_read_timeout,
             image_min_bytes_per_second=settings.image_min_bytes_per_second,
+            edit_image_mode=EditImageMode(settings.novita_edit_image_mode),
             retry=retry or RetryPolicy(),
             clock=clock,
             sleep=sleep,
@@ -283,17 +290,35 @@ class NovitaClient:
 
     async def submit(self, prompt: str, size: ImageSize) -> str:
         """Create a txt2img task and return its task_id. Waits locally under the rate limit."""
-        body = {"prompt": prompt, "size": size.wire}
+        return await self.create_task(SUBMIT_PATH, {"prompt": prompt, "size": size.wire})
+
+    async def submit_edit(
+        self,
+        instruction: str,
+        image: EditSource,
+        *,
+        seed: int | None = None,
+        output_format: str = "jpeg",
+    ) -> str:
+        """Create a Qwen-Image-Edit task and return its task_id (image form: `bot.novita.edit`)."""
+        return await self.edits.submit(
+            self, instruction, image, seed=seed, output_format=output_format
+        )
+
+    async def create_task(
+        self, path: str, body: Mapping[str, Any], *, operation: str = "submit"
+    ) -> str:
+        """POST `body` to one of Novita's async task endpoints and return the task_id."""
 
         async def attempt() -> str:
             self.stats.submit_wait_seconds += await self.submit_limiter.acquire()
             self.stats.submits += 1
             try:
                 status, headers, raw = await self._call_novita(
-                    "POST", SUBMIT_PATH, operation="submit", json_body=body
+                    "POST", path, operation=operation, json_body=body
                 )
                 if not 200 <= status < 300:
-                    raise self._error_from_response(status, headers, raw, "submit", None)
+                    raise self._error_from_response(status, headers, raw, operation, None)
                 return task_id_from_submit(raw)
             except RateLimitedError as exc:
                 if exc.retry_after is not None:  # let every other submitter wait too, but
@@ -306,7 +331,7 @@ class NovitaClient:
         def may_retry(exc: NovitaError) -> bool:
             return isinstance(exc, RateLimitedError | ConnectionFailedError)
 
-        return await self._with_retries("submit", None, attempt, may_retry)
+        return await self._with_retries(operation, None, attempt, may_retry)
 
     async def get_task(self, task_id: str) -> TaskResult:
         """One task-result lookup, retrying transient failures within `RetryPolicy`."""
@@ -519,10 +544,6 @@ class NovitaClient:
         return data
 
 
-
-
-
-
 async def _read_at_most(
     resp: aiohttp.ClientResponse,
     cap: int,
@@ -552,19 +573,3 @@ async def _read_at_most(
         if min_rate > 0 and elapsed > grace and total < min_rate * elapsed:
             raise _BodyTooSlow(total, elapsed)
     return b"".join(chunks)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

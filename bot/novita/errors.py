@@ -45,6 +45,16 @@ class PromptRefusedError(NovitaError):
     """400 ILLEGAL_PROMPT: Novita's moderation refused the prompt."""
 
 
+class EditImageRejectedError(BadRequestError):
+    """Novita refused the image to edit (INVALID_IMAGE_FORMAT, INVALID_IMAGE_SIZE,
+    IMAGE_FILE_EXCEEDS_MAX_SIZE, IMAGE_EXCEEDS_MAX_RESOLUTION, or an INVALID_REQUEST_BODY about
+    the image) in every form the client tried (see `bot.novita.edit`)."""
+
+
+class ImageContentRefusedError(PromptRefusedError):
+    """400 ILLEGAL_IMAGE_CONTENT: Novita's moderation refused the image to edit."""
+
+
 class AuthenticationError(NovitaError):
     """INVALID_API_KEY (403), MISSING_API_KEY (400), other 401/403: the bot is misconfigured."""
 

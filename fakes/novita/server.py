@@ -11,6 +11,9 @@ Shared by the tests, the benchmarks and the local demo. It follows docs/novita-a
   ``report_progress``; on SUCCEED one image whose ``image_url`` points back at this server,
   ``image_url_ttl`` "0", ``image_type`` "jpeg"). Unknown ids → 404 TASK_NOT_FOUND.
 * ``GET /images/<task_id>.jpeg`` serves a real JPEG of the requested size with the prompt on it.
+* ``POST /v3/async/qwen-image-edit`` (see `fakes.novita.edit`) checks the instruction and the
+  ``image`` (a link it may fetch, or base64; ``accept_image_forms`` can limit it to one form) and
+  runs a task whose image is the input, at its size, with the instruction drawn on it.
 
 Every error uses Novita's envelope ``{"code", "reason", "message", "metadata"}``; gateway faults
 send HTML and an expired image sends S3-style XML, as the real infrastructure would.
@@ -58,6 +61,7 @@ from aiohttp import web
 from fakes.clock import ManualClock
 from fakes.lifecycle import Served
 from fakes.novita.control import install_control
+from fakes.novita.edit import EDIT_PATH, EDIT_TASK_TYPE, EditRefused, MockEdits, render_edit
 from fakes.novita.faults import (
     Endpoint,
     Fault,
@@ -94,7 +98,7 @@ MIN_SIDE: Final = 256
 MAX_SIDE: Final = 1536
 DEFAULT_SIZE: Final = "1024*1024"
 _SIZE_RE: Final = re.compile(r"^(\d+)\*(\d+)$")
-_IMAGE_NAME_RE: Final = re.compile(r"^(?P<task_id>[A-Za-z0-9-]+)\.jpeg$")
+_IMAGE_NAME_RE: Final = re.compile(r"^(?P<task_id>[A-Za-z0-9-]+)\.(?P<ext>jpeg|png|webp)$")
 _CHUNK: Final = 64 * 1024
 
 
@@ -123,6 +127,10 @@ class MockNovitaConfig:
     # Pad JPEGs to realistic file sizes ((pixels, bytes) anchors, e.g. REALISTIC_JPEG_BYTES).
     jpeg_bytes_by_pixels: tuple[tuple[int, int], ...] | None = None
     control_api: bool = False  # serve GET /_control/tasks (benchmarks read timings there)
+    # Edits: which `image` forms the mock reads ("url", "base64"), and the loopback host:port
+    # it may fetch image links from besides itself (e.g. a FakeImageHost's `host_port`).
+    accept_image_forms: frozenset[str] = frozenset({"url", "base64"})
+    edit_fetch_hosts: tuple[str, ...] = ()
 
     @property
     def timing(self) -> TimingModel:
@@ -140,7 +148,8 @@ class MockNovitaConfig:
 class MockStats:
     """Requests seen per endpoint (including rejected ones) and error replies sent."""
 
-    submits: int = 0
+    submits: int = 0  # edits included
+    edits: int = 0
     polls: int = 0
     downloads: int = 0
     errors: int = 0
@@ -204,6 +213,11 @@ class MockNovita(Served):
         self._images: OrderedDict[str, asyncio.Future[bytes]] = OrderedDict()  # key → rendering
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
+        self.edits = MockEdits(
+            self.config.accept_image_forms,
+            lambda: (*self.config.edit_fetch_hosts, self.base_url.removeprefix("http://")),
+            self.config.max_prompt_chars,
+        )
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -216,6 +230,7 @@ class MockNovita(Served):
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._novita_not_found])
         app.router.add_post(SUBMIT_PATH, self._submit)
+        app.router.add_post(EDIT_PATH, self._submit_edit)
         app.router.add_get(RESULT_PATH, self._task_result)
         app.router.add_get(IMAGE_PATH_PREFIX + "{name}", self._image)
         if self.config.control_api:
@@ -244,6 +259,7 @@ class MockNovita(Served):
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+        await self.edits.close()
         self._base_url = None
         for rendering in self._images.values():
             rendering.cancel()
@@ -302,6 +318,25 @@ class MockNovita(Served):
         self.stats.submits += 1
         self._check_auth(request)
         prompt, width, height = await self._validated_body(request)
+        task = self._accept_task(prompt, width, height)
+        return web.json_response({"task_id": task.task_id})
+
+    async def _submit_edit(self, request: web.Request) -> web.Response:
+        """Edits share the submit endpoint's faults (`Endpoint.SUBMIT`) and markers."""
+        self.stats.submits += 1
+        self.stats.edits += 1
+        self._check_auth(request)
+        try:
+            edit = await self.edits.read(await request.read())
+        except EditRefused as no:
+            raise _Rejection(novita_error(no.status, no.reason, no.message)) from None
+        task = self._accept_task(edit.prompt, edit.width, edit.height)
+        task.task_type, task.image_type = EDIT_TASK_TYPE, edit.output_format
+        task.source_image = edit.image
+        return web.json_response({"task_id": task.task_id})
+
+    def _accept_task(self, prompt: str, width: int, height: int) -> MockTask:
+        """Apply armed faults and prompt markers, then plan the task."""
         armed = self.faults.take_request_fault(Endpoint.SUBMIT, None)
         if armed is not None:
             raise _Rejection(self._fault_reply(armed.fault, Endpoint.SUBMIT, armed))
@@ -312,7 +347,7 @@ class MockNovita(Served):
         marked = {marker.fault for marker in markers if marker.fault.is_task_fault}
         task = self._create_task(prompt, width, height, marked)
         self.faults.arm_task_markers(task.task_id, markers)
-        return web.json_response({"task_id": task.task_id})
+        return task
 
     async def _validated_body(self, request: web.Request) -> tuple[str, int, int]:
         def invalid(message: str) -> _Rejection:
@@ -397,9 +432,9 @@ class MockNovita(Served):
             base = str(request.url.origin())
             images.append(
                 {
-                    "image_url": f"{base}{IMAGE_PATH_PREFIX}{task.task_id}.jpeg",
+                    "image_url": f"{base}{IMAGE_PATH_PREFIX}{task.task_id}.{task.image_type}",
                     "image_url_ttl": "0",
-                    "image_type": "jpeg",
+                    "image_type": task.image_type,
                     "nsfw_detection_result": (
                         {"valid": True, "confidence": 0.97} if flagged else None
                     ),
@@ -409,7 +444,7 @@ class MockNovita(Served):
             "extra": {"has_nsfw_contents": [True] if flagged and status == SUCCEED else []},
             "task": {
                 "task_id": task.task_id,
-                "task_type": TASK_TYPE,
+                "task_type": task.task_type,
                 "status": status,
                 "reason": task.failure_reason if status == FAILED else "",
                 "eta": eta,
@@ -425,7 +460,8 @@ class MockNovita(Served):
         arrived = self.now()
         match = _IMAGE_NAME_RE.match(request.match_info["name"])
         task = self.tasks.get(match.group("task_id")) if match else None
-        if task is None or task.status_at(self.now()) != SUCCEED:
+        if task is None or match is None or match.group("ext") != task.image_type or (
+                task.status_at(self.now()) != SUCCEED):
             return s3_error(404, "NoSuchKey", "The specified key does not exist.")
         armed = self.faults.take_request_fault(Endpoint.DOWNLOAD, task.task_id)
         if armed is not None:
@@ -439,7 +475,7 @@ class MockNovita(Served):
         if Fault.OVERSIZED_IMAGE in task.faults:
             jpeg = jpeg + bytes(max(0, task.oversized_bytes - len(jpeg)))
         # Streamed with a Content-Length, so the mock sees when the last byte left (timings).
-        response = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+        response = web.StreamResponse(headers={"Content-Type": f"image/{task.image_type}"})
         response.content_length = len(jpeg)
         await response.prepare(request)
         await response.write(jpeg)
@@ -466,23 +502,10 @@ class MockNovita(Served):
 
     async def _jpeg_for(self, task: MockTask) -> bytes:
         """Render once per task (per size when prompts are not drawn), off the event loop."""
-        key = task.task_id if self.config.draw_prompt else task.size
+        key = task.task_id if self.config.draw_prompt or task.source_image else task.size
         rendering = self._images.get(key)
         if rendering is None:
-            caption = f"mock novita · {task.width}×{task.height} · task {task.task_id[:8]}"
-            anchors = self.config.jpeg_bytes_by_pixels
-            target = target_jpeg_bytes(task.width, task.height, anchors) if anchors else None
-            rendering = asyncio.ensure_future(
-                asyncio.to_thread(
-                    render_sized_jpeg,
-                    task.prompt if self.config.draw_prompt else "",
-                    task.width,
-                    task.height,
-                    caption,
-                    self.config.jpeg_quality,
-                    target,
-                )
-            )
+            rendering = asyncio.ensure_future(asyncio.to_thread(self._render, task))
             self._images[key] = rendering
             while len(self._images) > self.config.image_cache_size:
                 self._images.popitem(last=False)
@@ -493,6 +516,18 @@ class MockNovita(Served):
         except Exception:
             self._images.pop(key, None)
             raise
+
+    def _render(self, task: MockTask) -> bytes:
+        """The task's picture (blocking): an edit of its input, or the prompt poster."""
+        if task.source_image is not None:
+            return render_edit(task.source_image, task.prompt, task.image_type,
+                               self.config.jpeg_quality)
+        caption = f"mock novita · {task.width}×{task.height} · task {task.task_id[:8]}"
+        anchors = self.config.jpeg_bytes_by_pixels
+        target = target_jpeg_bytes(task.width, task.height, anchors) if anchors else None
+        prompt = task.prompt if self.config.draw_prompt else ""
+        return render_sized_jpeg(prompt, task.width, task.height, caption,
+                                 self.config.jpeg_quality, target)
 
     def _fault_reply(
         self, fault: Fault, endpoint: Endpoint, armed: RequestFault | None

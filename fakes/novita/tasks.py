@@ -94,6 +94,9 @@ class MockTask:
     faults: frozenset[Fault] = frozenset()
     failure_reason: str = ""
     oversized_bytes: int = 0
+    task_type: str = "QWEN_IMAGE_TEXT_TO_IMAGE"
+    image_type: str = "jpeg"  # jpeg, png or webp: what the image URL serves
+    source_image: bytes | None = field(default=None, repr=False)  # an edit's input picture
     poll_times: list[float] = field(default_factory=list)
     detected_at: float | None = None
     downloads: int = 0

@@ -1,0 +1,115 @@
+"""Edits run through the same `JobEngine` as generations: same polling, progress, deadline,
+download and decoding. Only two things differ, and `EditRunner` supplies them:
+
+* the submit: `submit_edit(instruction, source)` instead of txt2img;
+* the duration model. Qwen-Image-Edit is a different model whose timing is unknown (Novita
+  publishes none), and an edit's cost depends on its input as much as on its output size, so
+  mixing edit finishes into the generation model would skew both forecasts. Edits get their own
+  `DurationModel` instance (same size buckets, same censoring-aware fit): it starts from the
+  generation prior, which is the best guess available, and its regime-change detection moves it
+  to the edit model's real timing within a few finishes. It is saved under its own key
+  (`EDIT_DURATIONS_KEY`, see `bot.jobs.keeper`).
+
+A Remix is not an edit: it is a new generation (`JobEngine.run_until_ready`) of an edited prompt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from bot.imaging import MAX_SIDE, MIN_SIDE, ImageSize
+from bot.jobs.durations import DurationModel
+from bot.jobs.engine import JobEngine, ReadyTask, SubmittedHook
+from bot.jobs.progress import JobResult, ProgressCallback
+from bot.novita.edit import EditSource
+
+EDIT_DURATIONS_KEY: Final = "qwen-image-edit"
+
+
+class EditClient(Protocol):
+    """What an edit needs from the Novita client (`NovitaClient` fits)."""
+
+    async def submit_edit(
+        self,
+        instruction: str,
+        image: EditSource,
+        *,
+        seed: int | None = None,
+        output_format: str = "jpeg",
+    ) -> str: ...
+
+
+def nominal_size(width: int, height: int) -> ImageSize:
+    """The `ImageSize` an edit of a `width`×`height` image is filed under (its duration bucket
+    and the size a job reports). The result comes back at the input's size; an upload may be
+    outside Qwen-Image's 256–1536 sides, so each side is clamped into that range."""
+    if width <= 0 or height <= 0:
+        raise ValueError("an image has positive sides")
+    return ImageSize(min(max(width, MIN_SIDE), MAX_SIDE), min(max(height, MIN_SIDE), MAX_SIDE))
+
+
+@dataclass(frozen=True)
+class EditJob:
+    instruction: str
+    source: EditSource
+    size: ImageSize  # `nominal_size` of the input image
+    seed: int | None = None
+
+
+class EditRunner:
+    """Runs `EditJob`s on a `JobEngine`: split like generations (`run_until_ready` inside the
+    upstream slot, `fetch_image` outside it) or whole (`run`)."""
+
+    def __init__(
+        self, engine: JobEngine, client: EditClient, durations: DurationModel | None = None
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.durations = durations if durations is not None else DurationModel()
+
+    async def run_until_ready(
+        self,
+        job: EditJob,
+        on_progress: ProgressCallback | None = None,
+        *,
+        on_submitted: SubmittedHook | None = None,
+    ) -> ReadyTask:
+        return await self.engine.run_until_ready(
+            job.instruction,
+            job.size,
+            on_progress,
+            on_submitted=on_submitted,
+            submit=lambda: self.client.submit_edit(job.instruction, job.source, seed=job.seed),
+            durations=self.durations,
+        )
+
+    async def fetch_image(
+        self, ready: ReadyTask, on_progress: ProgressCallback | None = None
+    ) -> JobResult:
+        return await self.engine.fetch_image(ready, on_progress)
+
+    async def run(
+        self,
+        job: EditJob,
+        on_progress: ProgressCallback | None = None,
+        *,
+        on_submitted: SubmittedHook | None = None,
+    ) -> JobResult:
+        ready = await self.run_until_ready(job, on_progress, on_submitted=on_submitted)
+        return await self.fetch_image(ready, on_progress)
+
+    async def resume(
+        self,
+        task_id: str,
+        instruction: str,
+        size: ImageSize,
+        *,
+        started_ago: float,
+        on_progress: ProgressCallback | None = None,
+    ) -> JobResult:
+        """Continue an edit submitted before a restart (polling needs no image source)."""
+        return await self.engine.resume(
+            task_id, instruction, size, started_ago=started_ago, on_progress=on_progress,
+            durations=self.durations,
+        )

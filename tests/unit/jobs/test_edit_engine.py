@@ -1,0 +1,130 @@
+"""Edits through the job engine, against the mock Novita over loopback sockets (time-scaled):
+same polling, progress, deadline and download as generations, their own duration model."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.config import Secret
+from bot.imaging import ImageSize
+from bot.jobs.durations import DurationModel
+from bot.jobs.edits import EditJob, EditRunner, nominal_size
+from bot.jobs.engine import JobEngine, JobSettings
+from bot.jobs.progress import JobPhase, ProgressUpdate
+from bot.novita.client import NovitaClient
+from bot.novita.edit import EditSource
+from bot.novita.errors import JobTimeoutError, TaskFailedError
+from bot.novita.retry import RetryPolicy
+from fakes.image_host import FakeImageHost
+from fakes.novita.server import MockNovita, MockNovitaConfig
+
+pytestmark = pytest.mark.timeout(30)
+
+SCALE = 0.01  # a 20 s job takes 0.2 s
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 90, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@contextlib.asynccontextmanager
+async def edit_stack(
+    deadline: float = 120.0, **mock_options: Any
+) -> AsyncIterator[tuple[EditRunner, MockNovita, FakeImageHost]]:
+    async with FakeImageHost() as host:
+        config = MockNovitaConfig(time_scale=SCALE, queue_probability=0.0, seed=4,
+                                  edit_fetch_hosts=(host.host_port,), **mock_options)
+        async with MockNovita(config) as mock, NovitaClient(
+            Secret(config.api_key), mock.base_url, max_submits_per_minute=0,
+            retry=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.001),
+            trusted_image_hosts=[mock.base_url.removeprefix("http://"), host.host_port],
+        ) as client:
+            engine = JobEngine(
+                client, JobSettings(deadline_seconds=deadline),
+                clock=lambda: time.monotonic() / SCALE,
+                sleep=lambda seconds: asyncio.sleep(seconds * SCALE),
+                rng=random.Random(3),
+            )
+            yield EditRunner(engine, client, DurationModel()), mock, host
+
+
+async def test_an_edit_runs_end_to_end_and_learns_in_its_own_model() -> None:
+    async with edit_stack() as (runner, mock, _):
+        updates: list[ProgressUpdate] = []
+        source = png(600, 400)
+        job = EditJob("turn it blue", EditSource(data=source), nominal_size(600, 400))
+        result = await runner.run(job, updates.append)
+
+        record = mock.tasks[result.task_id]
+        assert record.source_image == source and record.prompt == "turn it blue"
+        assert (result.prompt, result.size) == ("turn it blue", ImageSize(600, 400))
+        with Image.open(io.BytesIO(result.image)) as image:
+            assert (image.format, image.size) == ("JPEG", (600, 400))
+        assert result.polls <= 6
+        phases = [update.phase for update in updates]
+        assert phases[0] is JobPhase.SUBMITTING and phases[-1] is JobPhase.DONE
+        assert JobPhase.DOWNLOADING in phases
+        assert runner.durations.expected(job.size).observations == 1
+        assert runner.engine.durations.expected(job.size).observations == 0
+
+
+async def test_an_edit_splits_like_a_generation_and_falls_back_to_base64() -> None:
+    async with edit_stack(accept_image_forms=frozenset({"base64"})) as (runner, mock, host):
+        job = EditJob("add fog", EditSource(url=host.url("good.jpeg")), nominal_size(64, 48))
+        submitted: list[str] = []
+
+        async def on_submitted(task_id: str) -> None:
+            submitted.append(task_id)
+
+        ready = await runner.run_until_ready(job, on_submitted=on_submitted)
+        assert submitted == [ready.task_id]
+        assert mock.tasks[ready.task_id].downloads == 0
+        result = await runner.fetch_image(ready)
+        assert mock.edits.forms_seen == ["url", "base64"]
+        assert result.size == ImageSize(256, 256)  # the bucket a tiny image is filed under
+        with Image.open(io.BytesIO(result.image)) as image:
+            assert image.size == (64, 48)  # while the picture keeps its own size
+
+
+async def test_an_edit_resumes_after_a_restart_into_the_edit_model() -> None:
+    async with edit_stack() as (runner, mock, _):
+        size = nominal_size(512, 512)
+        task_id = await runner.client.submit_edit("make it night", EditSource(data=png(512, 512)))
+        result = await runner.resume(task_id, "make it night", size, started_ago=1.0)
+        assert result.task_id == task_id and mock.tasks[task_id].downloads == 1
+        assert runner.durations.expected(size).observations == 1
+        assert runner.engine.durations.expected(size).observations == 0
+
+
+async def test_an_edit_obeys_the_deadline() -> None:
+    async with edit_stack(deadline=5.0) as (runner, mock, _):
+        job = EditJob("x [mock:never-finish]", EditSource(data=png(300, 300)),
+                      nominal_size(300, 300))
+        with pytest.raises(JobTimeoutError):
+            await runner.run(job)
+        assert len(mock.tasks) == 1
+
+
+async def test_a_failed_edit_is_a_task_failure() -> None:
+    async with edit_stack() as (runner, _, _):
+        job = EditJob("x [mock:failed]", EditSource(data=png(300, 300)), nominal_size(300, 300))
+        with pytest.raises(TaskFailedError):
+            await runner.run(job)
+
+
+def test_nominal_size_clamps_into_qwen_sides() -> None:
+    assert nominal_size(1024, 768) == ImageSize(1024, 768)
+    assert nominal_size(100, 3000) == ImageSize(256, 1536)
+    with pytest.raises(ValueError):
+        nominal_size(0, 10)
