@@ -3,15 +3,13 @@ the member filter live in the button's custom id)."""
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING
 
 import discord
 
 from bot.interactions import admin_presentation as show
 from bot.interactions.checks import is_moderator
-from bot.interactions.presentation import NO_MENTIONS
-from bot.interactions.replies import reply_ephemeral
+from bot.interactions.page_buttons import PageButton
 from bot.limits.admin import GuildAdmin
 
 if TYPE_CHECKING:
@@ -31,57 +29,25 @@ async def history_page(
 
 
 class HistoryPageButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    PageButton,
     template=r"imagine-admin:history:(?P<user>\d+):(?P<page>\d+):(?P<way>prev|next)",
 ):
-    """Previous / Next on a history page."""
+    """Previous / Next on a moderator's history page (user 0: every member)."""
 
-    def __init__(self, user_id: int, page: int, way: str, *, disabled: bool = False) -> None:
-        self.user_id, self.page, self.way = user_id, page, way
-        super().__init__(
-            discord.ui.Button(
-                label="Previous" if way == "prev" else "Next",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"imagine-admin:history:{user_id}:{page}:{way}",
-                disabled=disabled,
-            )
-        )
+    prefix = "imagine-admin:history"
+    refusal = show.NOT_ALLOWED_HERE
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> Self:
-        return cls(int(match["user"]), int(match["page"]), match["way"])
+    def allowed(self, interaction: discord.Interaction) -> bool:
+        return is_moderator(interaction)
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        if not is_moderator(interaction):
-            await reply_ephemeral(interaction, show.NOT_ALLOWED_HERE)
-            return
-        embed, view = await history_page(
-            _bot(interaction).services.guild_admin,
-            interaction.guild_id or 0,
-            self.user_id or None,
-            self.page,
-        )
-        await interaction.response.edit_message(
-            embed=embed, view=view, allowed_mentions=NO_MENTIONS
+    async def page(
+        self, bot: ImagineBot, interaction: discord.Interaction
+    ) -> tuple[discord.Embed, discord.ui.View | None]:
+        return await history_page(
+            bot.services.guild_admin, interaction.guild_id or 0, self.user_id or None,
+            self.page_number,
         )
 
 
 def history_view(user_id: int | None, page: int, pages: int) -> discord.ui.View | None:
-    if pages <= 1:
-        return None
-    view = discord.ui.View(timeout=None)
-    view.add_item(HistoryPageButton(user_id or 0, page - 1, "prev", disabled=page <= 1))
-    view.add_item(HistoryPageButton(user_id or 0, page + 1, "next", disabled=page >= pages))
-    return view
-
-
-def _bot(interaction: discord.Interaction) -> ImagineBot:
-    from bot.interactions.app import ImagineBot  # imported here: the app module imports this one
-
-    return ImagineBot.of(interaction)
+    return HistoryPageButton.page_view(user_id or 0, page, pages)
