@@ -25,8 +25,11 @@ from tests.db_fixtures import POSTGRES_URL, asyncpg_dsn, require_postgres
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def bot_env(fake: FakeDiscord, mock: MockNovita, database_url: str, **extra: str) -> dict[str, str]:
-    env = {
+def process_env(
+    fake: FakeDiscord, mock: MockNovita, database_url: str, **settings: str
+) -> dict[str, str]:
+    """The environment of `python -m bot` run as a real process against the fakes."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(ROOT),
         "DISCORD_TOKEN": fake.bot_token,
@@ -36,6 +39,13 @@ def bot_env(fake: FakeDiscord, mock: MockNovita, database_url: str, **extra: str
         "DISCORD_API_BASE_URL": fake.rest_base,
         "DISCORD_GATEWAY_URL": fake.gateway_url,
         "DATABASE_URL": database_url,
+        **settings,
+    }
+
+
+def bot_env(fake: FakeDiscord, mock: MockNovita, database_url: str, **extra: str) -> dict[str, str]:
+    env = process_env(fake, mock, database_url)
+    env |= {
         "POLL_MIN_INTERVAL_SECONDS": "0.05",
         "POLL_MAX_INTERVAL_SECONDS": "0.2",
         "PROGRESS_EDIT_INTERVAL_SECONDS": "0.2",

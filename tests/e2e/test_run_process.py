@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from bot.storage.database import Database
 from bot.storage.ledger import UsageLedger
 from fakes.discord.server import FakeDiscord
 from fakes.novita.server import MockNovita, MockNovitaConfig
+from tests.e2e.crash_support import process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,19 +25,11 @@ async def test_python_m_bot_serves_imagine_and_stops_cleanly_on_sigterm(tmp_path
         guild = fake.add_guild("Art Club")
         channel = fake.add_channel(guild, "art")
         alice = fake.add_member(guild, "alice")
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(ROOT),
-            "DISCORD_TOKEN": fake.bot_token,
-            "NOVITA_API_KEY": mock.config.api_key,
-            "NOVITA_BASE_URL": mock.base_url,
-            "TRUSTED_IMAGE_HOSTS": mock.base_url.removeprefix("http://"),
-            "DISCORD_API_BASE_URL": fake.rest_base,
-            "DISCORD_GATEWAY_URL": fake.gateway_url,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'data' / 'imagine.db'}",
-            "POLL_MIN_INTERVAL_SECONDS": "0.05",
-            "POLL_MAX_INTERVAL_SECONDS": "0.2",
-        }
+        env = process_env(
+            fake, mock, f"sqlite+aiosqlite:///{tmp_path / 'data' / 'imagine.db'}",
+            POLL_MIN_INTERVAL_SECONDS="0.05",
+            POLL_MAX_INTERVAL_SECONDS="0.2",
+        )
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", cwd=tmp_path, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
