@@ -50,7 +50,9 @@ from bot.storage.shard_owners import ShardOwners
 log = logging.getLogger(__name__)
 
 # Loaded by name (discord.py's extension loader), so `bot/` never imports `cogs/`.
-EXTENSIONS: tuple[str, ...] = ("cogs.imagine", "cogs.admin", "cogs.quota", "cogs.history")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.imagine", "cogs.admin", "cogs.quota", "cogs.history", "cogs.edit"
+)
 
 COMMAND_HASH_KEY = "command_tree_hash"
 # /readyz asks the database for a trivial answer; a probe must not hang on a stalled server.
@@ -134,6 +136,7 @@ class ImagineBot(commands.AutoShardedBot):
             outbox=WriteOutbox(self.database_outage),
             owner_id=self.job_owner_id,
             shard_count=lambda: self.shard_count or 1,
+            edits=self._services.edits,
         )
         self._recovery = JobRecovery(
             self,
