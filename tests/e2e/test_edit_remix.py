@@ -9,6 +9,7 @@ from PIL import Image
 
 from bot.interactions import presentation as ui
 from bot.limits.policy import usd_to_micro
+from bot.novita.client import NovitaClient
 from bot.storage.ledger import JobStatus, LedgerEntry
 from fakes.discord.players import walk_components
 from fakes.discord.server import FakeInteraction, FakeMember, FakeMessage
@@ -189,7 +190,8 @@ async def test_a_novita_that_reads_no_urls_gets_the_image_as_base64_after_one_re
         assert title(edited) == ui.RESULT_TITLE, field_values(edited)
     # The first edit's URL was refused and retried as a data URI; the second went straight there.
     assert stack.mock.edits.forms_seen == ["url", "base64", "base64"]
-    assert stack.services.client.edits.fallbacks == 1
+    client = stack.services.client
+    assert isinstance(client, NovitaClient) and client.edits.fallbacks == 1
     assert stack.mock.edits.fetcher.fetched == []
 
 
