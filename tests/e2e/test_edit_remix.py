@@ -210,3 +210,26 @@ async def test_an_edit_counts_under_the_limits(stack: LocalStack) -> None:
     click, text_input = await open_modal(stack, original, "Remix", stack.bob)
     await private_refusal(await submit(stack, click, text_input, "a lighthouse at noon"))
     assert stack.mock.stats.edits == 1 and stack.mock.stats.submits == 2
+
+
+@pytest.mark.stack(fixed_duration=300.0)  # 3 s at the e2e time scale: long enough to restart
+async def test_an_edit_running_at_a_restart_is_polled_again_and_delivered(
+    stack: LocalStack,
+) -> None:
+    upload = stack.fake.upload("cat.png", png(640, 480), "image/png", width=640, height=480)
+    interaction = await stack.imagine_edit(stack.alice, upload, "give the cat a hat")
+    await stack.fake.wait_for(lambda: stack.mock.stats.polls >= 1 or None)
+    await stack.bot.close()
+    message = interaction.original_message()
+    assert message is not None and title(message) == ui.RESTARTING_TITLE
+
+    await stack.start_bot()  # takes the journaled edit back: polls the same task again
+    edited = await stack.wait_result(interaction)
+    assert title(edited) == ui.RESULT_TITLE
+    assert jpeg_size(edited.attachments[0].data) == (640, 480)
+    assert stack.mock.stats.edits == stack.mock.stats.submits == 1  # never submitted twice
+    await stack.bot.generation.jobs.wait_idle()
+    row = await ledger_row(stack, edited)
+    assert (row.status, row.cost_microusd) == (JobStatus.SUCCEEDED, EDIT_PRICE)
+    # Its finish taught the edit model, not the generation model.
+    assert stack.services.edits.durations.seq > 0 == stack.services.engine.durations.seq
