@@ -37,7 +37,7 @@ from bot.interactions.replies import reply_ephemeral, report_error
 from bot.observability.http import ObservabilityServer
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.observability.metrics import BotMetrics
-from bot.observability.upstream import meter_engine
+from bot.observability.upstream import meter_edits, meter_engine
 from bot.services import Services, open_database
 from bot.storage.failures import describe_database_failure
 from bot.storage.journal import JobJournal
@@ -184,7 +184,14 @@ class ImagineBot(commands.AutoShardedBot):
 
     async def _start_observability(self) -> None:
         services = self.services
-        self._undo_metering = meter_engine(services.engine, self.metrics)
+        undo_engine = meter_engine(services.engine, self.metrics)
+        undo_edits = meter_edits(services.edits, self.metrics)
+
+        def undo_metering() -> None:
+            undo_edits()
+            undo_engine()
+
+        self._undo_metering = undo_metering
         client = services.client
         self.metrics.track_client_attempts(lambda: client.stats)
         database = services.database

@@ -101,6 +101,9 @@ async def test_edit_of_a_result_posts_a_new_edited_image_that_names_its_parent(
     assert task.source_image == original.attachments[0].data  # the result itself was edited
     assert jpeg_size(edited.attachments[0].data) == (768, 512)
     assert stack.mock.stats.edits == 1 and stack.mock.edits.forms_seen == ["url"]
+    requests = stack.bot.metrics.registry.get_sample_value(
+        "imagine_upstream_requests_total", {"operation": "edit"})
+    assert requests == 1  # the edit's submit is metered like a generation's
 
     await stack.bot.generation.jobs.wait_idle()
     row = await ledger_row(stack, edited)
