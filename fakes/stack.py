@@ -26,6 +26,7 @@ from bot.interactions import presentation as ui
 from bot.interactions.app import ImagineBot
 from bot.services import Services
 from fakes.discord.server import (
+    FakeAttachment,
     FakeChannel,
     FakeDiscord,
     FakeDiscordConfig,
@@ -63,6 +64,8 @@ class StackOptions:
     # The mock serves images from 127.0.0.1, which the download guard refuses unless trusted.
     # Hosts in settings["trusted_image_hosts"] are trusted in addition.
     trust_mock_images: bool = True
+    # Which `image` forms of an edit the mock reads ({"base64"}: a Novita that fetches no URL).
+    accept_image_forms: frozenset[str] = frozenset({"url", "base64"})
 
 
 def stack_settings(
@@ -139,20 +142,23 @@ class LocalStack:
 
     async def _start(self) -> None:
         options = self.options
+        # The fake Discord first: the mock fetches images to edit from its attachment URLs.
+        self.fake = FakeDiscord(options.fake_discord)
+        await self.fake.start()
+        self._exit.push_async_callback(self.fake.stop)
+        discord_host = host_port(self.fake.rest_base)
         self.mock = MockNovita(
             MockNovitaConfig(
                 time_scale=options.time_scale,
                 fixed_duration=options.fixed_duration,
                 queue_probability=options.queue_probability,
                 draw_prompt=options.draw_prompt,
+                accept_image_forms=options.accept_image_forms,
+                edit_fetch_hosts=(discord_host,),
             )
         )
         await self.mock.start()
         self._exit.push_async_callback(self.mock.stop)
-
-        self.fake = FakeDiscord(options.fake_discord)
-        await self.fake.start()
-        self._exit.push_async_callback(self.fake.stop)
         self.guild = self.fake.add_guild("Art Club")
         self.channel = self.fake.add_channel(self.guild, "art")
         self.nsfw_channel = self.fake.add_channel(self.guild, "after-dark", nsfw=True)
@@ -168,9 +174,12 @@ class LocalStack:
         if database_url is None:
             folder = Path(self._exit.enter_context(tempfile.TemporaryDirectory()))
             database_url = f"sqlite+aiosqlite:///{folder / 'imagine.db'}"
+        settings = dict(options.settings)
+        # The bot re-downloads an image to edit from the fake's attachments (base64 form).
+        settings["trusted_image_hosts"] = (*settings.get("trusted_image_hosts", ()), discord_host)
         self.settings = stack_settings(
             self.mock.base_url, self.mock.config.api_key, database_url,
-            trust_mock_images=options.trust_mock_images, **options.settings,
+            trust_mock_images=options.trust_mock_images, **settings,
         )
         self.services = await Services.create(self.settings)
         self._exit.push_async_callback(self.services.close)
@@ -211,6 +220,20 @@ class LocalStack:
             "imagine",
             options,
             attachment_size_limit=attachment_size_limit,
+        )
+
+    async def imagine_edit(
+        self,
+        member: FakeMember,
+        image: FakeAttachment,
+        instruction: str,
+        *,
+        channel: FakeChannel | None = None,
+    ) -> FakeInteraction:
+        """`/imagine-edit` with `image` (from `stack.fake.upload(...)`) attached."""
+        return await self.fake.invoke_slash(
+            channel or self.channel, member, "imagine-edit",
+            {"image": image, "instruction": instruction},
         )
 
     async def wait_result(

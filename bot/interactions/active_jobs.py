@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from bot.interactions import presentation as ui
 from bot.interactions.status_message import StatusMessage
+from bot.jobs.edits import EditJob
 from bot.limits.admission import JobRequest
 from bot.storage.journal import JournalEntry
 
@@ -25,6 +26,7 @@ class ActiveJob:
     delivering: bool = False  # the result is being posted: shutdown lets it finish
     journaled: bool = False  # the journal has it: a restart can take it back
     resumed: JournalEntry | None = None  # taken back from the journal after a restart
+    edit: EditJob | None = None  # an edit runs Qwen-Image-Edit on this input instead of txt2img
     started_monotonic: float = field(default_factory=time.monotonic)
 
 

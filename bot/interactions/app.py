@@ -37,7 +37,7 @@ from bot.interactions.replies import reply_ephemeral, report_error
 from bot.observability.http import ObservabilityServer
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.observability.metrics import BotMetrics
-from bot.observability.upstream import meter_engine
+from bot.observability.upstream import meter_edits, meter_engine
 from bot.services import Services, open_database
 from bot.storage.failures import describe_database_failure
 from bot.storage.journal import JobJournal
@@ -50,7 +50,9 @@ from bot.storage.shard_owners import ShardOwners
 log = logging.getLogger(__name__)
 
 # Loaded by name (discord.py's extension loader), so `bot/` never imports `cogs/`.
-EXTENSIONS: tuple[str, ...] = ("cogs.imagine", "cogs.admin", "cogs.quota", "cogs.history")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.imagine", "cogs.admin", "cogs.quota", "cogs.history", "cogs.edit"
+)
 
 COMMAND_HASH_KEY = "command_tree_hash"
 # /readyz asks the database for a trivial answer; a probe must not hang on a stalled server.
@@ -134,6 +136,7 @@ class ImagineBot(commands.AutoShardedBot):
             outbox=WriteOutbox(self.database_outage),
             owner_id=self.job_owner_id,
             shard_count=lambda: self.shard_count or 1,
+            edits=self._services.edits,
         )
         self._recovery = JobRecovery(
             self,
@@ -181,7 +184,14 @@ class ImagineBot(commands.AutoShardedBot):
 
     async def _start_observability(self) -> None:
         services = self.services
-        self._undo_metering = meter_engine(services.engine, self.metrics)
+        undo_engine = meter_engine(services.engine, self.metrics)
+        undo_edits = meter_edits(services.edits, self.metrics)
+
+        def undo_metering() -> None:
+            undo_edits()
+            undo_engine()
+
+        self._undo_metering = undo_metering
         client = services.client
         self.metrics.track_client_attempts(lambda: client.stats)
         database = services.database

@@ -3,8 +3,11 @@
 Custom ids (each well under Discord's 100-character limit):
 - `imagine:cancel:<job_id>:<owner_id>`  — while a job is queued or running
 - `imagine:reroll:<job_id>`             — same prompt and size, under the same checks
+- `imagine:edit:<job_id>`               — a modal "What should change?", then an edit of the image
+- `imagine:remix:<job_id>`              — a modal with the prompt to change, then a new image
 - `imagine:delete:<job_id>:<owner_id>`  — remove the result
-Cancel and Delete are for the requester or a member with Manage Messages.
+Cancel and Delete are for the requester or a member with Manage Messages. The Edit and Remix
+modals live only until they are submitted (or the bot restarts: the member clicks again).
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import discord
 
+from bot.imaging import MAX_PROMPT_CHARS
 from bot.interactions.checks import may_manage_job
+from bot.interactions.edit_flow import NO_IMAGE_HERE, RESULT_GONE, EditFlows, ParentImage
 from bot.interactions.replies import reply_ephemeral, report_error
 
 if TYPE_CHECKING:
     from bot.interactions.app import ImagineBot
+
+# An open modal is remembered this long (seconds) for its submission, then forgotten.
+MODAL_TIMEOUT = 30 * 60
 
 
 class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
@@ -90,6 +98,76 @@ class RerollButton(_JobButton, template=r"imagine:reroll:(?P<job>\d+)"):
         await _bot(interaction).generation.reroll(interaction, self.job_id)
 
 
+class EditButton(_JobButton, template=r"imagine:edit:(?P<job>\d+)"):
+    verb, label, style, emoji = "edit", "Edit", discord.ButtonStyle.secondary, "🖌️"
+    owned = False  # anyone allowed to generate may edit
+
+    async def act(self, interaction: discord.Interaction) -> None:
+        # The click's copy of the message carries a freshly signed attachment URL.
+        parent = ParentImage.of_message(self.job_id, interaction.message)
+        if parent is None:
+            await reply_ephemeral(interaction, NO_IMAGE_HERE)
+            return
+        await interaction.response.send_modal(EditModal(parent))
+
+
+class RemixButton(_JobButton, template=r"imagine:remix:(?P<job>\d+)"):
+    verb, label, style, emoji = "remix", "Remix", discord.ButtonStyle.secondary, "🔀"
+    owned = False
+
+    async def act(self, interaction: discord.Interaction) -> None:
+        # The modal must be the first answer, so the prompt is read before it (one indexed read).
+        stored = await _bot(interaction).generation.admissions.lookup(self.job_id)
+        if stored is None or not stored.prompt or interaction.message is None:
+            await reply_ephemeral(interaction, RESULT_GONE)
+            return
+        await interaction.response.send_modal(
+            RemixModal(self.job_id, stored.prompt, interaction.message.jump_url)
+        )
+
+
+class EditModal(discord.ui.Modal, title="Edit this image"):
+    instruction: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+        label="What should change?",
+        style=discord.TextStyle.paragraph,
+        placeholder="e.g. make it night time, add a red umbrella",
+        min_length=1,
+        max_length=MAX_PROMPT_CHARS,
+    )
+
+    def __init__(self, parent: ParentImage) -> None:
+        super().__init__(timeout=MODAL_TIMEOUT)
+        self.parent = parent
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        try:
+            await _flows(interaction).edit_result(interaction, self.parent, self.instruction.value)
+        except Exception as exc:
+            await report_error(interaction, exc, "edit modal")
+
+
+class RemixModal(discord.ui.Modal, title="Remix this image"):
+    def __init__(self, job_id: int, prompt: str, jump_url: str) -> None:
+        super().__init__(timeout=MODAL_TIMEOUT)
+        self.job_id = job_id
+        self.jump_url = jump_url
+        self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+            label="Prompt",
+            style=discord.TextStyle.paragraph,
+            default=prompt[:MAX_PROMPT_CHARS],
+            min_length=1,
+            max_length=MAX_PROMPT_CHARS,
+        )
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        try:
+            await _flows(interaction).remix(
+                interaction, self.job_id, self.prompt.value, self.jump_url)
+        except Exception as exc:
+            await report_error(interaction, exc, "remix modal")
+
+
 class DeleteButton(_JobButton, template=r"imagine:delete:(?P<job>\d+):(?P<owner>\d+)"):
     verb, label, style, emoji = "delete", "Delete", discord.ButtonStyle.danger, "🗑️"
 
@@ -110,14 +188,21 @@ def running_view(job_id: int, owner_id: int) -> discord.ui.View:
 def finished_view(job_id: int, owner_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(RerollButton(job_id))
+    view.add_item(EditButton(job_id))
+    view.add_item(RemixButton(job_id))
     view.add_item(DeleteButton(job_id, owner_id))
     return view
 
 
-DYNAMIC_ITEMS = (CancelButton, RerollButton, DeleteButton)
+DYNAMIC_ITEMS = (CancelButton, RerollButton, EditButton, RemixButton, DeleteButton)
 
 
 def _bot(interaction: discord.Interaction) -> ImagineBot:
     from bot.interactions.app import ImagineBot  # imported here: the app module imports this one
 
     return ImagineBot.of(interaction)
+
+
+def _flows(interaction: discord.Interaction) -> EditFlows:
+    bot = _bot(interaction)
+    return EditFlows(bot.generation, bot.settings)

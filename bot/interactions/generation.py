@@ -60,10 +60,12 @@ from bot.interactions.status_message import (
     message_deleted,
     token_expired,
 )
+from bot.jobs.edits import EditJob, EditRunner
 from bot.jobs.engine import JobEngine
 from bot.jobs.fair_queue import JobSlots, UnboundedSlots
 from bot.jobs.progress import JobPhase, ProgressUpdate
 from bot.limits.admission import Admission, AdmissionService, JobOutcome, JobRequest, JobStatus
+from bot.limits.pricing import JobKind
 from bot.observability.metrics import BotMetrics
 from bot.storage.failures import database_unreachable
 from bot.storage.journal import JobJournal, JobState, JournalEntry, shard_of
@@ -108,8 +110,10 @@ class GenerationService:
         outbox: WriteOutbox | None = None,
         owner_id: str = "",
         shard_count: Callable[[], int] = lambda: 1,
+        edits: EditRunner | None = None,
     ) -> None:
         self.engine = engine
+        self.edits = edits  # Edit and /imagine-edit (bot.interactions.edit_flow)
         self.admissions = admissions
         self.views = views
         self.slots: JobSlots = slots or UnboundedSlots()
@@ -190,6 +194,17 @@ class GenerationService:
         reroll_of: int | None,
     ) -> None:
         request = request_from_interaction(interaction, prompt, size, reroll_of)
+        await self.admit_and_start(interaction, request)
+
+    async def admit_and_start(
+        self,
+        interaction: discord.Interaction,
+        request: JobRequest,
+        *,
+        edit: EditJob | None = None,
+        parent: tuple[str, str] | None = None,
+    ) -> None:
+        """Admit an acknowledged request and run it (refused: privately, placeholder gone)."""
         try:
             admission = await self.admissions.admit(request)
         except Exception as exc:
@@ -199,7 +214,7 @@ class GenerationService:
         if admission.refusal is not None:
             await self._refuse(interaction, refusal_message(admission.refusal))
             return
-        self.start(interaction, request, admission)
+        self.start(interaction, request, admission, edit=edit, parent=parent)
 
     async def _admission_failed(
         self, interaction: discord.Interaction, exc: Exception, where: str
@@ -238,7 +253,13 @@ class GenerationService:
             log.warning("could not send a refusal: %s", exc)
 
     def start(
-        self, interaction: discord.Interaction, request: JobRequest, admission: Admission
+        self,
+        interaction: discord.Interaction,
+        request: JobRequest,
+        admission: Admission,
+        *,
+        edit: EditJob | None = None,
+        parent: tuple[str, str] | None = None,
     ) -> ActiveJob:
         assert admission.job_id is not None
         job = ActiveJob(
@@ -250,8 +271,10 @@ class GenerationService:
                 requester_id=request.user_id,
                 requester_name=request.user_name,
                 started_at=dt.datetime.now(dt.UTC),
+                parent=parent,
             ),
             status=StatusMessage.of_interaction(interaction),
+            edit=edit,
         )
         record = None if self.journal is None else self._journal_entry(job, interaction)
         return self.launch(job, record)
@@ -280,6 +303,7 @@ class GenerationService:
             interaction_token=interaction.token,
             interaction_at=interaction.created_at,
             filesize_limit=interaction.filesize_limit,
+            kind=str(request.kind),
         )
 
     # ---- the job's life ------------------------------------------------------------------------
@@ -353,6 +377,8 @@ class GenerationService:
                 ready = await self.engine.resume_until_ready(
                     resumed.task_id, request.prompt, request.size,
                     started_ago=time.monotonic() - job.started_monotonic, on_progress=on_progress,
+                    durations=(self.edits.durations
+                               if request.kind is JobKind.EDIT and self.edits else None),
                 )
             else:
                 async with self.slots.slot(request.user_id, on_position):
@@ -361,9 +387,13 @@ class GenerationService:
                         await self._journal_write(
                             f"journal job {job.job_id}",
                             self._journal().update(job.job_id, state=JobState.SUBMITTING))
-                    ready = await self.engine.run_until_ready(
-                        request.prompt, request.size, on_progress, on_submitted=on_submitted
-                    )
+                    if job.edit is not None:
+                        ready = await self._edits().run_until_ready(
+                            job.edit, on_progress, on_submitted=on_submitted)
+                    else:
+                        ready = await self.engine.run_until_ready(
+                            request.prompt, request.size, on_progress, on_submitted=on_submitted
+                        )
             # The slot caps tasks at Novita; the download needs none, so a slow image host never
             # keeps another member's submit waiting.
             task_id = ready.task_id
@@ -428,6 +458,11 @@ class GenerationService:
             await asyncio.wait({landed}, timeout=FINISH_WAIT)
         finally:
             self.jobs.remove(job.job_id)
+
+    def _edits(self) -> EditRunner:
+        if self.edits is None:
+            raise RuntimeError("this GenerationService was built without an EditRunner")
+        return self.edits
 
     def _journal(self) -> JobJournal:
         assert self.journal is not None

@@ -19,6 +19,7 @@ from bot.imaging import (
     SizeProblem,
 )
 from bot.novita import errors as novita
+from bot.uploads import InvalidUploadError, UploadProblem
 
 _SIZE_PROBLEMS: Final = {
     SizeProblem.SIDE_OUT_OF_RANGE: f"each side must be between {MIN_SIDE} and {MAX_SIDE} pixels",
@@ -26,6 +27,32 @@ _SIZE_PROBLEMS: Final = {
 }
 DATABASE_UNAVAILABLE = "The bot's database is unavailable, try again in a minute."
 MISCONFIGURED = "The bot's image service is misconfigured. Please tell a server admin."
+
+
+def describe_upload(exc: InvalidUploadError) -> str:
+    """Why an image given to `/imagine-edit` was refused, naming the limit it broke."""
+    match exc.problem:
+        case UploadProblem.UNSUPPORTED_TYPE:
+            return "That file can't be edited: send a PNG, JPEG or WebP image."
+        case UploadProblem.EMPTY:
+            return "That file is empty."
+        case UploadProblem.TOO_LARGE:
+            limit = f" ({_megabytes(exc.limit)} MB at most)" if exc.limit else ""
+            return f"That image is too large to edit{limit}."
+        case UploadProblem.TOO_MANY_PIXELS:
+            limit = f" ({_megapixels(exc.limit)} megapixels at most)" if exc.limit else ""
+            return f"That image has too many pixels to edit{limit}."
+        case UploadProblem.UNREADABLE:
+            return "That image looks damaged and can't be read. Try saving it again."
+    return "That image can't be edited."
+
+
+def _megabytes(limit: int) -> str:
+    return f"{limit / (1024 * 1024):g}"
+
+
+def _megapixels(limit: int) -> str:
+    return f"{limit / (1024 * 1024):g}"
 
 
 def new_error_id() -> str:
@@ -36,6 +63,8 @@ def new_error_id() -> str:
 def describe_error(exc: BaseException) -> str | None:
     """A friendly one-liner for a known error, or None when the error is unexpected."""
     match exc:
+        case InvalidUploadError():
+            return describe_upload(exc)
         case InvalidSizeError():
             return f"That size doesn't work: {_SIZE_PROBLEMS[exc.problem]}."
         case InvalidPromptError() if exc.problem is PromptProblem.TOO_LONG:
@@ -45,12 +74,17 @@ def describe_error(exc: BaseException) -> str | None:
             )
         case InvalidPromptError():
             return "That prompt doesn't work: the prompt is empty."
+        case novita.ImageContentRefusedError():
+            return "The image service's content filter refused this image, so it can't be edited."
         case novita.PromptRefusedError():
             return "The image service refused this prompt as inappropriate. Try rewording it."
         case novita.AuthenticationError():
             return MISCONFIGURED
         case novita.InsufficientBalanceError():
             return "The bot's image service account is out of credit. Please tell a server admin."
+        case novita.EditImageRejectedError():
+            reason = f" ({exc.reason})" if exc.reason else ""
+            return f"The image service couldn't read the image to edit{reason}."
         case novita.BadRequestError():
             return "The image service rejected the request as invalid."
         case novita.RateLimitedError():

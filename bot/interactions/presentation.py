@@ -82,6 +82,8 @@ class JobView:
     requester_id: int
     requester_name: str
     started_at: dt.datetime  # wall clock, UTC
+    # An Edit or Remix of an earlier result: ("Edit of", its jump link), shown on the result.
+    parent: tuple[str, str] | None = None
 
 
 _PHASE_TITLES: Final = {
@@ -134,9 +136,15 @@ def result_embed(
     embed.add_field(name="Size", value=str(job.size))
     embed.add_field(name="Took", value=f"{seconds:.1f} s")
     embed.add_field(name="Requested by", value=f"<@{job.requester_id}>")
+    if job.parent is not None:
+        embed.add_field(name=job.parent[0], value=job.parent[1], inline=False)
     if note:
         embed.add_field(name="Note", value=note, inline=False)
     return embed
+
+
+EDIT_OF: Final = "Edit of"
+REMIX_OF: Final = "Remix of"
 
 
 def withheld_embed(job: JobView) -> discord.Embed:

@@ -36,6 +36,7 @@ from bot.interactions.active_jobs import ActiveJob
 from bot.interactions.generation import GenerationService
 from bot.interactions.status_message import TOKEN_LIFETIME, StatusMessage
 from bot.limits.admission import JobRequest
+from bot.limits.pricing import JobKind
 from bot.storage.journal import JobJournal, JobState, JournalEntry, shard_of
 from bot.storage.ledger import ACTIVE, JobStatus, LedgerEntry, UsageLedger
 from bot.storage.shard_owners import ShardOwners
@@ -187,6 +188,7 @@ class JobRecovery:
             user_name=entry.user_name,
             channel_is_nsfw=entry.channel_is_nsfw,
             reroll_of=stored.reroll_of if stored is not None else None,
+            kind=_kind(entry),
         )
         age = max(0.0, (dt.datetime.now(dt.UTC) - started_at).total_seconds())
         job = ActiveJob(
@@ -252,4 +254,13 @@ def _why_not_resumable(
         return "a submit may have been on its way when the process stopped"
     if entry.state is JobState.SUBMITTED and entry.task_id is None:
         return "its task id was not recorded"
+    if _kind(entry) is JobKind.EDIT and entry.task_id is None:
+        return "an edit not yet sent cannot be sent again (its input image is not kept)"
     return None
+
+
+def _kind(entry: JournalEntry) -> JobKind:
+    try:
+        return JobKind(entry.kind)
+    except ValueError:  # written by a newer release
+        return JobKind.GENERATE

@@ -43,6 +43,7 @@ from bot.limits.policy import (
     quota_status,
     start_of_utc_day,
 )
+from bot.limits.pricing import JobKind
 from bot.storage.database import Backend, Database
 from bot.storage.guild_settings import GuildSettingsRepo, NsfwPolicy
 from bot.storage.ledger import (
@@ -101,6 +102,9 @@ class JobRequest:
     parent_channel_id: int | None = None  # a thread's channel, for the allow-list
     reroll_of: int | None = None  # the job re-rolled; a re-roll counts like any other request
     images: int = 1
+    kind: JobKind = JobKind.GENERATE  # an edit or remix counts as one image like any job
+    # Its estimated price (`pricing.cost_microusd`); None: `images` at the generation price.
+    cost_microusd: int | None = None
 
 
 @dataclass(frozen=True)
@@ -261,7 +265,11 @@ class AdmissionService:
             mine = rows.setdefault((c.guild_id, request.user_id), [])
             guild = totals.get(c.guild_id, GuildTotals())
             bounds = UsageWindow(now - limits.user.window, day_start, active_since)
-            cost = limits.cost_microusd(request.images)
+            cost = (
+                limits.cost_microusd(request.images)
+                if request.cost_microusd is None
+                else request.cost_microusd
+            )
             refusal = evaluate(limits, member_usage(mine, bounds, guild, bot_spent), now, cost)
             if refusal is not None:
                 self._note_spend_cap(refusal, c.guild_id, now)

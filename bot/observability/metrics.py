@@ -62,7 +62,7 @@ class BotMetrics:
             buckets=POLL_BUCKETS, registry=r)
         self._upstream_requests = Counter(
             f"{PREFIX}_upstream_requests",
-            "Calls to Novita by operation (submit, poll, download), retries included.",
+            "Calls to Novita by operation (submit, edit, poll, download), retries included.",
             ["operation"], registry=r)
         self._upstream_errors = Counter(
             f"{PREFIX}_upstream_errors",

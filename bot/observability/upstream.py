@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from bot.imaging import ImageSize
+from bot.jobs.edits import EditClient, EditRunner
 from bot.jobs.engine import JobEngine, TaskClient
+from bot.novita.edit import EditSource
 from bot.novita.models import GeneratedImage, TaskResult
 from bot.observability.metrics import error_kind
 
@@ -41,14 +43,51 @@ class MeteredTaskClient:
         return await self._count("download", lambda: self.inner.download(image, task_id=task_id))
 
     async def _count(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
-        self._recorder.upstream_request(operation)
-        try:
-            return await call()
-        except asyncio.CancelledError:
-            raise  # a job cancelled or past its deadline: not the upstream's failure
-        except Exception as exc:
-            self._recorder.upstream_error(operation, error_kind(exc))
-            raise
+        return await _counted(self._recorder, operation, call)
+
+
+async def _counted(
+    recorder: UpstreamRecorder, operation: str, call: Callable[[], Awaitable[T]]
+) -> T:
+    recorder.upstream_request(operation)
+    try:
+        return await call()
+    except asyncio.CancelledError:
+        raise  # a job cancelled or past its deadline: not the upstream's failure
+    except Exception as exc:
+        recorder.upstream_error(operation, error_kind(exc))
+        raise
+
+
+class MeteredEditClient:
+    """Counts an `EditRunner`'s submits as operation `edit` (its polls and downloads go through
+    the engine's client, metered there)."""
+
+    def __init__(self, inner: EditClient, recorder: UpstreamRecorder) -> None:
+        self.inner = inner
+        self._recorder = recorder
+
+    async def submit_edit(
+        self,
+        instruction: str,
+        image: EditSource,
+        *,
+        seed: int | None = None,
+        output_format: str = "jpeg",
+    ) -> str:
+        return await _counted(self._recorder, "edit", lambda: self.inner.submit_edit(
+            instruction, image, seed=seed, output_format=output_format))
+
+
+def meter_edits(runner: EditRunner, recorder: UpstreamRecorder) -> Callable[[], None]:
+    """Like `meter_engine`, for the edit runner's submits; returns the undo."""
+    original = runner.client
+    runner.client = MeteredEditClient(original, recorder)
+
+    def undo() -> None:
+        runner.client = original
+
+    return undo
 
 
 def meter_engine(engine: JobEngine, recorder: UpstreamRecorder) -> Callable[[], None]:

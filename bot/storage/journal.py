@@ -62,6 +62,9 @@ class JournalEntry:
     state: JobState = JobState.QUEUED
     created_at: dt.datetime | None = None  # set by the journal
     updated_at: dt.datetime | None = None
+    # `bot.limits.pricing.JobKind`: an edit resumes on the edit duration model, and one not yet
+    # submitted cannot be resubmitted (its input image is not kept).
+    kind: str = "generate"
 
 
 class JobJournal:
@@ -91,6 +94,7 @@ class JobJournal:
                     message_id=entry.message_id,
                     task_id=entry.task_id,
                     state=str(entry.state),
+                    kind=entry.kind,
                     created_at=entry.created_at or now,
                     updated_at=now,
                 )
@@ -203,4 +207,5 @@ def _entry(row: RowMapping) -> JournalEntry:
         state=JobState(row["state"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        kind=row["kind"] or "generate",
     )

@@ -127,6 +127,7 @@ job_journal = Table(
     Column("state", String(16), nullable=False),
     Column("created_at", UtcTimestamp, nullable=False),
     Column("updated_at", UtcTimestamp, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="generate"),  # V7
 )
 
 shard_owners = Table(

@@ -315,10 +315,15 @@ class FakeAttachment:
     data: bytes
     content_type: str | None = None
     description: str | None = None
+    # Images a member uploads (an attachment option) carry their dimensions, as Discord's do.
+    width: int | None = None
+    height: int | None = None
+    # An upload's size as Discord reports it (None: the data's length); lets a test claim more.
+    declared_size: int | None = None
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return len(self.data) if self.declared_size is None else self.declared_size
 
     @property
     def spoiler(self) -> bool:
@@ -336,6 +341,8 @@ class FakeAttachment:
         }
         if self.description is not None:
             data["description"] = self.description
+        if self.width is not None and self.height is not None:
+            data["width"], data["height"] = self.width, self.height
         return data
 
 

@@ -10,6 +10,7 @@ from fakes.discord.gateway import FakeGateway
 from fakes.discord.models import (
     BOT_PERMISSIONS,
     JSON,
+    FakeAttachment,
     FakeChannel,
     FakeMember,
     FakeMessage,
@@ -27,9 +28,10 @@ _OPTION_TYPES: tuple[tuple[type, int], ...] = (
     (FakeUser, 6),
     (FakeChannel, 7),
     (FakeRole, 8),
+    (FakeAttachment, 11),
 )
 # Declared option types a Python value may answer (a whole number also fits a "number").
-_COMPATIBLE_TYPES = {5: {5}, 4: {4, 10}, 10: {10}, 3: {3}, 6: {6, 9}, 7: {7}, 8: {8, 9}}
+_COMPATIBLE_TYPES = {5: {5}, 4: {4, 10}, 10: {10}, 3: {3}, 6: {6, 9}, 7: {7}, 8: {8, 9}, 11: {11}}
 _SUBCOMMAND, _SUBCOMMAND_GROUP = 1, 2
 
 
@@ -111,6 +113,12 @@ class InteractionSender:
         elif isinstance(value, FakeChannel):
             channel = value.payload() | {"permissions": str(self._bot_permissions(value))}
             resolved.setdefault("channels", {})[str(value.id)] = channel
+            value = str(value.id)
+        elif isinstance(value, FakeAttachment):
+            # Discord stores the file first; the interaction names it in `resolved`.
+            self.state.uploads[value.id] = value
+            upload = value.payload(self.state.attachment_base)
+            resolved.setdefault("attachments", {})[str(value.id)] = upload
             value = str(value.id)
         elif isinstance(value, FakeRole):
             resolved.setdefault("roles", {})[str(value.id)] = value.payload()

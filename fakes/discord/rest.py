@@ -351,6 +351,10 @@ class FakeRestApi:
 
     async def download_attachment(self, request: web.Request) -> web.Response:
         attachment_id = int(request.match_info["attachment_id"])
+        upload = self.state.uploads.get(attachment_id)
+        if upload is not None:
+            content_type = upload.content_type or "application/octet-stream"
+            return web.Response(body=upload.data, headers={"Content-Type": content_type})
         for message in self.state.messages.values():
             for attachment in message.attachments:
                 if attachment.id == attachment_id:

@@ -395,6 +395,23 @@ class FakeDiscord:
         data = self._sender.command_data(channel, command, options, focused=focused)
         return await self._sender.send(AUTOCOMPLETE, data, channel, member, None, locale)
 
+    def upload(
+        self,
+        filename: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        declared_size: int | None = None,
+    ) -> FakeAttachment:
+        """A file a member attaches to a slash command: pass it as an option's value; it is
+        served at its `url` like any attachment."""
+        return FakeAttachment(
+            self.state.snowflake(), filename, data, content_type,
+            width=width, height=height, declared_size=declared_size,
+        )
+
     async def delete_message(self, message: FakeMessage) -> None:
         """Someone deletes `message` by hand (a moderator, or its author in Discord's client):
         it is gone, and the bot hears of it through MESSAGE_DELETE, as Discord tells bots with

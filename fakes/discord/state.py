@@ -197,6 +197,8 @@ class FakeDiscordState:
         self.rate_limited_count = 0
         self.rate_limit_exhausted_count = 0
         self.attachment_base = ""
+        # Files members attached to slash commands (served like message attachments).
+        self.uploads: dict[int, FakeAttachment] = {}
         self.changed = asyncio.Condition()
         self._edit_buckets: dict[int, _EditBucket] = {}
 

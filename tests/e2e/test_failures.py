@@ -188,7 +188,7 @@ async def test_after_the_interaction_token_expires_the_image_is_posted_to_the_ch
         assert late.content == f"<@{stack.alice.id}>, your image is ready."
         assert late.attachments[0].filename == f"{task.task_id}.jpeg"
         assert jpeg_size(late.attachments[0].data) == (512, 512)
-        assert button_labels(late) == ["Re-roll", "Delete"]
+        assert button_labels(late) == ["Re-roll", "Edit", "Remix", "Delete"]
         # It pings the requester, and nobody else.
         assert late.mentioned_user_ids == {stack.alice.id}
         assert not late.mention_everyone and not late.mentioned_role_ids

@@ -78,7 +78,7 @@ async def test_happy_path_defers_publicly_shows_progress_and_delivers_the_image(
     assert message.embeds[0]["image"]["url"] == f"attachment://{task_id}.jpeg"
     assert field_values(message)["Size"] == "768×512"
     assert field_values(message)["Requested by"] == f"<@{stack.alice.id}>"
-    assert button_labels(message) == ["Re-roll", "Delete"]
+    assert button_labels(message) == ["Re-roll", "Edit", "Remix", "Delete"]
     assert message.edits[-1].filenames == (f"{task_id}.jpeg",)
     assert stack.mock.stats.submits == 1 and stack.mock.tasks[task_id].downloads == 1
     assert stack.fake.rate_limited_count == 0

@@ -23,6 +23,7 @@ from bot.limits.admission import (
     JobStatus,
 )
 from bot.limits.policy import GuildLimits, LimitKind, LimitPolicy, UserLimits
+from bot.limits.pricing import JobKind, cost_microusd
 from bot.storage import (
     GuildConfig,
     GuildSettingsRepo,
@@ -340,3 +341,22 @@ async def test_quota_status_reports_bans_except_for_moderators(
     assert (await svc.quota_status(GUILD, USER)).banned
     assert not (await svc.quota_status(GUILD, USER, is_moderator=True)).banned
     assert not (await svc.quota_status(None, USER)).banned  # direct messages
+
+
+async def test_an_edit_is_one_image_at_its_own_price_under_the_spend_cap(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    settings = Settings(price_per_image_usd=0.02, price_per_edit_usd=0.03)
+    svc = service(database, utc_clock, make_policy(bot_spend=0.05, price=0.02))
+    edit = request(kind=JobKind.EDIT, cost_microusd=cost_microusd(JobKind.EDIT, settings))
+    first = await svc.admit(edit)
+    assert first.job_id is not None
+    entry = await svc.lookup(first.job_id)
+    assert entry is not None and (entry.images, entry.cost_microusd) == (1, 30_000)
+    # 0.03 spent: a 0.02 generation still fits under 0.05, a second 0.03 edit would not.
+    assert refused_by(await svc.admit(edit)) is LimitKind.BOT_SPEND
+    assert (await svc.admit(request())).allowed
+    # An edit is one image under the member's daily quota, like a generation.
+    quota = service(database, utc_clock, make_policy(daily=1))
+    assert (await quota.admit(dataclasses.replace(edit, user_id=777))).allowed
+    assert refused_by(await quota.admit(request(user=777))) is LimitKind.USER_DAILY

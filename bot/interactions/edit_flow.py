@@ -1,0 +1,165 @@
+"""Edit and Remix: from a modal submission or `/imagine-edit` to a job on `GenerationService`.
+
+Each flow acknowledges first (a public deferral, as `/imagine` does), then admits the job like
+any generation: one image under every limit, the blocked-term check on the instruction (Edit) or
+the edited prompt (Remix), priced by its kind (`bot.limits.pricing`). An Edit runs
+Qwen-Image-Edit on the image (`GenerationService` hands it to `services.edits` inside the upstream
+slot); a Remix is a plain new generation. The answer is a new message naming its parent.
+
+Stateless: built per use from the bot (`EditFlows.of`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.imaging import ImageSize, InvalidInputError, parse_size, validate_prompt
+from bot.interactions import presentation as ui
+from bot.interactions.messages import describe_error
+from bot.interactions.replies import reply_ephemeral
+from bot.interactions.requests import request_from_interaction
+from bot.jobs.edits import EditJob, nominal_size
+from bot.limits.pricing import JobKind, cost_microusd
+from bot.novita.edit import EditSource
+from bot.uploads import InvalidUploadError, check_upload, inspect_upload
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.interactions.generation import GenerationService
+
+log = logging.getLogger(__name__)
+
+RESULT_GONE = "I no longer have the details of this image."
+NO_IMAGE_HERE = "There is no image on this message to edit."
+
+
+@dataclass(frozen=True)
+class ParentImage:
+    """The result an Edit starts from, as its button click saw it (the URL is freshly signed)."""
+
+    job_id: int
+    url: str
+    jump_url: str
+    width: int | None = None
+    height: int | None = None
+
+    @classmethod
+    def of_message(cls, job_id: int, message: discord.Message | None) -> ParentImage | None:
+        if message is None or not message.attachments:
+            return None
+        attachment = message.attachments[0]
+        return cls(job_id, attachment.url, message.jump_url, attachment.width, attachment.height)
+
+
+class EditFlows:
+    def __init__(self, generation: GenerationService, settings: Settings) -> None:
+        self.generation = generation
+        self.settings = settings
+
+    async def edit_result(
+        self, interaction: discord.Interaction, parent: ParentImage, instruction_text: str
+    ) -> None:
+        """The Edit modal was submitted: an edit of the parent result's image."""
+        try:
+            instruction = validate_prompt(instruction_text)
+        except InvalidInputError as exc:
+            await reply_ephemeral(interaction, describe_error(exc) or str(exc))
+            return
+        generation = self.generation
+        if not await generation._acknowledge(interaction):
+            return
+        size: ImageSize | None = None
+        if parent.width and parent.height:
+            size = nominal_size(parent.width, parent.height)
+        else:  # Discord did not say: the result has its job's size
+            try:
+                stored = await generation.admissions.lookup(parent.job_id)
+            except Exception as exc:
+                await generation._admission_failed(interaction, exc, "edit lookup")
+                return
+            try:
+                size = parse_size(stored.size) if stored is not None else None
+            except InvalidInputError:
+                size = None
+        if size is None:
+            await generation._refuse(interaction, RESULT_GONE)
+            return
+        job = EditJob(instruction, EditSource(url=parent.url), size)
+        await self._start_edit(interaction, job, (ui.EDIT_OF, parent.jump_url))
+
+    async def remix(
+        self, interaction: discord.Interaction, job_id: int, prompt_text: str, jump_url: str
+    ) -> None:
+        """The Remix modal was submitted: a new generation of the edited prompt, same size."""
+        try:
+            prompt = validate_prompt(prompt_text)
+        except InvalidInputError as exc:
+            await reply_ephemeral(interaction, describe_error(exc) or str(exc))
+            return
+        generation = self.generation
+        if not await generation._acknowledge(interaction):
+            return
+        try:
+            stored = await generation.admissions.lookup(job_id)
+        except Exception as exc:
+            await generation._admission_failed(interaction, exc, f"remix of job {job_id}")
+            return
+        try:
+            size = parse_size(stored.size) if stored is not None else None
+        except InvalidInputError:
+            size = None
+        if size is None:
+            await generation._refuse(interaction, RESULT_GONE)
+            return
+        request = dataclasses.replace(
+            request_from_interaction(interaction, prompt, size),
+            kind=JobKind.REMIX,
+            cost_microusd=cost_microusd(JobKind.REMIX, self.settings),
+        )
+        await generation.admit_and_start(interaction, request, parent=(ui.REMIX_OF, jump_url))
+
+    async def edit_upload(
+        self, interaction: discord.Interaction, image: discord.Attachment, instruction_text: str
+    ) -> None:
+        """`/imagine-edit`: an edit of the member's own upload, checked before anything is read."""
+        try:
+            instruction = validate_prompt(instruction_text)
+            check_upload(image.filename, image.content_type, image.size, image.width, image.height)
+        except InvalidInputError as exc:
+            await reply_ephemeral(interaction, describe_error(exc) or str(exc))
+            return
+        generation = self.generation
+        if not await generation._acknowledge(interaction):
+            return
+        try:
+            data = await image.read()
+            header = await inspect_upload(data)
+        except InvalidUploadError as exc:
+            await generation._refuse(interaction, describe_error(exc) or str(exc))
+            return
+        except discord.HTTPException as exc:
+            log.warning("could not read an upload to edit: %s", exc)
+            await generation._refuse(
+                interaction, "I couldn't read that image from Discord. Please try again.")
+            return
+        source = EditSource(url=image.url, data=data)
+        job = EditJob(instruction, source, nominal_size(header.width, header.height))
+        await self._start_edit(interaction, job, None)
+
+    async def _start_edit(
+        self,
+        interaction: discord.Interaction,
+        job: EditJob,
+        parent: tuple[str, str] | None,
+    ) -> None:
+        request = dataclasses.replace(
+            request_from_interaction(interaction, job.instruction, job.size),
+            kind=JobKind.EDIT,
+            cost_microusd=cost_microusd(JobKind.EDIT, self.settings),
+        )
+        await self.generation.admit_and_start(interaction, request, edit=job, parent=parent)

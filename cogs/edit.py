@@ -1,0 +1,39 @@
+"""`/imagine-edit`: a thin adapter from the slash command to the Edit flow."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.imaging import MAX_PROMPT_CHARS
+from bot.interactions.edit_flow import EditFlows
+
+if TYPE_CHECKING:
+    from bot.interactions.app import ImagineBot
+
+
+class ImagineEdit(commands.Cog):
+    def __init__(self, bot: ImagineBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="imagine-edit", description="Change an image of yours by words")
+    @app_commands.describe(
+        image="A PNG, JPEG or WebP image (up to 10 MB and 4 megapixels)",
+        instruction="What should change, e.g. 'make it night time'",
+    )
+    async def imagine_edit(
+        self,
+        interaction: discord.Interaction[ImagineBot],
+        image: discord.Attachment,
+        instruction: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
+    ) -> None:
+        await EditFlows(self.bot.generation, self.bot.settings).edit_upload(
+            interaction, image, instruction
+        )
+
+
+async def setup(bot: ImagineBot) -> None:
+    await bot.add_cog(ImagineEdit(bot))
