@@ -49,9 +49,10 @@ from bot.interactions.messages import (
     new_error_id,
 )
 from bot.interactions.outcomes import JobOutcomes, ResultLog, Views
+from bot.interactions.pending import show_pending
 from bot.interactions.refusals import refusal_message
 from bot.interactions.replies import reply_ephemeral
-from bot.interactions.requests import request_from_interaction
+from bot.interactions.requests import bot_is_present, request_from_interaction
 from bot.interactions.status_message import (
     INVALID_WEBHOOK_TOKEN,
     UNKNOWN_MESSAGE,
@@ -69,6 +70,7 @@ from bot.storage.failures import database_unreachable
 from bot.storage.journal import JobJournal, JobState, JournalEntry, shard_of
 from bot.storage.outage import OutageLog
 from bot.storage.outbox import WriteOutbox
+from bot.storage.pending_deliveries import PendingDeliveries
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +110,11 @@ class GenerationService:
         outbox: WriteOutbox | None = None,
         owner_id: str = "",
         shard_count: Callable[[], int] = lambda: 1,
+        pending: PendingDeliveries | None = None,
     ) -> None:
         self.engine = engine
+        # Outcomes kept for members who could not be reached (user-installed app).
+        self.pending = pending
         self.admissions = admissions
         self.views = views
         self.slots: JobSlots = slots or UnboundedSlots()
@@ -199,7 +204,25 @@ class GenerationService:
         if admission.refusal is not None:
             await self._refuse(interaction, refusal_message(admission.refusal))
             return
-        self.start(interaction, request, admission)
+        job = self.new_job(interaction, request, admission)
+        if self.pending is not None and await self._has_pending(request.user_id):
+            # Give the placeholder its first form, so the kept results follow as new messages.
+            await job.status.edit(
+                embed=ui.progress_embed(job.view, self._waiting_update(job, None),
+                                        dt.datetime.now(dt.UTC)),
+                allowed_mentions=ui.NO_MENTIONS,
+            )
+            await show_pending(interaction, self.pending)
+        record = None if self.journal is None else self._journal_entry(job, interaction)
+        self.launch(job, record)
+
+    async def _has_pending(self, user_id: int) -> bool:
+        assert self.pending is not None
+        try:
+            return bool(await self.pending.waiting_for(user_id))
+        except Exception:  # only kept results wait; the new image must not
+            log.warning("could not read kept results", exc_info=True)
+            return False
 
     async def _admission_failed(
         self, interaction: discord.Interaction, exc: Exception, where: str
@@ -240,8 +263,17 @@ class GenerationService:
     def start(
         self, interaction: discord.Interaction, request: JobRequest, admission: Admission
     ) -> ActiveJob:
+        job = self.new_job(interaction, request, admission)
+        record = None if self.journal is None else self._journal_entry(job, interaction)
+        return self.launch(job, record)
+
+    def new_job(
+        self, interaction: discord.Interaction, request: JobRequest, admission: Admission
+    ) -> ActiveJob:
+        """An admitted job, not yet running (`launch` runs it)."""
         assert admission.job_id is not None
-        job = ActiveJob(
+        keep = None if self.pending is None else self.pending.keep
+        return ActiveJob(
             job_id=admission.job_id,
             request=request,
             view=ui.JobView(
@@ -251,10 +283,9 @@ class GenerationService:
                 requester_name=request.user_name,
                 started_at=dt.datetime.now(dt.UTC),
             ),
-            status=StatusMessage.of_interaction(interaction),
+            status=StatusMessage.of_interaction(
+                interaction, bot_present=bot_is_present(interaction), keep=keep),
         )
-        record = None if self.journal is None else self._journal_entry(job, interaction)
-        return self.launch(job, record)
 
     def launch(self, job: ActiveJob, record: JournalEntry | None = None) -> ActiveJob:
         """Run a job in its own task: a new one (`record` is its journal row to write first)

@@ -25,6 +25,7 @@ from bot.storage.migrations import (
     v4_result_messages,
     v5_crash_journal,
     v6_admission_cache,
+    v7_pending_deliveries,
 )
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ class Migration:
 MIGRATIONS: Final[tuple[Migration, ...]] = tuple(
     Migration(module.VERSION, module.NAME, module.upgrade)
     for module in (
-        v1_core, v2_jobs, v3_state, v4_result_messages, v5_crash_journal, v6_admission_cache
+        v1_core, v2_jobs, v3_state, v4_result_messages, v5_crash_journal, v6_admission_cache,
+        v7_pending_deliveries,
     )
 )
 LATEST_VERSION: Final = MIGRATIONS[-1].version
