@@ -4,8 +4,9 @@ token had expired and their DMs are closed); their next command shows them and r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Row, delete, insert, select
 
 from bot.clock import Clock, utc_now
 from bot.storage.database import Database
@@ -59,15 +60,25 @@ class PendingDeliveries:
                 .where(pending_deliveries.c.user_id == user_id)
                 .order_by(pending_deliveries.c.id)
             )).all()
-        return [
-            PendingDelivery(
-                id=row.id, user_id=row.user_id, embed_json=row.embed_json,
-                image=row.image, filename=row.filename, spoiler=bool(row.spoiler),
-            )
-            for row in rows
-        ]
+        return [_delivery(row) for row in rows]
 
-    async def delivered(self, delivery_id: int) -> None:
+    async def take(self, user_id: int) -> list[PendingDelivery]:
+        """This member's kept results, oldest first, removed in the same transaction (so two
+        commands at once never show one twice; the caller keeps again what it could not show)."""
         async with self._db.write() as conn:
-            await conn.execute(
-                delete(pending_deliveries).where(pending_deliveries.c.id == delivery_id))
+            rows = (await conn.execute(
+                select(pending_deliveries)
+                .where(pending_deliveries.c.user_id == user_id)
+                .order_by(pending_deliveries.c.id)
+            )).all()
+            if rows:
+                await conn.execute(delete(pending_deliveries).where(
+                    pending_deliveries.c.id.in_([row.id for row in rows])))
+        return [_delivery(row) for row in rows]
+
+
+def _delivery(row: Row[Any]) -> PendingDelivery:
+    return PendingDelivery(
+        id=row.id, user_id=row.user_id, embed_json=row.embed_json,
+        image=row.image, filename=row.filename, spoiler=bool(row.spoiler),
+    )
