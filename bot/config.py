@@ -214,6 +214,18 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("BOT_DAILY_SPEND_CAP_USD", "bot_daily_spend_cap_usd", "float", 0.0,
           "Estimated spend of the whole bot per day (00:00 UTC reset) after which new jobs "
           "are refused. 0 = no cap.", "Limits", minimum=0, maximum=1000000),
+    # --- the user-installable app --------------------------------------------------------------
+    Field("USER_INSTALLS_ENABLED", "user_installs_enabled", "bool", True,
+          "Whether members may use the bot as a user-installed app (in DMs, group DMs and "
+          "servers the bot is not in).", "User installs"),
+    Field("USER_INSTALL_DAILY_CAP", "user_install_daily_cap", "int", 0,
+          "Images one member may make per day through the user-installed app (00:00 UTC "
+          "reset). 0 = the same as USER_DAILY_QUOTA.", "User installs",
+          minimum=0, maximum=1000000),
+    Field("BLOCKED_WORDS", "blocked_words", "str", "",
+          "Comma-separated words and phrases refused wherever no server's own rules apply "
+          "(user installs in other servers, DMs, group DMs). Empty = none.", "User installs",
+          example=""),
 )
 
 
@@ -258,7 +270,15 @@ class Settings:
     price_per_edit_usd: float = 0.02
     guild_daily_spend_cap_usd: float = 0.0
     bot_daily_spend_cap_usd: float = 0.0
+    user_installs_enabled: bool = True
+    user_install_daily_cap: int = 0
+    blocked_words: str = ""
     extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def blocked_word_list(self) -> tuple[str, ...]:
+        """BLOCKED_WORDS split on commas, blanks dropped."""
+        return tuple(w.strip() for w in self.blocked_words.split(",") if w.strip())
 
     @property
     def max_download_bytes(self) -> int:

@@ -44,6 +44,11 @@ class Admin(commands.Cog):
         description="Limits and moderation for /imagine (Manage Server)",
         default_permissions=discord.Permissions(manage_guild=True),
         guild_only=True,
+        # A server command only: never installable to a member's account, never in DMs.
+        allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
+        allowed_contexts=app_commands.AppCommandContext(
+            guild=True, dm_channel=False, private_channel=False
+        ),
     )
     limits = app_commands.Group(name="limits", description="Image limits", parent=admin)
     roles = app_commands.Group(name="roles", description="Limits for roles", parent=admin)

@@ -28,6 +28,8 @@ class History(commands.Cog):
         self.history = history
 
     @app_commands.command(name="imagine-history", description="Your recent images, newest first")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.describe(page="Page number (1 = newest)")
     async def show_history(
         self,

@@ -38,6 +38,8 @@ class Imagine(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="imagine", description="Create an image from a text prompt")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.describe(
         prompt="What to draw. Qwen-Image is good at posters with legible text.",
         size="A shape such as Portrait, or your own width*height (each side 256 to 1536)",

@@ -10,29 +10,41 @@ from discord.ext import commands
 
 from bot.interactions.admin_presentation import quota_embed
 from bot.interactions.checks import is_moderator, member_role_ids
+from bot.interactions.pending import show_pending
 from bot.interactions.replies import reply_ephemeral
+from bot.interactions.requests import bot_is_present
 from bot.limits.admission import AdmissionService
+from bot.storage.pending_deliveries import PendingDeliveries
 
 if TYPE_CHECKING:
     from bot.interactions.app import ImagineBot
 
 
 class Quota(commands.Cog):
-    def __init__(self, admissions: AdmissionService) -> None:
+    def __init__(
+        self, admissions: AdmissionService, pending: PendingDeliveries | None = None
+    ) -> None:
         self.admissions = admissions
+        self.pending = pending
 
     @app_commands.command(
         name="imagine-quota", description="How many images you have left, and when more come back"
     )
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def quota(self, interaction: discord.Interaction[ImagineBot]) -> None:
-        status = await self.admissions.quota_status(
-            interaction.guild_id,
-            interaction.user.id,
-            member_role_ids(interaction),
-            is_moderator=is_moderator(interaction),
-        )
+        if bot_is_present(interaction):
+            status = await self.admissions.quota_status(
+                interaction.guild_id,
+                interaction.user.id,
+                member_role_ids(interaction),
+                is_moderator=is_moderator(interaction),
+            )
+        else:  # the user-installed app where the bot is not: bot-wide limits
+            status = await self.admissions.quota_status(None, interaction.user.id)
         await reply_ephemeral(interaction, embed=quota_embed(status, banned=status.banned))
+        await show_pending(interaction, self.pending)
 
 
 async def setup(bot: ImagineBot) -> None:
-    await bot.add_cog(Quota(bot.services.admissions))
+    await bot.add_cog(Quota(bot.services.admissions, bot.generation.pending))

@@ -44,6 +44,7 @@ from bot.storage.journal import JobJournal
 from bot.storage.ledger import UsageLedger
 from bot.storage.outage import OutageLog
 from bot.storage.outbox import WriteOutbox
+from bot.storage.pending_deliveries import PendingDeliveries
 from bot.storage.retention import RetentionTask
 from bot.storage.shard_owners import ShardOwners
 
@@ -137,6 +138,7 @@ class ImagineBot(commands.AutoShardedBot):
             owner_id=self.job_owner_id,
             shard_count=lambda: self.shard_count or 1,
             edits=self._services.edits,
+            pending=PendingDeliveries(database),
         )
         self._recovery = JobRecovery(
             self,
@@ -241,6 +243,8 @@ class ImagineBot(commands.AutoShardedBot):
     # ---- command sync ------------------------------------------------------------------------
 
     def command_tree_hash(self) -> str:
+        # `to_dict` carries `integration_types` and `contexts`: a change of where a command may
+        # be installed or used re-syncs like any other change.
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()

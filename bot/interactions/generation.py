@@ -49,9 +49,10 @@ from bot.interactions.messages import (
     new_error_id,
 )
 from bot.interactions.outcomes import JobOutcomes, ResultLog, Views
+from bot.interactions.pending import show_pending
 from bot.interactions.refusals import refusal_message
 from bot.interactions.replies import reply_ephemeral
-from bot.interactions.requests import request_from_interaction
+from bot.interactions.requests import bot_is_present, request_from_interaction
 from bot.interactions.status_message import (
     INVALID_WEBHOOK_TOKEN,
     UNKNOWN_MESSAGE,
@@ -71,6 +72,7 @@ from bot.storage.failures import database_unreachable
 from bot.storage.journal import JobJournal, JobState, JournalEntry, shard_of
 from bot.storage.outage import OutageLog
 from bot.storage.outbox import WriteOutbox
+from bot.storage.pending_deliveries import PendingDeliveries
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +113,13 @@ class GenerationService:
         owner_id: str = "",
         shard_count: Callable[[], int] = lambda: 1,
         edits: EditRunner | None = None,
+        pending: PendingDeliveries | None = None,
     ) -> None:
         self.engine = engine
         self.edits = edits  # Edit and /imagine-edit (bot.interactions.edit_flow)
+        # Outcomes kept for members who could not be reached (user-installed app).
+        self.pending = pending
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self.admissions = admissions
         self.views = views
         self.slots: JobSlots = slots or UnboundedSlots()
@@ -214,7 +220,39 @@ class GenerationService:
         if admission.refusal is not None:
             await self._refuse(interaction, refusal_message(admission.refusal))
             return
-        self.start(interaction, request, admission, edit=edit, parent=parent)
+        job = self.new_job(interaction, request, admission, edit=edit, parent=parent)
+        record = None if self.journal is None else self._journal_entry(job, interaction)
+        self.launch(job, record)
+        if self.pending is not None:
+            # Kept results (closed DMs) are shown beside the new job, never ahead of it.
+            side = asyncio.create_task(self._offer_pending(job, interaction))
+            self._side_tasks.add(side)
+            side.add_done_callback(self._side_tasks.discard)
+
+    async def _offer_pending(self, job: ActiveJob, interaction: discord.Interaction) -> None:
+        """Show the member the results kept for them while their DMs were closed."""
+        assert self.pending is not None
+        if not await self._has_pending(job.request.user_id):
+            return
+        try:
+            # Give the placeholder its first form, so the kept results follow as new messages.
+            await job.status.edit(
+                embed=ui.progress_embed(job.view, self._waiting_update(job, None),
+                                        dt.datetime.now(dt.UTC)),
+                allowed_mentions=ui.NO_MENTIONS,
+            )
+            await show_pending(interaction, self.pending)
+        except discord.HTTPException:
+            log.warning("could not show kept results to user %s", job.request.user_id,
+                        exc_info=True)
+
+    async def _has_pending(self, user_id: int) -> bool:
+        assert self.pending is not None
+        try:
+            return bool(await self.pending.waiting_for(user_id))
+        except Exception:  # only kept results wait; the new image must not
+            log.warning("could not read kept results", exc_info=True)
+            return False
 
     async def _admission_failed(
         self, interaction: discord.Interaction, exc: Exception, where: str
@@ -261,8 +299,23 @@ class GenerationService:
         edit: EditJob | None = None,
         parent: tuple[str, str] | None = None,
     ) -> ActiveJob:
+        job = self.new_job(interaction, request, admission, edit=edit, parent=parent)
+        record = None if self.journal is None else self._journal_entry(job, interaction)
+        return self.launch(job, record)
+
+    def new_job(
+        self,
+        interaction: discord.Interaction,
+        request: JobRequest,
+        admission: Admission,
+        *,
+        edit: EditJob | None = None,
+        parent: tuple[str, str] | None = None,
+    ) -> ActiveJob:
+        """An admitted job, not yet running (`launch` runs it)."""
         assert admission.job_id is not None
-        job = ActiveJob(
+        keep = None if self.pending is None else self.pending.keep
+        return ActiveJob(
             job_id=admission.job_id,
             request=request,
             view=ui.JobView(
@@ -273,11 +326,10 @@ class GenerationService:
                 started_at=dt.datetime.now(dt.UTC),
                 parent=parent,
             ),
-            status=StatusMessage.of_interaction(interaction),
+            status=StatusMessage.of_interaction(
+                interaction, bot_present=bot_is_present(interaction), keep=keep),
             edit=edit,
         )
-        record = None if self.journal is None else self._journal_entry(job, interaction)
-        return self.launch(job, record)
 
     def launch(self, job: ActiveJob, record: JournalEntry | None = None) -> ActiveJob:
         """Run a job in its own task: a new one (`record` is its journal row to write first)
@@ -533,6 +585,8 @@ class GenerationService:
     async def close(self) -> None:
         """Shutdown: results being posted finish; every other job is left in the journal for
         the next start (its member told so); pending end-of-job writes get a last chance."""
+        for side in list(self._side_tasks):
+            side.cancel()
         await self.jobs.cancel_all(DELIVERY_GRACE)
         await self.results_recorded()  # and where results were posted
         await self.outbox.close()

@@ -68,6 +68,10 @@ _REASONS: Final[Mapping[LimitKind, Callable[[Refusal], str]]] = {
         f"you already have {plural(r.in_progress, 'image')} in progress "
         f"(the limit is {r.limit}); try again when one of them is done"
     ),
+    LimitKind.USER_INSTALLS_OFF: lambda r: (
+        "the bot can't be used as an app installed to your account right now; "
+        "try it in a server that has added it"
+    ),
 }
 
 

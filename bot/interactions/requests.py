@@ -6,7 +6,24 @@ import discord
 
 from bot.imaging import ImageSize
 from bot.interactions.checks import is_moderator, member_role_ids
-from bot.limits.admission import JobRequest
+from bot.limits.admission import Install, JobRequest
+
+
+def install_of(interaction: discord.Interaction) -> Install:
+    """Whose rules apply: a server the bot is in, the bot's own DM, or the user-installed app
+    used where the bot is not present (another server, a group DM)."""
+    if interaction.guild_id is not None:
+        # discord.py makes up a stand-in guild for servers it is not in; the cache knows better.
+        present = interaction.client.get_guild(interaction.guild_id) is not None
+        return Install.GUILD if present else Install.USER
+    if isinstance(interaction.channel, discord.DMChannel):
+        return Install.DIRECT
+    return Install.USER  # a group DM (or a DM between members): the bot is never there
+
+
+def bot_is_present(interaction: discord.Interaction) -> bool:
+    """The bot can reach this channel itself (not only through the interaction)."""
+    return install_of(interaction) is not Install.USER
 
 
 def request_from_interaction(
@@ -17,10 +34,19 @@ def request_from_interaction(
 ) -> JobRequest:
     user = interaction.user
     channel = interaction.channel
+    install = install_of(interaction)
+    if install is Install.USER:
+        # No server's rules apply where the bot is not a member: bot-wide rules, and nothing
+        # of that server (roles, permissions, NSFW channels) counts.
+        return JobRequest(
+            guild_id=None, channel_id=None, user_id=user.id, prompt=prompt,
+            size=size, user_name=user.display_name, reroll_of=reroll_of, install=install,
+        )
     channel_is_nsfw = bool(
         channel is not None and hasattr(channel, "is_nsfw") and channel.is_nsfw()
     )
     return JobRequest(
+        install=install,
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
         user_id=user.id,

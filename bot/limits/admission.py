@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,9 +68,11 @@ __all__ = [
     "DIRECT_MESSAGES",
     "Admission",
     "AdmissionService",
+    "Install",
     "JobOutcome",
     "JobRequest",
     "JobStatus",
+    "UserInstallRules",
     "guild_policy",
     "lock_keys",
 ]
@@ -84,11 +87,30 @@ DEFAULT_ACTIVE_TTL = dt.timedelta(minutes=20)
 DIRECT_MESSAGES: Final = 0  # the ledger's guild (and channel) id for jobs outside a server
 
 
+class Install(enum.StrEnum):
+    """How the bot came to be asked, which decides whose rules apply."""
+
+    GUILD = "guild"  # in a server the bot is a member of: that server's rules
+    DIRECT = "direct"  # the bot's own DM: bot-wide rules
+    # The app installed to a member's account, used where the bot is not present (another
+    # server, a group DM): bot-wide rules plus the host's user-install switch and daily cap.
+    USER = "user"
+
+
+@dataclass(frozen=True)
+class UserInstallRules:
+    """The host's settings for the user-installed app."""
+
+    enabled: bool = True
+    daily_cap: int = 0  # images per member per day; 0 = the per-member daily quota
+    blocked_words: tuple[str, ...] = ()  # wherever no server rules apply
+
+
 @dataclass(frozen=True)
 class JobRequest:
     """Someone asked for an image: who, where and what. Admitted, it becomes the job's request."""
 
-    guild_id: int | None  # None: a direct message
+    guild_id: int | None  # None: no server's rules apply (a direct message, a user install)
     channel_id: int | None
     user_id: int
     prompt: str
@@ -105,6 +127,7 @@ class JobRequest:
     kind: JobKind = JobKind.GENERATE  # an edit or remix counts as one image like any job
     # Its estimated price (`pricing.cost_microusd`); None: `images` at the generation price.
     cost_microusd: int | None = None
+    install: Install = Install.GUILD
 
 
 @dataclass(frozen=True)
@@ -139,8 +162,10 @@ class AdmissionService:
         clock: Clock = utc_now,
         active_ttl: dt.timedelta = DEFAULT_ACTIVE_TTL,
         max_batch: int = DEFAULT_MAX_BATCH,
+        user_installs: UserInstallRules = UserInstallRules(),
     ) -> None:
         self.defaults = defaults
+        self.user_installs = user_installs
         self.active_ttl = active_ttl
         self._db = db
         self._clock = clock
@@ -149,7 +174,7 @@ class AdmissionService:
         self._roles = RoleOverrideRepo(db, clock)
         self._ledger = UsageLedger(db, clock)
         self._spend_notices: set[tuple[str, dt.date]] = set()
-        self._rules = GuildRulesCache(defaults)
+        self._rules = GuildRulesCache(defaults, user_installs.blocked_words)
         self._batcher: Batcher[JobRequest, Admission] = Batcher(
             self._admit_batch, orphaned=self._give_back, max_batch=max_batch, name="admitter"
         )
@@ -159,7 +184,15 @@ class AdmissionService:
         cls, db: Database, settings: Settings, *, clock: Clock = utc_now
     ) -> AdmissionService:
         ttl = max(DEFAULT_ACTIVE_TTL, dt.timedelta(seconds=settings.job_deadline * 2))
-        return cls(db, LimitPolicy.from_settings(settings), clock=clock, active_ttl=ttl)
+        user_installs = UserInstallRules(
+            enabled=settings.user_installs_enabled,
+            daily_cap=settings.user_install_daily_cap,
+            blocked_words=settings.blocked_word_list,
+        )
+        return cls(
+            db, LimitPolicy.from_settings(settings), clock=clock, active_ttl=ttl,
+            user_installs=user_installs,
+        )
 
     async def admit(self, request: JobRequest) -> Admission:
         """Refuse with a reason, or reserve a ledger row and return its job id.
@@ -218,6 +251,9 @@ class AdmissionService:
         for index, request in enumerate(requests):
             guild_id = request.guild_id or DIRECT_MESSAGES
             guild = rules[guild_id]
+            if request.install is Install.USER and not self.user_installs.enabled:
+                answers[index] = Admission(refusal=Refusal(LimitKind.USER_INSTALLS_OFF))
+                continue
             refusal = guild.moderation_refusal(
                 user_id=request.user_id,
                 prompt=request.prompt,
@@ -227,11 +263,18 @@ class AdmissionService:
             if refusal is not None:
                 answers[index] = Admission(refusal=refusal)
             else:
-                limits = guild.member_limits(request.role_ids)
+                limits = self._install_limits(request, guild.member_limits(request.role_ids))
                 candidates.append(_Candidate(index, request, guild_id, limits))
         if candidates:
             await self._count_and_reserve(conn, candidates, now, answers)
         return [answer for answer in answers if answer is not None]
+
+    def _install_limits(self, request: JobRequest, limits: MemberLimits) -> MemberLimits:
+        """The host's daily cap for the user-installed app replaces the daily quota there."""
+        cap = self.user_installs.daily_cap
+        if request.install is not Install.USER or not cap:
+            return limits
+        return dataclasses.replace(limits, user=dataclasses.replace(limits.user, daily=cap))
 
     async def _count_and_reserve(
         self,

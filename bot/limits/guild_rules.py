@@ -5,6 +5,10 @@ exemptions, bans, the channel allow-list and the blocked terms compiled once (in
 thread, off the event loop). `GuildRulesCache.current()` runs inside admission's transaction:
 one query reads the config versions of the batch's guilds, and only a guild whose version moved
 (an admin change, from this process or another) is read again.
+
+Where no server's rules apply (direct messages, group DMs, a user-installed app in a server the
+bot is not in: admission's place `0`), the bot-wide blocked words (`BLOCKED_WORDS`) are added to
+that place's terms.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -79,8 +84,13 @@ def guild_policy(defaults: LimitPolicy, config: GuildConfig) -> LimitPolicy:
     )
 
 
-async def build_rules(defaults: LimitPolicy, snapshot: GuildSnapshot, version: int) -> GuildRules:
-    terms = snapshot.blocked_terms
+async def build_rules(
+    defaults: LimitPolicy,
+    snapshot: GuildSnapshot,
+    version: int,
+    extra_terms: tuple[str, ...] = (),
+) -> GuildRules:
+    terms = (*snapshot.blocked_terms, *extra_terms)
     # Compiling many terms takes a while: never on the event loop.
     blocked = await asyncio.to_thread(BlockedTerms, terms) if terms else BlockedTerms(())
     return GuildRules(
@@ -98,9 +108,13 @@ async def build_rules(defaults: LimitPolicy, snapshot: GuildSnapshot, version: i
     )
 
 
+NO_SERVER: Final = 0  # the place of requests no server's rules govern (admission's DMs)
+
+
 class GuildRulesCache:
-    def __init__(self, defaults: LimitPolicy) -> None:
+    def __init__(self, defaults: LimitPolicy, bot_wide_blocked: tuple[str, ...] = ()) -> None:
         self.defaults = defaults
+        self.bot_wide_blocked = bot_wide_blocked  # applies where no server rules do
         self._rules: dict[int, GuildRules] = {}
         self.reloads = 0  # guild snapshots read (for tests)
 
@@ -118,7 +132,8 @@ class GuildRulesCache:
             rules = self._rules.get(guild_id)
             if rules is None or rules.version != version:
                 snapshot = await read_snapshot(conn, guild_id)
-                rules = await build_rules(self.defaults, snapshot, version)
+                extra = self.bot_wide_blocked if guild_id == NO_SERVER else ()
+                rules = await build_rules(self.defaults, snapshot, version, extra)
                 self._rules[guild_id] = rules
                 self.reloads += 1
             found[guild_id] = rules

@@ -209,6 +209,7 @@ class LimitKind(enum.StrEnum):
     USER_WINDOW = "user_window"
     GUILD_CONCURRENT = "guild_concurrent"
     USER_CONCURRENT = "user_concurrent"
+    USER_INSTALLS_OFF = "user_installs_off"  # the host switched the user-installed app off
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -160,4 +162,16 @@ config_versions = Table(
     "config_versions", metadata,
     Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
     Column("version", BigInteger, nullable=False),
+)
+
+pending_deliveries = Table(
+    "pending_deliveries", metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("embed_json", Text, nullable=False),
+    Column("image", LargeBinary, nullable=True),
+    Column("filename", String(200), nullable=True),
+    Column("spoiler", Boolean, nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Index("ix_pending_deliveries_user", "user_id"),
 )

@@ -149,6 +149,7 @@ class FakeChannel:
     position: int = 0
     bot_permissions: int | None = None  # None: the guild's bot permissions apply
     recipient: FakeUser | None = None  # DM channels only
+    recipients: tuple[FakeUser, ...] = ()  # group DMs (type 3) only
 
     @property
     def mention(self) -> str:
@@ -163,6 +164,16 @@ class FakeChannel:
                 "type": 1,
                 "last_message_id": None,
                 "recipients": [self.recipient.payload()],
+            }
+        if self.type == 3:  # a group DM: the bot is never among its recipients
+            return {
+                "id": str(self.id),
+                "type": 3,
+                "name": self.name or None,
+                "icon": None,
+                "owner_id": str(self.recipients[0].id) if self.recipients else None,
+                "last_message_id": None,
+                "recipients": [user.payload() for user in self.recipients],
             }
         return {
             "id": str(self.id),

@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import discord
+
 from fakes.discord.gateway import FakeGateway
 from fakes.discord.models import (
     BOT_PERMISSIONS,
+    EVERYONE_PERMISSIONS,
     JSON,
     FakeAttachment,
     FakeChannel,
@@ -33,6 +36,14 @@ _OPTION_TYPES: tuple[tuple[type, int], ...] = (
 # Declared option types a Python value may answer (a whole number also fits a "number").
 _COMPATIBLE_TYPES = {5: {5}, 4: {4, 10}, 10: {10}, 3: {3}, 6: {6, 9}, 7: {7}, 8: {8, 9}, 11: {11}}
 _SUBCOMMAND, _SUBCOMMAND_GROUP = 1, 2
+# What a user-installed app may do through the interaction where the bot is not a member
+# (Discord sends the app's permissions for the interaction's own responses).
+USER_APP_PERMISSIONS = discord.Permissions(
+    view_channel=True, send_messages=True, embed_links=True, attach_files=True,
+    read_message_history=True, use_external_emojis=True,
+).value
+# Interaction contexts (Discord's `context`).
+GUILD_CONTEXT, BOT_DM_CONTEXT, PRIVATE_CHANNEL_CONTEXT = 0, 1, 2
 
 
 class InteractionSender:
@@ -132,6 +143,10 @@ class InteractionSender:
         return self.state.guilds[member.guild_id].permissions_of(member)
 
     def _bot_permissions(self, channel: FakeChannel) -> int:
+        if channel.type == 3 or (
+            channel.guild_id is not None and channel.guild_id not in self.state.guilds
+        ):
+            return USER_APP_PERMISSIONS  # where the bot is not: only the interaction's own
         if channel.guild_id is None:
             return BOT_PERMISSIONS
         return self.state.guilds[channel.guild_id].bot_permissions_in(channel)
@@ -146,7 +161,11 @@ class InteractionSender:
         locale: str,
         *,
         message: FakeMessage | None = None,
+        user_install: bool = False,
     ) -> FakeInteraction:
+        """`user_install`: the command comes from the app installed to the member's account
+        (`authorizing_integration_owners` {"1": user id}); a channel of a guild the bot is not
+        in, or a group DM, is reachable only that way."""
         state = self.state
         guild = state.guilds.get(channel.guild_id or 0)
         size_limit = attachment_size_limit or (guild.filesize_limit if guild else 10 << 20)
@@ -167,7 +186,36 @@ class InteractionSender:
             "entitlement_sku_ids": [],
             "attachment_size_limit": size_limit,
         }
-        if guild is not None:
+        foreign_guild = channel.guild_id is not None and guild is None
+        if foreign_guild or channel.type == 3:
+            user_install = True  # the bot is not there: only a user install can be asked
+        if user_install:
+            owners: JSON = {"1": str(member.user.id)}
+            if guild is not None:
+                owners["0"] = str(guild.id)  # the server installed the bot too
+            if foreign_guild:
+                payload |= {
+                    "guild_id": str(channel.guild_id),
+                    "guild": {"id": str(channel.guild_id), "locale": locale, "features": []},
+                    "guild_locale": locale,
+                    "member": member.payload(permissions=EVERYONE_PERMISSIONS),
+                    "context": GUILD_CONTEXT,
+                }
+            elif guild is not None:
+                payload |= {
+                    "guild_id": str(guild.id),
+                    "guild": {"id": str(guild.id), "locale": guild.locale, "features": []},
+                    "guild_locale": guild.locale,
+                    "member": member.payload(permissions=guild.permissions_of(member)),
+                    "context": GUILD_CONTEXT,
+                }
+            else:
+                payload |= {
+                    "user": member.user.payload(),
+                    "context": PRIVATE_CHANNEL_CONTEXT if channel.type == 3 else BOT_DM_CONTEXT,
+                }
+            payload["authorizing_integration_owners"] = owners
+        elif guild is not None:
             payload |= {
                 "guild_id": str(guild.id),
                 "guild": {"id": str(guild.id), "locale": guild.locale, "features": []},

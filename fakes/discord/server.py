@@ -363,6 +363,29 @@ class FakeDiscord:
         guild.members[user.id] = member
         return member
 
+    def add_foreign_channel(self, name: str = "elsewhere") -> FakeChannel:
+        """A text channel of a server the bot is not in: the bot never hears of that server and
+        cannot reach the channel (it is unknown to the REST API); only a user-installed app's
+        interactions come from it."""
+        return FakeChannel(
+            id=self.state.snowflake(), guild_id=self.state.snowflake.guild_id(), name=name
+        )
+
+    def add_group_dm(self, *users: FakeUser, name: str = "") -> FakeChannel:
+        """A group DM among `users` (the bot is never a recipient; unknown to the REST API)."""
+        return FakeChannel(
+            id=self.state.snowflake(), guild_id=None, name=name, type=3, recipients=users
+        )
+
+    def add_outsider(
+        self, channel: FakeChannel, name: str = "outsider", *, accepts_dms: bool = True
+    ) -> FakeMember:
+        """A member where the bot is not (a foreign server's channel or a group DM), with the
+        app installed to their account; the bot can open a DM with them."""
+        user = FakeUser(self.state.snowflake(), name, accepts_dms=accepts_dms)
+        self.state.users[user.id] = user
+        return FakeMember(user, channel.guild_id or 0)
+
     # -- playing members -------------------------------------------------------------------
 
     async def invoke_slash(
@@ -374,12 +397,33 @@ class FakeDiscord:
         *,
         attachment_size_limit: int | None = None,
         locale: str = "en-US",
+        user_install: bool = False,
     ) -> FakeInteraction:
-        """`member` runs `/command` (space-separated group/subcommand path) with `options`."""
+        """`member` runs `/command` (space-separated group/subcommand path) with `options`.
+        `user_install`: through the app installed to their account (implied in a foreign
+        server's channel or a group DM, where Discord offers only commands with integration
+        type 1 in the matching context)."""
+        via_user = user_install or channel.type == 3 or (
+            channel.guild_id is not None and channel.guild_id not in self.state.guilds)
+        if via_user:
+            self._check_user_installable(channel, command.split()[0])
         data = self._sender.command_data(channel, command, options or {}, focused=None)
         return await self._sender.send(
-            APPLICATION_COMMAND, data, channel, member, attachment_size_limit, locale
+            APPLICATION_COMMAND, data, channel, member, attachment_size_limit, locale,
+            user_install=via_user,
         )
+
+    def _check_user_installable(self, channel: FakeChannel, name: str) -> None:
+        """Discord's client offers a user-installed app's command only where the registered
+        command allows it (integration type 1, and the channel's context)."""
+        registered = self._sender.registered_command(channel, name)
+        if registered is None:
+            raise ValueError(f"/{name} is not registered")
+        context = 2 if channel.type == 3 else 1 if channel.type == 1 else 0
+        if 1 not in (registered.get("integration_types") or [0]):
+            raise ValueError(f"/{name} cannot be installed to a user's account")
+        if context not in (registered.get("contexts") or [0, 1, 2]):
+            raise ValueError(f"/{name} is not offered in interaction context {context}")
 
     async def autocomplete(
         self,

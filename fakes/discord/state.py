@@ -424,7 +424,7 @@ class FakeDiscordState:
 
 
 def _owners(interaction: FakeInteraction) -> dict[str, str]:
-    return {"0": str(interaction.guild.id)} if interaction.guild else {}
+    return dict(interaction.payload.get("authorizing_integration_owners") or {})
 
 
 def _is_empty(message: FakeMessage) -> bool:

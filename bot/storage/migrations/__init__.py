@@ -26,6 +26,7 @@ from bot.storage.migrations import (
     v5_crash_journal,
     v6_admission_cache,
     v7_job_kind,
+    v8_pending_deliveries,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = tuple(
     for module in (
         v1_core, v2_jobs, v3_state, v4_result_messages, v5_crash_journal, v6_admission_cache,
         v7_job_kind,
+        v8_pending_deliveries,
     )
 )
 LATEST_VERSION: Final = MIGRATIONS[-1].version
