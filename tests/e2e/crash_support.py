@@ -130,6 +130,20 @@ async def ledger_rows(
     return page.entries, len(journal)
 
 
+async def wait_until_journaled(database_url: str, guild: FakeGuild, jobs: int) -> None:
+    """Jobs reach the journal moments after they start; a crash test stops the bot only then."""
+    database = await Database.connect(database_url)
+    try:
+        for _ in range(300):
+            entries = await JobJournal(database).entries()
+            if sum(1 for entry in entries if entry.guild_id == guild.id) >= jobs:
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await database.close()
+    raise AssertionError(f"fewer than {jobs} jobs of guild {guild.id} reached the journal")
+
+
 @contextlib.asynccontextmanager
 async def fresh_postgres_database() -> AsyncIterator[str]:
     """A new, empty PostgreSQL database (dropped afterwards); yields its SQLAlchemy URL."""

@@ -15,24 +15,21 @@ import pytest
 
 from bot.interactions import presentation as ui
 from bot.storage.ledger import JobStatus
-from fakes.discord.server import FakeDiscord, FakeDiscordConfig, FakeGuild, FakeInteraction
+from fakes.discord.server import FakeDiscord, FakeDiscordConfig, FakeInteraction
 from fakes.novita.server import MockNovita, MockNovitaConfig
-from tests.e2e.crash_support import BotProcess, bot_env, images_for, ledger_rows, wait_for_log
+from tests.e2e.crash_support import (
+    BotProcess,
+    bot_env,
+    images_for,
+    ledger_rows,
+    wait_for_log,
+    wait_until_journaled,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
 JOBS = 6
 UPSTREAM_SLOTS = 2  # so some jobs wait in the fair queue (ledger `reserved`) at the kill
-
-
-async def _all_journaled(database_url: str, guild: FakeGuild) -> None:
-    """Every admitted job reaches the journal moments after it starts: stop only then."""
-    for _ in range(300):
-        _, journaled = await ledger_rows(database_url, guild)
-        if journaled == JOBS:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"only {journaled} of {JOBS} jobs were journaled")
 
 
 def _titles(interaction: FakeInteraction) -> str:
@@ -66,7 +63,7 @@ async def _run_and_interrupt(
             await fake.wait_for(lambda: mock.stats.submits >= UPSTREAM_SLOTS or None, timeout=30)
             await wait_for_log(bot, "task submitted")
             assert mock.stats.submits == UPSTREAM_SLOTS
-            await _all_journaled(database_url, guild)
+            await wait_until_journaled(database_url, guild, JOBS)
             await bot.stop(how)
             if how is signal.SIGTERM:
                 assert bot.process is not None and bot.process.returncode == 0, bot.log()

@@ -22,6 +22,7 @@ from tests.e2e.crash_support import (
     images_for,
     ledger_rows,
     wait_for_log,
+    wait_until_journaled,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
@@ -63,10 +64,7 @@ async def test_kill_one_of_two_processes_its_jobs_follow_it_back(tmp_path: Path)
                         channel, member, "imagine", {"prompt": f"poster {i}", "size": "512*512"}))
             doomed_jobs, survivor_jobs = interactions[:2], interactions[2:]
             await wait_for_log(doomed, "task submitted")
-            for _ in range(300):  # both of its jobs reach the journal moments after they start
-                if (await ledger_rows(database_url, guilds[0]))[1] == len(doomed_jobs):
-                    break
-                await asyncio.sleep(0.05)
+            await wait_until_journaled(database_url, guilds[0], len(doomed_jobs))
             await doomed.kill()  # one job polling, one queued behind it
 
             await fake.wait_for(
