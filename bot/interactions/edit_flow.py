@@ -24,6 +24,7 @@ from bot.interactions.messages import describe_error
 from bot.interactions.replies import reply_ephemeral
 from bot.interactions.requests import request_from_interaction
 from bot.jobs.edits import EditJob, nominal_size
+from bot.limits.admission import JobRequest
 from bot.limits.pricing import JobKind, cost_microusd
 from bot.novita.edit import EditSource
 from bot.uploads import InvalidUploadError, check_upload, inspect_upload
@@ -71,23 +72,14 @@ class EditFlows:
             await reply_ephemeral(interaction, describe_error(exc) or str(exc))
             return
         generation = self.generation
-        if not await generation._acknowledge(interaction):
+        if not await generation.acknowledge(interaction):
             return
         size: ImageSize | None = None
         if parent.width and parent.height:
             size = nominal_size(parent.width, parent.height)
         else:  # Discord did not say: the result has its job's size
-            try:
-                stored = await generation.admissions.lookup(parent.job_id)
-            except Exception as exc:
-                await generation._admission_failed(interaction, exc, "edit lookup")
-                return
-            try:
-                size = parse_size(stored.size) if stored is not None else None
-            except InvalidInputError:
-                size = None
+            size = await self._stored_size(interaction, parent.job_id, "edit lookup")
         if size is None:
-            await generation._refuse(interaction, RESULT_GONE)
             return
         job = EditJob(instruction, EditSource(url=parent.url), size)
         await self._start_edit(interaction, job, (ui.EDIT_OF, parent.jump_url))
@@ -102,25 +94,12 @@ class EditFlows:
             await reply_ephemeral(interaction, describe_error(exc) or str(exc))
             return
         generation = self.generation
-        if not await generation._acknowledge(interaction):
+        if not await generation.acknowledge(interaction):
             return
-        try:
-            stored = await generation.admissions.lookup(job_id)
-        except Exception as exc:
-            await generation._admission_failed(interaction, exc, f"remix of job {job_id}")
-            return
-        try:
-            size = parse_size(stored.size) if stored is not None else None
-        except InvalidInputError:
-            size = None
+        size = await self._stored_size(interaction, job_id, f"remix of job {job_id}")
         if size is None:
-            await generation._refuse(interaction, RESULT_GONE)
             return
-        request = dataclasses.replace(
-            request_from_interaction(interaction, prompt, size),
-            kind=JobKind.REMIX,
-            cost_microusd=cost_microusd(JobKind.REMIX, self.settings),
-        )
+        request = self._request(interaction, prompt, size, JobKind.REMIX)
         await generation.admit_and_start(interaction, request, parent=(ui.REMIX_OF, jump_url))
 
     async def edit_upload(
@@ -134,17 +113,17 @@ class EditFlows:
             await reply_ephemeral(interaction, describe_error(exc) or str(exc))
             return
         generation = self.generation
-        if not await generation._acknowledge(interaction):
+        if not await generation.acknowledge(interaction):
             return
         try:
             data = await image.read()
             header = await inspect_upload(data)
         except InvalidUploadError as exc:
-            await generation._refuse(interaction, describe_error(exc) or str(exc))
+            await generation.refuse(interaction, describe_error(exc) or str(exc))
             return
         except discord.HTTPException as exc:
             log.warning("could not read an upload to edit: %s", exc)
-            await generation._refuse(
+            await generation.refuse(
                 interaction, "I couldn't read that image from Discord. Please try again.")
             return
         source = EditSource(url=image.url, data=data)
@@ -157,9 +136,34 @@ class EditFlows:
         job: EditJob,
         parent: tuple[str, str] | None,
     ) -> None:
-        request = dataclasses.replace(
-            request_from_interaction(interaction, job.instruction, job.size),
-            kind=JobKind.EDIT,
-            cost_microusd=cost_microusd(JobKind.EDIT, self.settings),
-        )
+        request = self._request(interaction, job.instruction, job.size, JobKind.EDIT)
         await self.generation.admit_and_start(interaction, request, edit=job, parent=parent)
+
+    def _request(
+        self, interaction: discord.Interaction, text: str, size: ImageSize, kind: JobKind
+    ) -> JobRequest:
+        """The request as admission sees it: one image, at this kind's price."""
+        return dataclasses.replace(
+            request_from_interaction(interaction, text, size),
+            kind=kind,
+            cost_microusd=cost_microusd(kind, self.settings),
+        )
+
+    async def _stored_size(
+        self, interaction: discord.Interaction, job_id: int, where: str
+    ) -> ImageSize | None:
+        """The size of an earlier job from the ledger; None when it is gone or unreadable (the
+        member has then been told, privately)."""
+        generation = self.generation
+        try:
+            stored = await generation.admissions.lookup(job_id)
+        except Exception as exc:
+            await generation.admission_failed(interaction, exc, where)
+            return None
+        try:
+            size = parse_size(stored.size) if stored is not None else None
+        except InvalidInputError:
+            size = None
+        if size is None:
+            await generation.refuse(interaction, RESULT_GONE)
+        return size

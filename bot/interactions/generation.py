@@ -5,7 +5,7 @@
 2. acknowledges at once with a public deferral ("thinking…"), before any database round trip,
    so every member is answered well inside Discord's 3 s window however loaded the bot is;
 3. asks admission (limits, moderation) whether this person may generate. A refusal removes the
-   public placeholder and goes to the member alone as an ephemeral follow-up (see `_refuse`);
+   public placeholder and goes to the member alone as an ephemeral follow-up (see `refuse`);
 4. runs the job in its own task (tracked, so Cancel and shutdown work), editing the one status
    message as progress changes (throttled), then into the result — the moment it is
    downloaded — a withheld-image notice, or a short friendly failure. It is never left at
@@ -157,28 +157,28 @@ class GenerationService:
         except InvalidInputError as exc:
             await reply_ephemeral(interaction, describe_error(exc) or str(exc))
             return
-        if await self._acknowledge(interaction):
+        if await self.acknowledge(interaction):
             await self._admit_and_start(interaction, prompt, size, reroll_of)
 
     async def reroll(self, interaction: discord.Interaction, job_id: int) -> None:
         """The Re-roll button: acknowledged first, then the original's prompt and size are read."""
-        if not await self._acknowledge(interaction):
+        if not await self.acknowledge(interaction):
             return
         try:
             stored = await self.admissions.lookup(job_id)
         except Exception as exc:
-            await self._admission_failed(interaction, exc, f"re-roll of job {job_id}")
+            await self.admission_failed(interaction, exc, f"re-roll of job {job_id}")
             return
         try:
             # Written by a release with other rules, it may no longer be valid.
             prompt = validate_prompt(None if stored is None else stored.prompt)
             size = resolve_size(None if stored is None else stored.size)
         except InvalidInputError:
-            await self._refuse(interaction, REROLL_GONE)
+            await self.refuse(interaction, REROLL_GONE)
             return
         await self._admit_and_start(interaction, prompt, size, job_id)
 
-    async def _acknowledge(self, interaction: discord.Interaction) -> bool:
+    async def acknowledge(self, interaction: discord.Interaction) -> bool:
         """Answer Discord at once (pure checks only); False when there is nothing more to do."""
         if not self.database_usable():  # known without a round trip (e.g. the file vanished)
             self.metrics.admission("unavailable")
@@ -214,11 +214,11 @@ class GenerationService:
         try:
             admission = await self.admissions.admit(request)
         except Exception as exc:
-            await self._admission_failed(interaction, exc, "admission")
+            await self.admission_failed(interaction, exc, "admission")
             return
         self.metrics.admission("allowed" if admission.allowed else "refused")
         if admission.refusal is not None:
-            await self._refuse(interaction, refusal_message(admission.refusal))
+            await self.refuse(interaction, refusal_message(admission.refusal))
             return
         job = self.new_job(interaction, request, admission, edit=edit, parent=parent)
         record = None if self.journal is None else self._journal_entry(job, interaction)
@@ -254,7 +254,7 @@ class GenerationService:
             log.warning("could not read kept results", exc_info=True)
             return False
 
-    async def _admission_failed(
+    async def admission_failed(
         self, interaction: discord.Interaction, exc: Exception, where: str
     ) -> None:
         """The one case a member is told to come back later is a database that did not answer
@@ -262,13 +262,13 @@ class GenerationService:
         if database_unreachable(exc):
             self.metrics.admission("unavailable")
             log.error("%s failed, database unavailable: %s: %s", where, type(exc).__name__, exc)
-            await self._refuse(interaction, DATABASE_UNAVAILABLE)
+            await self.refuse(interaction, DATABASE_UNAVAILABLE)
             return
         error_id = new_error_id()
         log.error("unhandled error in %s [error id %s]", where, error_id, exc_info=exc)
-        await self._refuse(interaction, describe_with_id(exc, error_id))
+        await self.refuse(interaction, describe_with_id(exc, error_id))
 
-    async def _refuse(self, interaction: discord.Interaction, text: str) -> None:
+    async def refuse(self, interaction: discord.Interaction, text: str) -> None:
         """Take back the public "thinking…" placeholder and tell the member alone.
 
         Discord turns the first follow-up after a public deferral into the deferred message and
