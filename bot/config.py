@@ -217,7 +217,7 @@ FIELDS: Final[tuple[Field, ...]] = (
     # --- the user-installable app --------------------------------------------------------------
     Field("USER_INSTALLS_ENABLED", "user_installs_enabled", "bool", True,
           "Whether members may use the bot as a user-installed app (in DMs, group DMs and "
-          "servers the bot is not in).", "User installs"),
+          "servers the bot is not in).", "User installs", example="true"),
     Field("USER_INSTALL_DAILY_CAP", "user_install_daily_cap", "int", 0,
           "Images one member may make per day through the user-installed app (00:00 UTC "
           "reset). 0 = the same as USER_DAILY_QUOTA.", "User installs",
@@ -416,7 +416,7 @@ def render_config_table() -> str:
         elif f.default == ():
             default = "(empty)"
         else:
-            default = f"`{f.default}`"
+            default = f"`{str(f.default).lower() if isinstance(f.default, bool) else f.default}`"
         rows.append(f"| `{f.env}` | {default} | {f.help} |")
     return "\n".join(rows)
 
