@@ -66,13 +66,8 @@ class EditFlows:
         self, interaction: discord.Interaction, parent: ParentImage, instruction_text: str
     ) -> None:
         """The Edit modal was submitted: an edit of the parent result's image."""
-        try:
-            instruction = validate_prompt(instruction_text)
-        except InvalidInputError as exc:
-            await reply_ephemeral(interaction, describe_error(exc) or str(exc))
-            return
-        generation = self.generation
-        if not await generation.acknowledge(interaction):
+        instruction = await self._accept(interaction, instruction_text)
+        if instruction is None:
             return
         size: ImageSize | None = None
         if parent.width and parent.height:
@@ -88,19 +83,16 @@ class EditFlows:
         self, interaction: discord.Interaction, job_id: int, prompt_text: str, jump_url: str
     ) -> None:
         """The Remix modal was submitted: a new generation of the edited prompt, same size."""
-        try:
-            prompt = validate_prompt(prompt_text)
-        except InvalidInputError as exc:
-            await reply_ephemeral(interaction, describe_error(exc) or str(exc))
-            return
-        generation = self.generation
-        if not await generation.acknowledge(interaction):
+        prompt = await self._accept(interaction, prompt_text)
+        if prompt is None:
             return
         size = await self._stored_size(interaction, job_id, f"remix of job {job_id}")
         if size is None:
             return
         request = self._request(interaction, prompt, size, JobKind.REMIX)
-        await generation.admit_and_start(interaction, request, parent=(ui.REMIX_OF, jump_url))
+        await self.generation.admit_and_start(
+            interaction, request, parent=(ui.REMIX_OF, jump_url)
+        )
 
     async def edit_upload(
         self, interaction: discord.Interaction, image: discord.Attachment, instruction_text: str
@@ -138,6 +130,18 @@ class EditFlows:
     ) -> None:
         request = self._request(interaction, job.instruction, job.size, JobKind.EDIT)
         await self.generation.admit_and_start(interaction, request, edit=job, parent=parent)
+
+    async def _accept(self, interaction: discord.Interaction, text: str) -> str | None:
+        """The member's words checked (pure), then the interaction acknowledged at once;
+        None: the member has already been answered."""
+        try:
+            words = validate_prompt(text)
+        except InvalidInputError as exc:
+            await reply_ephemeral(interaction, describe_error(exc) or str(exc))
+            return None
+        if not await self.generation.acknowledge(interaction):
+            return None
+        return words
 
     def _request(
         self, interaction: discord.Interaction, text: str, size: ImageSize, kind: JobKind
