@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,7 +22,7 @@ from bot.limits.admission import (
     JobRequest,
     JobStatus,
 )
-from bot.limits.policy import GuildLimits, LimitKind, LimitPolicy, UserLimits
+from bot.limits.policy import LimitKind, LimitPolicy
 from bot.limits.pricing import JobKind, cost_microusd
 from bot.storage import (
     GuildConfig,
@@ -34,6 +34,7 @@ from bot.storage import (
     UsageLedger,
 )
 from bot.storage.database import Database
+from tests.unit.limits.test_policy import policy
 
 if TYPE_CHECKING:
     from fakes.clock import ManualUtcClock
@@ -44,22 +45,10 @@ GUILD, CHANNEL, USER = 111, 222, 333
 
 
 def make_policy(
-    per_window: int = 0,
-    concurrent: int = 0,
-    daily: int = 0,
-    *,
-    guild_daily: int = 0,
-    guild_concurrent: int = 0,
-    guild_spend: float = 0.0,
-    bot_spend: float = 0.0,
-    price: float = 0.02,
+    per_window: int = 0, concurrent: int = 0, daily: int = 0, **limits: Any
 ) -> LimitPolicy:
-    return LimitPolicy(
-        UserLimits(per_window, dt.timedelta(minutes=10), concurrent, daily),
-        GuildLimits(guild_concurrent, guild_daily, guild_spend),
-        bot_daily_spend_usd=bot_spend,
-        price_per_image_usd=price,
-    )
+    """`test_policy.policy` with every member limit off unless a test sets it."""
+    return policy(per_window, concurrent, daily, **limits)
 
 
 def request(user: int = USER, prompt: str = "a red fox", **changes: object) -> JobRequest:
