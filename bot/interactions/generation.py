@@ -30,7 +30,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import discord
 
@@ -66,6 +66,7 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.fair_queue import JobSlots, UnboundedSlots
 from bot.jobs.progress import JobPhase, ProgressUpdate
 from bot.limits.admission import Admission, AdmissionService, JobOutcome, JobRequest, JobStatus
+from bot.limits.batching import Batcher
 from bot.limits.pricing import JobKind
 from bot.observability.metrics import BotMetrics
 from bot.storage.failures import database_unreachable
@@ -119,6 +120,9 @@ class GenerationService:
         self.edits = edits  # Edit and /imagine-edit (bot.interactions.edit_flow)
         # Outcomes kept for members who could not be reached (user-installed app).
         self.pending = pending
+        # One query answers "has kept results?" for every job admitted meanwhile.
+        self._kept_lookups: Batcher[int, bool] = Batcher(
+            self._members_with_kept_results, name="kept-results")
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.admissions = admissions
         self.views = views
@@ -246,10 +250,14 @@ class GenerationService:
             log.warning("could not show kept results to user %s", job.request.user_id,
                         exc_info=True)
 
-    async def _has_pending(self, user_id: int) -> bool:
+    async def _members_with_kept_results(self, user_ids: Sequence[int]) -> list[bool]:
         assert self.pending is not None
+        waiting = await self.pending.members_waiting(user_ids)
+        return [user_id in waiting for user_id in user_ids]
+
+    async def _has_pending(self, user_id: int) -> bool:
         try:
-            return bool(await self.pending.waiting_for(user_id))
+            return await self._kept_lookups.submit(user_id)
         except Exception:  # only kept results wait; the new image must not
             log.warning("could not read kept results", exc_info=True)
             return False
@@ -587,6 +595,7 @@ class GenerationService:
         the next start (its member told so); pending end-of-job writes get a last chance."""
         for side in list(self._side_tasks):
             side.cancel()
+        await self._kept_lookups.close()
         await self.jobs.cancel_all(DELIVERY_GRACE)
         await self.results_recorded()  # and where results were posted
         await self.outbox.close()

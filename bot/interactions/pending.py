@@ -3,12 +3,12 @@ expired, DMs closed): shown privately at their next command, then forgotten."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 
 import discord
 
+from bot.interactions.attachments import image_file, releasing
 from bot.storage.pending_deliveries import PendingDeliveries, PendingDelivery
 
 log = logging.getLogger(__name__)
@@ -30,13 +30,13 @@ async def show_pending(interaction: discord.Interaction, pending: PendingDeliver
         embed = discord.Embed.from_dict(json.loads(item.embed_json))
         files = []
         if item.image is not None and item.filename:
-            files = [discord.File(
-                io.BytesIO(item.image), filename=item.filename, spoiler=item.spoiler)]
+            files = [image_file(item.image, item.filename, spoiler=item.spoiler)]
         try:
-            await interaction.followup.send(
-                KEPT_NOTE, embed=embed, files=files, ephemeral=True,
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
+            with releasing(files):
+                await interaction.followup.send(
+                    KEPT_NOTE, embed=embed, files=files, ephemeral=True,
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
         except Exception:
             log.warning("could not show kept results; keeping them", exc_info=True)
             await _keep_again(pending, waiting[index:])

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import io
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from typing import Any, Final, cast
 import discord
 
 from bot.interactions import presentation as ui
+from bot.interactions.attachments import image_file, releasing
 
 log = logging.getLogger("bot.interactions.generation")
 
@@ -196,12 +196,13 @@ class StatusMessage:
             if image is None:
                 return []
             data, filename, spoiler = image
-            return [discord.File(io.BytesIO(data), filename=filename, spoiler=spoiler)]
+            return [image_file(data, filename, spoiler=spoiler)]
 
         try:
-            edited: discord.Message = await self.edit(
-                embed=embed, view=view, attachments=attachment(), allowed_mentions=ui.NO_MENTIONS
-            )
+            with releasing(attachment()) as files:
+                edited: discord.Message = await self.edit(
+                    embed=embed, view=view, attachments=files, allowed_mentions=ui.NO_MENTIONS
+                )
             return edited
         except discord.HTTPException as exc:
             if message_deleted(exc):
@@ -216,15 +217,16 @@ class StatusMessage:
         channel = self._channel()
         if channel is None:
             raise UnknownChannel("interaction token expired and the channel is unknown")
-        return await channel.send(
-            content=ping,
-            embed=embed,
-            files=attachment(),
-            view=view or discord.utils.MISSING,
-            allowed_mentions=discord.AllowedMentions(
-                everyone=False, roles=False, users=[discord.Object(self.requester_id)]
-            ),
-        )
+        with releasing(attachment()) as files:
+            return await channel.send(
+                content=ping,
+                embed=embed,
+                files=files,
+                view=view or discord.utils.MISSING,
+                allowed_mentions=discord.AllowedMentions(
+                    everyone=False, roles=False, users=[discord.Object(self.requester_id)]
+                ),
+            )
 
 
     async def _send_privately(
@@ -234,16 +236,16 @@ class StatusMessage:
         image: tuple[bytes, str, bool] | None,
     ) -> discord.Message | None:
         """The late outcome of an interaction-only context: by DM, else kept (never a channel)."""
-        files = [] if image is None else [
-            discord.File(io.BytesIO(image[0]), filename=image[1], spoiler=image[2])]
+        files = [] if image is None else [image_file(image[0], image[1], spoiler=image[2])]
         try:
             if self._open_dm is None:
                 raise UnknownChannel("no way to reach the requester by DM")
             dm = await self._open_dm()
-            return await dm.send(
-                embed=embed, files=files, view=view or discord.utils.MISSING,
-                allowed_mentions=ui.NO_MENTIONS,
-            )
+            with releasing(files):
+                return await dm.send(
+                    embed=embed, files=files, view=view or discord.utils.MISSING,
+                    allowed_mentions=ui.NO_MENTIONS,
+                )
         except discord.HTTPException as exc:
             if exc.code != CANNOT_MESSAGE_USER:
                 raise

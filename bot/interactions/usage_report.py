@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Final
@@ -17,6 +16,7 @@ from typing import Final
 import discord
 
 from bot.interactions import admin_presentation as show
+from bot.interactions.attachments import image_file, releasing
 from bot.interactions.presentation import NO_MENTIONS
 from bot.interactions.replies import reply_ephemeral
 from bot.limits.admin import GuildAdmin, UsageHistory
@@ -104,10 +104,11 @@ class UsageReplies:
             names = await member_names(interaction.guild, [u for u, _ in history.top_members_month])
             data = chart_data(history, names)
             png = await self.renderer.render(data)
-            chart = discord.File(io.BytesIO(png), CHART_FILENAME, description=alt_text(data))
+            chart = image_file(png, CHART_FILENAME, description=alt_text(data))
             embed.set_image(url=f"attachment://{CHART_FILENAME}")
-            await interaction.edit_original_response(
-                embed=embed, attachments=[chart], allowed_mentions=NO_MENTIONS
-            )
+            with releasing([chart]) as files:
+                await interaction.edit_original_response(
+                    embed=embed, attachments=files, allowed_mentions=NO_MENTIONS
+                )
         except Exception:  # the text is already there; the chart is a bonus
             log.exception("could not add the usage chart for guild %s", guild_id)

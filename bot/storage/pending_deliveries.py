@@ -3,6 +3,7 @@ token had expired and their DMs are closed); their next command shows them and r
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,19 @@ class PendingDeliveries:
             if len(ids) > MAX_KEPT_PER_MEMBER:
                 await conn.execute(delete(pending_deliveries).where(
                     pending_deliveries.c.id.in_(ids[MAX_KEPT_PER_MEMBER:])))
+
+    async def members_waiting(self, user_ids: Collection[int]) -> set[int]:
+        """Which of these members have kept results: one indexed query for a whole batch of
+        new jobs, reading no image bytes (asked for every admitted job)."""
+        if not user_ids:
+            return set()
+        async with self._db.read() as conn:
+            found = (await conn.execute(
+                select(pending_deliveries.c.user_id)
+                .where(pending_deliveries.c.user_id.in_(set(user_ids)))
+                .distinct()
+            )).scalars().all()
+        return set(found)
 
     async def waiting_for(self, user_id: int) -> list[PendingDelivery]:
         """This member's kept results, oldest first."""

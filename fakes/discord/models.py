@@ -474,6 +474,8 @@ class RecordedCall:
     at: float  # the fake's clock when the request arrived
     status: int | None = None
     response: Any = None
+    # The client's (host, port): calls sharing it came over one kept-alive connection.
+    peer: tuple[str, int] | None = None
 
     @property
     def filenames(self) -> list[str]:

@@ -124,6 +124,7 @@ class FakeRestApi:
             files=[],
             headers={k: v for k, v in request.headers.items() if k.lower() != "authorization"},
             at=self.state.clock(),
+            peer=_peer(request),
         )
         self.state.calls.append(call)
         try:
@@ -369,3 +370,8 @@ def _form_path(violation: SpecViolation) -> tuple[str | int, ...]:
     """Where Discord's `errors` object puts a problem: body keys as they are, others by kind."""
     kind, *rest = violation.location
     return tuple(rest) if kind == "body" else violation.location
+
+
+def _peer(request: web.Request) -> tuple[str, int] | None:
+    peername = request.transport.get_extra_info("peername") if request.transport else None
+    return (str(peername[0]), int(peername[1])) if peername else None

@@ -7,6 +7,8 @@ REST calls, message edits, attachments' bytes, acknowledgement latency, allowed_
 from __future__ import annotations
 
 import asyncio
+import gc
+import io
 import itertools
 import time
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.interactions import presentation as ui
+from bot.interactions.app import ImagineBot
 from bot.limits.admission import Admission, JobRequest
 from fakes import demo
 from fakes.discord.server import FakeMember, FakeMessage
@@ -150,6 +153,29 @@ async def test_progress_edits_keep_the_interval_and_the_result_is_not_held_back(
     assert stack.fake.rate_limited_count == 0
 
 
+async def test_a_delivered_image_leaves_no_copy_behind_for_the_garbage_collector(
+    stack: LocalStack,
+) -> None:
+    """The upload's buffer is freed as soon as Discord has it, by reference counting alone
+    (discord.py leaves it in a reference cycle; see bot.interactions.attachments)."""
+    gc.collect()
+    gc.disable()
+    try:
+        interaction = await stack.imagine(stack.alice, "a lighthouse", "512*512")
+        message = await stack.wait_result(interaction)
+        await stack.bot.generation.results_recorded()
+        (attachment,) = message.attachments
+
+        def holds_the_image(obj: object) -> bool:
+            if not isinstance(obj, io.BytesIO) or obj.closed:
+                return False
+            return obj.getvalue() == attachment.data
+
+        assert not [obj for obj in gc.get_objects() if holds_the_image(obj)]
+    finally:
+        gc.enable()
+
+
 async def test_fifty_members_at_once_all_get_images_without_rate_limits() -> None:
     options = StackOptions(time_scale=0.01, fixed_duration=10.0, draw_prompt=False)
     async with LocalStack(options) as stack:
@@ -183,6 +209,25 @@ async def test_fifty_members_at_once_all_get_images_without_rate_limits() -> Non
         ]
         assert queued
         assert elapsed < 15, elapsed
+
+
+async def test_a_burst_shares_a_bounded_pool_of_connections_to_discord(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """discord.py's own pool is unbounded (a connection, and a TLS handshake, per request in
+    flight); the bot's keeps a few alive and queues the rest on them."""
+    monkeypatch.setattr(ImagineBot, "discord_http_connections", 4)
+    options = StackOptions(time_scale=0.01, fixed_duration=5.0, draw_prompt=False)
+    async with LocalStack(options) as stack:
+        members = [stack.fake.add_member(stack.guild, f"user{n}") for n in range(20)]
+        interactions = await asyncio.gather(
+            *(stack.imagine(member, f"picture {n}", "512*512") for n, member in enumerate(members))
+        )
+        messages = await asyncio.gather(*(stack.wait_result(i) for i in interactions))
+    assert all(title(message) == ui.RESULT_TITLE for message in messages)
+    assert all(i.ack_latency is not None and i.ack_latency < ACK_WINDOW for i in interactions)
+    peers = {call.peer for call in stack.fake.calls if "/interactions/" in call.path}
+    assert None not in peers and 1 <= len(peers) <= 4, peers
 
 
 async def test_requester_name_is_taken_from_the_member(stack: LocalStack) -> None:

@@ -1,0 +1,30 @@
+"""Results kept for members with closed DMs, on both backends."""
+
+from __future__ import annotations
+
+from bot.storage.database import Database
+from bot.storage.pending_deliveries import MAX_KEPT_PER_MEMBER, PendingDeliveries
+
+ALICE, BOB, CAROL = 1_234_567_890_123_456_781, 1_234_567_890_123_456_782, 3
+
+
+async def test_members_waiting_answers_a_whole_batch_in_one_query(database: Database) -> None:
+    pending = PendingDeliveries(database)
+    assert await pending.members_waiting([]) == set()
+    await pending.keep(ALICE, '{"title": "a"}', (b"\xff\xd8jpeg", "a.jpg", False))
+    await pending.keep(ALICE, '{"title": "b"}')
+    await pending.keep(CAROL, '{"title": "c"}')
+    assert await pending.members_waiting([ALICE, BOB, CAROL, ALICE]) == {ALICE, CAROL}
+    assert await pending.members_waiting([BOB]) == set()
+
+
+async def test_take_removes_what_it_returns_and_keeps_at_most_five(database: Database) -> None:
+    pending = PendingDeliveries(database)
+    for n in range(MAX_KEPT_PER_MEMBER + 2):
+        await pending.keep(ALICE, f'{{"title": "{n}"}}')
+    kept = await pending.waiting_for(ALICE)
+    assert [item.embed_json for item in kept] == [
+        f'{{"title": "{n}"}}' for n in range(2, MAX_KEPT_PER_MEMBER + 2)]  # the oldest dropped
+    assert [item.id for item in await pending.take(ALICE)] == [item.id for item in kept]
+    assert await pending.members_waiting([ALICE]) == set()
+    assert await pending.take(ALICE) == []
