@@ -1,6 +1,6 @@
 """`python -m bench`: the whole-bot load benchmark (see bench/README.md).
 
-    python -m bench --quick --json FILE     # under 5 minutes on 2 cores
+    python -m bench --quick --json FILE     # about 4 minutes on 2 cores
     python -m bench                         # full: every poller at every N, real time
 
 Per run: fresh mock Novita, fake Discord and bot processes; a burst of N distinct members (or a
@@ -31,8 +31,11 @@ FULL_TIME_SCALE = 1.0
 
 
 def plan(args: argparse.Namespace) -> list[RunSpec]:
-    """Quick: adaptive at every N, the other pollers beside it at N=50, a short steady run.
-    Full: every poller at every N and a 60 s steady run each."""
+    """Quick: adaptive at every N, the other pollers beside it at N=50, a short steady run, all
+    time-scaled; then the large bursts again at real speed (`--real-time-at`), because scaling
+    turns their 20-40 s of finishing jobs into a 2-4 s storm of downloads and uploads that
+    no real server sees (both are reported). Full: every poller at every N, real time, and a
+    60 s steady run each."""
     ts = args.time_scale or (QUICK_TIME_SCALE if args.quick else FULL_TIME_SCALE)
     sizes = [int(n) for n in args.n.split(",")] if args.n else [1, 50, 200, 1000]
     pollers = args.pollers.split(",") if args.pollers else list(POLLERS)
@@ -51,6 +54,10 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
         for name in pollers if not args.quick else ["adaptive"]:
             specs.append(RunSpec(count, POLLERS[name], ts, mode="steady",
                                  rate=args.steady_rate, seed=args.seed))
+    if ts != FULL_TIME_SCALE and "adaptive" in pollers:
+        real_at = [int(n) for n in args.real_time_at.split(",") if n.strip()]
+        specs.extend(RunSpec(n, POLLERS["adaptive"], FULL_TIME_SCALE, seed=args.seed)
+                     for n in real_at)
     return specs
 
 
@@ -66,6 +73,9 @@ def parser() -> argparse.ArgumentParser:
                    help=f"comma-separated among {','.join(POLLERS)} (default all)")
     p.add_argument("--compare-at", type=int, default=50,
                    help="quick mode: the N at which every poller runs (default 50)")
+    p.add_argument("--real-time-at", default="200,1000",
+                   help="with a time scale below 1: bursts also run at real speed, "
+                        "comma-separated (default 200,1000; '' = none)")
     p.add_argument("--steady-rate", type=float, default=20.0, help="steady arrivals per second")
     p.add_argument("--steady-seconds", type=float, default=None,
                    help="steady mode length (quick 10, full 60; 0 = no steady run)")

@@ -70,7 +70,10 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        return f"{self.mode}-n{self.n}-{self.poller.label}"
+        """Unique in a plan (it names the run's working directory): the quick mode runs the
+        same burst time-scaled and at real speed."""
+        scale = "" if self.time_scale == 1 else f"-x{self.time_scale:g}"
+        return f"{self.mode}-n{self.n}-{self.poller.label}{scale}"
 
 
 def bot_env(spec: RunSpec, workdir: Path, mock_url: str, discord: dict[str, Any]) -> dict[str, str]:

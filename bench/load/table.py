@@ -43,7 +43,8 @@ def row(record: dict[str, Any]) -> dict[str, str]:
     run = f"burst {n}" if mode == "burst" else f"{record['rate_per_s']:g}/s × {n}"
     other = sum(v for k, v in record["refusals"].items() if k != "busy")
     return {
-        "run": f"{run} · {record['poller']}",
+        "run": f"{run} · {record['poller']}" + (
+            f" · ×{record['time_scale']:g}" if record["time_scale"] != 1 else " · real speed"),
         "ack": _pair(record["ack_p50_s"], record["ack_p99_s"]),
         "admitted": _one(record["admitted"]),
         "busy": _one(record["busy"]),

@@ -30,7 +30,8 @@ def test_python_m_bench_runs_three_members_end_to_end_and_loses_none(tmp_path: P
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     completed = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--n", "3", "--pollers", "adaptive",
-         "--steady-seconds", "0", "--time-scale", "0.02", "--json", str(out),
+         "--steady-seconds", "0", "--time-scale", "0.02", "--real-time-at", "",
+         "--json", str(out),
          "--workdir", str(tmp_path / "work")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=170, check=False,
     )
@@ -46,4 +47,18 @@ def test_python_m_bench_runs_three_members_end_to_end_and_loses_none(tmp_path: P
     assert run["polls_per_job"] >= 1 and run["rest_calls_per_job"] >= 2
     assert run["attachment_bytes_mean"] >= 300_000  # realistic JPEG sizes reached Discord
     assert run["peak_rss_mb"] > 0 and run["loop_lag_p99_ms"] is not None
-    assert "| burst 3 · adaptive |" in completed.stdout
+    assert "| burst 3 · adaptive · ×0.02 |" in completed.stdout
+
+
+def test_the_quick_plan_runs_the_large_bursts_again_at_real_speed() -> None:
+    from bench.__main__ import parser, plan
+
+    specs = plan(parser().parse_args(["--quick", "--steady-seconds", "10"]))
+    scaled = [(s.n, s.poller.label, s.mode) for s in specs if s.time_scale == 0.1]
+    real = [(s.n, s.poller.label, s.mode) for s in specs if s.time_scale == 1.0]
+    assert real == [(200, "adaptive", "burst"), (1000, "adaptive", "burst")]
+    assert len({spec.name for spec in specs}) == len(specs)  # each run its own directory
+    assert (1000, "adaptive", "burst") in scaled and (50, "cli-3s", "burst") in scaled
+    assert (200, "adaptive", "steady") in scaled
+    full = plan(parser().parse_args(["--n", "1,50", "--steady-seconds", "60"]))
+    assert {s.time_scale for s in full} == {1.0} and len(full) == 2 * 4 + 4  # + steady runs
