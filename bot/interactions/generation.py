@@ -49,7 +49,7 @@ from bot.interactions.messages import (
     new_error_id,
 )
 from bot.interactions.outcomes import JobOutcomes, ResultLog, Views
-from bot.interactions.pending import show_pending
+from bot.interactions.pending import KeptResultLookups, show_pending
 from bot.interactions.refusals import refusal_message
 from bot.interactions.replies import reply_ephemeral
 from bot.interactions.requests import bot_is_present, request_from_interaction
@@ -120,9 +120,7 @@ class GenerationService:
         self.edits = edits  # Edit and /imagine-edit (bot.interactions.edit_flow)
         # Outcomes kept for members who could not be reached (user-installed app).
         self.pending = pending
-        # One query answers "has kept results?" for every job admitted meanwhile.
-        self._kept_lookups: Batcher[int, bool] = Batcher(
-            self._members_with_kept_results, name="kept-results")
+        self._kept = None if pending is None else KeptResultLookups(pending)
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.admissions = admissions
         self.views = views
@@ -139,6 +137,9 @@ class GenerationService:
         self.database_usable = database_usable or (lambda: True)
         # Without a journal (tests, tools) jobs are not crash-safe: shutdown refunds them.
         self.journal = journal
+        # New jobs are journaled in one transaction per batch (a burst is one or two commits).
+        self._journal_records: Batcher[JournalEntry, None] = Batcher(
+            self._journal_entries, name="journal")
         self.outbox = outbox or WriteOutbox()
         self.outage: OutageLog = self.outbox.outage
         self.outcomes = JobOutcomes(views, admissions, self.outbox, result_log)
@@ -235,8 +236,8 @@ class GenerationService:
 
     async def _offer_pending(self, job: ActiveJob, interaction: discord.Interaction) -> None:
         """Show the member the results kept for them while their DMs were closed."""
-        assert self.pending is not None
-        if not await self._has_pending(job.request.user_id):
+        assert self.pending is not None and self._kept is not None
+        if not await self._kept.has_results(job.request.user_id):
             return
         try:
             # Give the placeholder its first form, so the kept results follow as new messages.
@@ -249,18 +250,6 @@ class GenerationService:
         except discord.HTTPException:
             log.warning("could not show kept results to user %s", job.request.user_id,
                         exc_info=True)
-
-    async def _members_with_kept_results(self, user_ids: Sequence[int]) -> list[bool]:
-        assert self.pending is not None
-        waiting = await self.pending.members_waiting(user_ids)
-        return [user_id in waiting for user_id in user_ids]
-
-    async def _has_pending(self, user_id: int) -> bool:
-        try:
-            return await self._kept_lookups.submit(user_id)
-        except Exception:  # only kept results wait; the new image must not
-            log.warning("could not read kept results", exc_info=True)
-            return False
 
     async def admission_failed(
         self, interaction: discord.Interaction, exc: Exception, where: str
@@ -428,7 +417,7 @@ class GenerationService:
         try:
             if record is not None:
                 job.journaled = await self._journal_write(
-                    f"journal job {job.job_id}", self._journal().record(record))
+                    f"journal job {job.job_id}", self._journal_records.submit(record))
             # No "Starting" edit: the deferral already says "thinking…", and under a burst the
             # shared edit budget is better spent on queue positions (`on_position`).
             if resumed is not None and resumed.task_id is not None:
@@ -528,6 +517,10 @@ class GenerationService:
         assert self.journal is not None
         return self.journal
 
+    async def _journal_entries(self, entries: Sequence[JournalEntry]) -> list[None]:
+        await self._journal().record_many(entries)
+        return [None] * len(entries)
+
     async def _journal_write(self, doing: str, write: Awaitable[object]) -> bool:
         """A best-effort journal write on the job's way; False (logged once per outage) if the
         database did not take it in time. The job runs on either way."""
@@ -595,7 +588,9 @@ class GenerationService:
         the next start (its member told so); pending end-of-job writes get a last chance."""
         for side in list(self._side_tasks):
             side.cancel()
-        await self._kept_lookups.close()
         await self.jobs.cancel_all(DELIVERY_GRACE)
+        if self._kept is not None:
+            await self._kept.close()
+        await self._journal_records.close()
         await self.results_recorded()  # and where results were posted
         await self.outbox.close()

@@ -5,15 +5,40 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 
 import discord
 
 from bot.interactions.attachments import image_file, releasing
+from bot.limits.batching import Batcher
 from bot.storage.pending_deliveries import PendingDeliveries, PendingDelivery
 
 log = logging.getLogger(__name__)
 
 KEPT_NOTE = "Here is an image from earlier that I could not deliver at the time:"
+
+
+class KeptResultLookups:
+    """"Has this member results kept for them?", asked for every admitted job: the questions
+    asked meanwhile are answered by one query (a burst of 1,000 jobs costs a few, not 1,000)."""
+
+    def __init__(self, pending: PendingDeliveries) -> None:
+        self._pending = pending
+        self._lookups: Batcher[int, bool] = Batcher(self._members_waiting, name="kept-results")
+
+    async def has_results(self, user_id: int) -> bool:
+        try:
+            return await self._lookups.submit(user_id)
+        except Exception:  # only kept results wait; the new image must not
+            log.warning("could not read kept results", exc_info=True)
+            return False
+
+    async def close(self) -> None:
+        await self._lookups.close()
+
+    async def _members_waiting(self, user_ids: Sequence[int]) -> list[bool]:
+        waiting = await self._pending.members_waiting(user_ids)
+        return [user_id in waiting for user_id in user_ids]
 
 
 async def show_pending(interaction: discord.Interaction, pending: PendingDeliveries | None) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,31 +74,15 @@ class JobJournal:
         self._ledger = UsageLedger(db, clock)
 
     async def record(self, entry: JournalEntry) -> None:
+        await self.record_many([entry])
+
+    async def record_many(self, entries: Sequence[JournalEntry]) -> None:
+        """Journal jobs in one transaction (a burst's new jobs are group-committed)."""
+        if not entries:
+            return
         now = self._clock()
         async with self._db.write() as conn:
-            await conn.execute(
-                job_journal.insert().values(
-                    job_id=entry.job_id,
-                    owner_id=entry.owner_id,
-                    shard_id=entry.shard_id,
-                    application_id=entry.application_id,
-                    interaction_id=entry.interaction_id,
-                    interaction_token=entry.interaction_token,
-                    interaction_at=entry.interaction_at,
-                    guild_id=entry.guild_id,
-                    channel_id=entry.channel_id,
-                    user_id=entry.user_id,
-                    user_name=entry.user_name[:100],
-                    channel_is_nsfw=entry.channel_is_nsfw,
-                    filesize_limit=entry.filesize_limit,
-                    message_id=entry.message_id,
-                    task_id=entry.task_id,
-                    state=str(entry.state),
-                    kind=entry.kind,
-                    created_at=entry.created_at or now,
-                    updated_at=now,
-                )
-            )
+            await conn.execute(job_journal.insert(), [_row(entry, now) for entry in entries])
 
     async def update(
         self,
@@ -209,3 +193,27 @@ def _entry(row: RowMapping) -> JournalEntry:
         updated_at=row["updated_at"],
         kind=row["kind"] or "generate",
     )
+
+
+def _row(entry: JournalEntry, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "job_id": entry.job_id,
+        "owner_id": entry.owner_id,
+        "shard_id": entry.shard_id,
+        "application_id": entry.application_id,
+        "interaction_id": entry.interaction_id,
+        "interaction_token": entry.interaction_token,
+        "interaction_at": entry.interaction_at,
+        "guild_id": entry.guild_id,
+        "channel_id": entry.channel_id,
+        "user_id": entry.user_id,
+        "user_name": entry.user_name[:100],
+        "channel_is_nsfw": entry.channel_is_nsfw,
+        "filesize_limit": entry.filesize_limit,
+        "message_id": entry.message_id,
+        "task_id": entry.task_id,
+        "state": str(entry.state),
+        "kind": entry.kind,
+        "created_at": entry.created_at or now,
+        "updated_at": now,
+    }

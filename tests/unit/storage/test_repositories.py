@@ -297,6 +297,24 @@ async def test_job_journal_follows_the_ledger(
     assert await journal.unjournaled_active(utc_clock.now - dt.timedelta(minutes=1)) == [orphan]
 
 
+async def test_job_journal_records_a_batch_in_one_transaction_or_none_of_it(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    journal = JobJournal(database, utc_clock)
+    ledger = UsageLedger(database, utc_clock)
+    jobs = [await _reserve(database, ledger, utc_clock.now) for _ in range(3)]
+    await journal.record_many([])
+    await journal.record_many([
+        JournalEntry(job, "owner-a", 0, 2, 3, user_name=f"m{job}") for job in jobs[:2]])
+    assert [(e.job_id, e.user_name) for e in await journal.entries()] == [
+        (jobs[0], f"m{jobs[0]}"), (jobs[1], f"m{jobs[1]}")]
+    # A batch with one bad entry (a job already journaled) leaves no row of it behind.
+    with pytest.raises(Exception):  # noqa: B017  the backend's IntegrityError
+        await journal.record_many([
+            JournalEntry(jobs[2], "owner-a", 0, 2, 3), JournalEntry(jobs[0], "owner-a", 0, 2, 3)])
+    assert [e.job_id for e in await journal.entries()] == jobs[:2]
+
+
 async def test_shard_owners_heartbeat_and_takeover(
     database: Database, utc_clock: ManualUtcClock
 ) -> None:
