@@ -30,7 +30,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 import discord
 
@@ -66,11 +66,11 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.fair_queue import JobSlots, UnboundedSlots
 from bot.jobs.progress import JobPhase, ProgressUpdate
 from bot.limits.admission import Admission, AdmissionService, JobOutcome, JobRequest, JobStatus
-from bot.limits.batching import Batcher
 from bot.limits.pricing import JobKind
 from bot.observability.metrics import BotMetrics
 from bot.storage.failures import database_unreachable
-from bot.storage.journal import JobJournal, JobState, JournalEntry, shard_of
+from bot.storage.journal import JobJournal, JournalEntry, shard_of
+from bot.storage.journal_writes import JournalWrites
 from bot.storage.outage import OutageLog
 from bot.storage.outbox import WriteOutbox
 from bot.storage.pending_deliveries import PendingDeliveries
@@ -137,9 +137,7 @@ class GenerationService:
         self.database_usable = database_usable or (lambda: True)
         # Without a journal (tests, tools) jobs are not crash-safe: shutdown refunds them.
         self.journal = journal
-        # New jobs are journaled in one transaction per batch (a burst is one or two commits).
-        self._journal_records: Batcher[JournalEntry, None] = Batcher(
-            self._journal_entries, name="journal")
+        self._journal_writes = None if journal is None else JournalWrites(journal)
         self.outbox = outbox or WriteOutbox()
         self.outage: OutageLog = self.outbox.outage
         self.outcomes = JobOutcomes(views, admissions, self.outbox, result_log)
@@ -417,7 +415,7 @@ class GenerationService:
         try:
             if record is not None:
                 job.journaled = await self._journal_write(
-                    f"journal job {job.job_id}", self._journal_records.submit(record))
+                    f"journal job {job.job_id}", self._writes().record(record))
             # No "Starting" edit: the deferral already says "thinking…", and under a burst the
             # shared edit budget is better spent on queue positions (`on_position`).
             if resumed is not None and resumed.task_id is not None:
@@ -435,7 +433,7 @@ class GenerationService:
                     if job.journaled:  # from here a submit may be on its way: never repeat it
                         await self._journal_write(
                             f"journal job {job.job_id}",
-                            self._journal().update(job.job_id, state=JobState.SUBMITTING))
+                            self._writes().mark_submitting(job.job_id))
                     if job.edit is not None:
                         ready = await self._edits().run_until_ready(
                             job.edit, on_progress, on_submitted=on_submitted)
@@ -517,9 +515,9 @@ class GenerationService:
         assert self.journal is not None
         return self.journal
 
-    async def _journal_entries(self, entries: Sequence[JournalEntry]) -> list[None]:
-        await self._journal().record_many(entries)
-        return [None] * len(entries)
+    def _writes(self) -> JournalWrites:
+        assert self._journal_writes is not None
+        return self._journal_writes
 
     async def _journal_write(self, doing: str, write: Awaitable[object]) -> bool:
         """A best-effort journal write on the job's way; False (logged once per outage) if the
@@ -591,6 +589,7 @@ class GenerationService:
         await self.jobs.cancel_all(DELIVERY_GRACE)
         if self._kept is not None:
             await self._kept.close()
-        await self._journal_records.close()
+        if self._journal_writes is not None:
+            await self._journal_writes.close()
         await self.results_recorded()  # and where results were posted
         await self.outbox.close()

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import discord
 
+from bot.batching import Batcher
 from bot.interactions.attachments import image_file, releasing
-from bot.limits.batching import Batcher
 from bot.storage.pending_deliveries import PendingDeliveries, PendingDelivery
 
 log = logging.getLogger(__name__)

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Final
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.batching import DEFAULT_MAX_BATCH, Batcher
 from bot.clock import Clock, utc_now
 from bot.imaging import ImageSize
-from bot.limits.batching import DEFAULT_MAX_BATCH, Batcher
 from bot.limits.guild_rules import GuildRules, GuildRulesCache, guild_policy
 from bot.limits.policy import (
     LimitKind,

@@ -109,6 +109,18 @@ class JobJournal:
             )
         return bool(result.rowcount)
 
+    async def mark_submitting_many(self, job_ids: Sequence[int]) -> None:
+        """From here a submit may be on its way (a restart polls or reports, never resubmits);
+        one statement for every job that reached this point meanwhile."""
+        if not job_ids:
+            return
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(job_journal)
+                .where(job_journal.c.job_id.in_(set(job_ids)))
+                .values(state=str(JobState.SUBMITTING), updated_at=self._clock())
+            )
+
     async def mark_submitted(self, job_id: int, task_id: str) -> bool:
         """Novita has the task: record it in the journal and the ledger together."""
         now = self._clock()

@@ -314,6 +314,13 @@ async def test_job_journal_records_a_batch_in_one_transaction_or_none_of_it(
             JournalEntry(jobs[2], "owner-a", 0, 2, 3), JournalEntry(jobs[0], "owner-a", 0, 2, 3)])
     assert [e.job_id for e in await journal.entries()] == jobs[:2]
 
+    utc_clock.advance(seconds=5)
+    await journal.mark_submitting_many([])
+    await journal.mark_submitting_many([jobs[1], 999, jobs[1]])  # unknown ids change nothing
+    states = {e.job_id: (e.state, e.updated_at) for e in await journal.entries()}
+    assert states[jobs[1]] == (JobState.SUBMITTING, utc_clock.now)
+    assert states[jobs[0]][0] is not JobState.SUBMITTING
+
 
 async def test_shard_owners_heartbeat_and_takeover(
     database: Database, utc_clock: ManualUtcClock
