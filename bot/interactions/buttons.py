@@ -12,6 +12,8 @@ modals live only until they are submitted (or the bot restarts: the member click
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -20,13 +22,19 @@ import discord
 from bot.imaging import MAX_PROMPT_CHARS
 from bot.interactions.checks import may_manage_job
 from bot.interactions.edit_flow import NO_IMAGE_HERE, RESULT_GONE, EditFlows, ParentImage
+from bot.interactions.messages import DATABASE_UNAVAILABLE
 from bot.interactions.replies import reply_ephemeral, report_error
+from bot.storage.failures import database_unreachable
 
 if TYPE_CHECKING:
     from bot.interactions.app import ImagineBot
 
 # An open modal is remembered this long (seconds) for its submission, then forgotten.
 MODAL_TIMEOUT = 30 * 60
+# Remix reads the original prompt before its modal, which must answer within Discord's 3 s.
+REMIX_LOOKUP_TIMEOUT = 2.0
+
+log = logging.getLogger(__name__)
 
 
 class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
@@ -116,8 +124,18 @@ class RemixButton(_JobButton, template=r"imagine:remix:(?P<job>\d+)"):
     owned = False
 
     async def act(self, interaction: discord.Interaction) -> None:
-        # The modal must be the first answer, so the prompt is read before it (one indexed read).
-        stored = await _bot(interaction).generation.admissions.lookup(self.job_id)
+        # The modal must be the first answer, so the prompt is read before it (one indexed read),
+        # and a stalled database must not use up Discord's 3 s: past the bound, say so instead.
+        lookup = _bot(interaction).generation.admissions.lookup(self.job_id)
+        try:
+            stored = await asyncio.wait_for(lookup, REMIX_LOOKUP_TIMEOUT)
+        except Exception as exc:
+            if not isinstance(exc, TimeoutError) and not database_unreachable(exc):
+                raise
+            log.warning("remix of job %s: its prompt could not be read in time (%s)",
+                        self.job_id, type(exc).__name__)
+            await reply_ephemeral(interaction, DATABASE_UNAVAILABLE)
+            return
         if stored is None or not stored.prompt or interaction.message is None:
             await reply_ephemeral(interaction, RESULT_GONE)
             return

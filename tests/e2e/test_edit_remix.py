@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
 from PIL import Image
 
+from bot.interactions import buttons
 from bot.interactions import presentation as ui
+from bot.interactions.messages import DATABASE_UNAVAILABLE
 from bot.limits.policy import usd_to_micro
 from bot.novita.client import NovitaClient
 from bot.storage.ledger import JobStatus, LedgerEntry
@@ -134,6 +137,26 @@ async def test_remix_offers_the_prompt_and_makes_a_new_image_at_the_same_size(
     await stack.bot.generation.jobs.wait_idle()
     row = await ledger_row(stack, remixed)
     assert (row.status, row.cost_microusd) == (JobStatus.SUCCEEDED, IMAGE_PRICE)
+
+
+async def test_remix_with_a_stalled_database_answers_in_time_and_says_why(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = await finished_job(stack, stack.alice, "a lighthouse at dusk", "768*512")
+    stalled = asyncio.Event()
+
+    async def never_answers(job_id: int) -> None:
+        stalled.set()
+        await asyncio.Event().wait()  # a database that stopped answering
+
+    monkeypatch.setattr(buttons, "REMIX_LOOKUP_TIMEOUT", 0.3)
+    monkeypatch.setattr(stack.bot.generation.admissions, "lookup", never_answers)
+    click = await stack.click(original, "Remix", stack.bob)
+    reply = await click.wait_private_reply()
+    assert stalled.is_set() and click.modal is None
+    assert click.ack_latency is not None and click.ack_latency < 3.0
+    assert reply.ephemeral and reply.content == DATABASE_UNAVAILABLE
+    assert len(stack.mock.tasks) == 1  # nothing new was started
 
 
 async def test_imagine_edit_edits_a_good_upload(stack: LocalStack) -> None:
