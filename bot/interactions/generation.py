@@ -351,6 +351,7 @@ class GenerationService:
             interaction_at=interaction.created_at,
             filesize_limit=interaction.filesize_limit,
             kind=str(request.kind),
+            parent_url=None if job.view.parent is None else job.view.parent[1],
         )
 
     # ---- the job's life ------------------------------------------------------------------------

@@ -200,6 +200,7 @@ class JobRecovery:
                 requester_id=entry.user_id,
                 requester_name=entry.user_name,
                 started_at=started_at,
+                parent=_parent(entry),
             ),
             status=StatusMessage.from_token(
                 self.client,
@@ -257,6 +258,13 @@ def _why_not_resumable(
     if _kind(entry) is JobKind.EDIT and entry.task_id is None:
         return "an edit not yet sent cannot be sent again (its input image is not kept)"
     return None
+
+
+def _parent(entry: JournalEntry) -> tuple[str, str] | None:
+    """The "Edit of" / "Remix of" link the job showed before the restart."""
+    if entry.parent_url is None:
+        return None
+    return (ui.REMIX_OF if _kind(entry) is JobKind.REMIX else ui.EDIT_OF), entry.parent_url
 
 
 def _kind(entry: JournalEntry) -> JobKind:

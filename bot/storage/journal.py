@@ -65,6 +65,8 @@ class JournalEntry:
     # `bot.limits.pricing.JobKind`: an edit resumes on the edit duration model, and one not yet
     # submitted cannot be resubmitted (its input image is not kept).
     kind: str = "generate"
+    # An Edit's or Remix's parent result (its jump link), shown again on a resumed job's result.
+    parent_url: str | None = None
 
 
 class JobJournal:
@@ -204,6 +206,7 @@ def _entry(row: RowMapping) -> JournalEntry:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         kind=row["kind"] or "generate",
+        parent_url=row["parent_url"],
     )
 
 
@@ -228,4 +231,5 @@ def _row(entry: JournalEntry, now: dt.datetime) -> dict[str, Any]:
         "kind": entry.kind,
         "created_at": entry.created_at or now,
         "updated_at": now,
+        "parent_url": entry.parent_url,
     }

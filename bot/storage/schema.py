@@ -130,6 +130,7 @@ job_journal = Table(
     Column("created_at", UtcTimestamp, nullable=False),
     Column("updated_at", UtcTimestamp, nullable=False),
     Column("kind", String(16), nullable=False, server_default="generate"),  # V7
+    Column("parent_url", String(300)),  # V9
 )
 
 shard_owners = Table(

@@ -259,3 +259,19 @@ async def test_an_edit_running_at_a_restart_is_polled_again_and_delivered(
     assert (row.status, row.cost_microusd) == (JobStatus.SUCCEEDED, EDIT_PRICE)
     # Its finish taught the edit model, not the generation model.
     assert stack.services.edits.durations.seq > 0 == stack.services.engine.durations.seq
+
+
+async def test_an_edit_of_a_result_taken_back_after_a_restart_still_names_its_parent(
+    stack: LocalStack,
+) -> None:
+    original = await finished_job(stack, stack.alice)
+    click, text_input = await open_modal(stack, original, "Edit", stack.bob)
+    submission = await submit(stack, click, text_input, "make it night time")
+    await stack.fake.wait_for(lambda: stack.mock.stats.edits >= 1 or None)
+    await stack.bot.close()
+
+    await stack.start_bot()  # the journal kept the parent's link with the job
+    edited = await stack.wait_result(submission)
+    assert title(edited) == ui.RESULT_TITLE
+    assert str(original.id) in field_values(edited)[ui.EDIT_OF]
+    assert stack.mock.stats.edits == 1  # polled again, never resubmitted

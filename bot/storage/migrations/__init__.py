@@ -27,6 +27,7 @@ from bot.storage.migrations import (
     v6_admission_cache,
     v7_job_kind,
     v8_pending_deliveries,
+    v9_parent_link,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = tuple(
         v1_core, v2_jobs, v3_state, v4_result_messages, v5_crash_journal, v6_admission_cache,
         v7_job_kind,
         v8_pending_deliveries,
+        v9_parent_link,
     )
 )
 LATEST_VERSION: Final = MIGRATIONS[-1].version
