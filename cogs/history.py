@@ -14,8 +14,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.interactions.history_pages import MemberHistoryButton, member_history_page
+from bot.interactions.pending import show_pending
 from bot.interactions.replies import reply_ephemeral
 from bot.limits.member_history import MemberHistory
+from bot.storage.pending_deliveries import PendingDeliveries
 
 if TYPE_CHECKING:
     from bot.interactions.app import ImagineBot
@@ -24,8 +26,9 @@ log = logging.getLogger(__name__)
 
 
 class History(commands.Cog):
-    def __init__(self, history: MemberHistory) -> None:
+    def __init__(self, history: MemberHistory, pending: PendingDeliveries | None) -> None:
         self.history = history
+        self.pending = pending  # results kept while the member's DMs were closed
 
     @app_commands.command(name="imagine-history", description="Your recent images, newest first")
     @app_commands.allowed_installs(guilds=True, users=True)
@@ -40,6 +43,7 @@ class History(commands.Cog):
             self.history, interaction.user.id, interaction.guild_id, page
         )
         await reply_ephemeral(interaction, embed=embed, view=view)
+        await show_pending(interaction, self.pending)
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
@@ -60,7 +64,7 @@ class History(commands.Cog):
 
 async def setup(bot: ImagineBot) -> None:
     bot.add_dynamic_items(MemberHistoryButton)
-    await bot.add_cog(History(bot.services.member_history))
+    await bot.add_cog(History(bot.services.member_history, bot.generation.pending))
 
 
 async def teardown(bot: ImagineBot) -> None:

@@ -63,7 +63,8 @@ async def test_in_a_group_dm_the_late_result_goes_by_dm() -> None:
         assert bot_posts(fake) == [f"/channels/{dm.id}/messages"]
 
 
-async def test_closed_dms_keep_the_result_for_the_next_command() -> None:
+@pytest.mark.parametrize("command", ["imagine-quota", "imagine-history"])
+async def test_closed_dms_keep_the_result_for_the_next_command(command: str) -> None:
     async with LocalStack(StackOptions(time_scale=0.01, fixed_duration=50.0)) as stack:
         fake = stack.fake
         elsewhere = fake.add_foreign_channel()
@@ -80,9 +81,9 @@ async def test_closed_dms_keep_the_result_for_the_next_command() -> None:
             await asyncio.wait(jobs, timeout=10)
         assert len(await pending.waiting_for(dave.id)) == 1
 
-        quota = await fake.invoke_slash(elsewhere, dave, "imagine-quota")
+        later = await fake.invoke_slash(elsewhere, dave, command)
         shown = await fake.wait_for(
-            lambda: next((m for m in quota.followups() if KEPT_NOTE in m.content), None),
+            lambda: next((m for m in later.followups() if KEPT_NOTE in m.content), None),
             timeout=10,
         )
         assert shown.ephemeral
