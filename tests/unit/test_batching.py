@@ -24,6 +24,16 @@ class Decider:
         return [n * 10 for n in batch]
 
 
+async def _blocked_on_first(
+    batcher: Batcher[int, int], decide: Decider, first: int
+) -> asyncio.Future[int]:
+    """Submit `first` and hold its decision open, so what comes next has to wait for a batch."""
+    decide.release.clear()
+    future = asyncio.ensure_future(batcher.submit(first))
+    await asyncio.sleep(0)  # the drainer took it and is deciding
+    return future
+
+
 async def test_a_lone_request_is_decided_at_once_and_a_crowd_in_few_batches() -> None:
     decide = Decider()
     batcher = Batcher(decide, max_batch=4)
@@ -43,9 +53,7 @@ async def test_a_lone_request_is_decided_at_once_and_a_crowd_in_few_batches() ->
 async def test_a_failed_decision_fails_its_whole_batch_and_only_it() -> None:
     decide = Decider()
     batcher = Batcher(decide)
-    decide.release.clear()
-    blocker = asyncio.ensure_future(batcher.submit(0))
-    await asyncio.sleep(0)
+    blocker = await _blocked_on_first(batcher, decide, 0)
     spoiled = [asyncio.ensure_future(batcher.submit(n)) for n in (5, -1)]
     decide.release.set()
     assert await blocker == 0
@@ -79,9 +87,7 @@ async def test_a_result_nobody_waits_for_goes_to_orphaned() -> None:
 async def test_close_cancels_what_is_still_waiting() -> None:
     decide = Decider()
     batcher = Batcher(decide)
-    decide.release.clear()
-    deciding = asyncio.ensure_future(batcher.submit(1))
-    await asyncio.sleep(0)
+    deciding = await _blocked_on_first(batcher, decide, 1)
     queued = asyncio.ensure_future(batcher.submit(2))
     await asyncio.sleep(0)
     await batcher.close()
