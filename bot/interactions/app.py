@@ -62,6 +62,7 @@ READINESS_DATABASE_TIMEOUT: Final = 2.0
 
 # Connections to Discord's REST API at once (aiohttp's default pool size): ample for the
 # acknowledgements, uploads (at most IMAGES_IN_FLIGHT) and progress edits of a large burst.
+# (The fake Discord serves the gateway from the same host, where a shard takes one of them.)
 DISCORD_HTTP_CONNECTIONS: Final = 100
 
 # discord.py's names for permissions, as Discord's own settings screens call them.
@@ -110,9 +111,12 @@ class ImagineBot(commands.AutoShardedBot):
     async def login(self, token: str) -> None:
         # discord.py's default pool is unbounded: a burst of 1,000 interactions would open
         # 1,000 connections (1,000 TLS handshakes against the real Discord) for requests that
-        # a bounded pool of kept-alive ones serves with less CPU and memory.
+        # a bounded pool of kept-alive ones serves with less CPU and memory. Bounded per host:
+        # each gateway shard's websocket holds a connection for its whole life (to the gateway's
+        # host), so a total limit could starve REST in a process running many shards.
         if self.http.connector is discord.utils.MISSING:
-            self.http.connector = aiohttp.TCPConnector(limit=self.discord_http_connections)
+            self.http.connector = aiohttp.TCPConnector(
+                limit=0, limit_per_host=self.discord_http_connections)
         await super().login(token)
 
     @classmethod
