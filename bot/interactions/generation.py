@@ -70,7 +70,7 @@ from bot.limits.pricing import JobKind
 from bot.observability.metrics import BotMetrics
 from bot.storage.failures import database_unreachable
 from bot.storage.journal import JobJournal, JournalEntry, shard_of
-from bot.storage.journal_writes import JournalWrites
+from bot.storage.journal_writes import JournalWrites, SubmittedTasks
 from bot.storage.outage import OutageLog
 from bot.storage.outbox import WriteOutbox
 from bot.storage.pending_deliveries import PendingDeliveries
@@ -141,6 +141,7 @@ class GenerationService:
         self.outbox = outbox or WriteOutbox()
         self.outage: OutageLog = self.outbox.outage
         self.outcomes = JobOutcomes(views, admissions, self.outbox, result_log)
+        self._submitted = None if journal is None else SubmittedTasks(journal, self.outbox)
         self.owner_id = owner_id
         self.shard_count = shard_count
 
@@ -532,11 +533,8 @@ class GenerationService:
 
     def _record_submitted(self, job: ActiveJob, task_id: str) -> None:
         """Novita has the task (queued in order, so it lands before the job's end)."""
-        if self.journal is not None:
-            journal = self.journal
-            self.outbox.put(
-                f"task of job {job.job_id}", lambda: journal.mark_submitted(job.job_id, task_id)
-            )
+        if self._submitted is not None:
+            self._submitted.add(job.job_id, task_id)
         else:
             self.outbox.put(
                 f"task of job {job.job_id}",

@@ -135,6 +135,21 @@ class JobJournal:
             )
         return bool(result.rowcount)
 
+    async def mark_submitted_many(self, tasks: Sequence[tuple[int, str]]) -> None:
+        """`mark_submitted` for several jobs in one transaction (each step is safe to repeat:
+        the ledger moves only from `reserved`, and a settled job has no journal row)."""
+        if not tasks:
+            return
+        now = self._clock()
+        async with self._db.write() as conn:
+            for job_id, task_id in tasks:
+                await self._ledger.mark_submitted_in(conn, job_id, task_id)
+                await conn.execute(
+                    update(job_journal)
+                    .where(job_journal.c.job_id == job_id)
+                    .values(task_id=task_id, state=str(JobState.SUBMITTED), updated_at=now)
+                )
+
     async def settle(
         self,
         job_id: int,
