@@ -123,21 +123,10 @@ class JobJournal:
                 .values(state=str(JobState.SUBMITTING), updated_at=self._clock())
             )
 
-    async def mark_submitted(self, job_id: int, task_id: str) -> bool:
-        """Novita has the task: record it in the journal and the ledger together."""
-        now = self._clock()
-        async with self._db.write() as conn:
-            await self._ledger.mark_submitted_in(conn, job_id, task_id)
-            result = await conn.execute(
-                update(job_journal)
-                .where(job_journal.c.job_id == job_id)
-                .values(task_id=task_id, state=str(JobState.SUBMITTED), updated_at=now)
-            )
-        return bool(result.rowcount)
-
     async def mark_submitted_many(self, tasks: Sequence[tuple[int, str]]) -> None:
-        """`mark_submitted` for several jobs in one transaction (each step is safe to repeat:
-        the ledger moves only from `reserved`, and a settled job has no journal row)."""
+        """Novita has these jobs' tasks: record each in the journal and the ledger, all in one
+        transaction (safe to repeat: the ledger moves only from `reserved`, and a settled job
+        has no journal row)."""
         if not tasks:
             return
         now = self._clock()

@@ -273,7 +273,7 @@ async def test_job_journal_follows_the_ledger(
     utc_clock.advance(seconds=1)
     assert await journal.update(first, state=JobState.SUBMITTING, message_id=77)
     assert not await journal.update(999, state=JobState.QUEUED)
-    assert await journal.mark_submitted(first, "t-1")
+    await journal.mark_submitted_many([(first, "t-1")])
 
     entry = await journal.get(first)
     assert entry is not None
