@@ -75,9 +75,6 @@ class JobJournal:
         self._clock = clock
         self._ledger = UsageLedger(db, clock)
 
-    async def record(self, entry: JournalEntry) -> None:
-        await self.record_many([entry])
-
     async def record_many(self, entries: Sequence[JournalEntry]) -> None:
         """Journal jobs in one transaction (a burst's new jobs are group-committed)."""
         if not entries:

@@ -66,16 +66,6 @@ class PendingDeliveries:
             )).scalars().all()
         return set(found)
 
-    async def waiting_for(self, user_id: int) -> list[PendingDelivery]:
-        """This member's kept results, oldest first."""
-        async with self._db.read() as conn:
-            rows = (await conn.execute(
-                select(pending_deliveries)
-                .where(pending_deliveries.c.user_id == user_id)
-                .order_by(pending_deliveries.c.id)
-            )).all()
-        return [_delivery(row) for row in rows]
-
     async def take(self, user_id: int) -> list[PendingDelivery]:
         """This member's kept results, oldest first, removed in the same transaction (so two
         commands at once never show one twice; the caller keeps again what it could not show)."""

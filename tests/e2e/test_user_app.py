@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.interactions import presentation as ui
 from bot.interactions.pending import KEPT_NOTE
+from bot.storage.schema import pending_deliveries
 from fakes.discord.models import FakeChannel, FakeMessage
 from fakes.discord.server import FakeDiscord
 from fakes.stack import LocalStack, StackOptions
@@ -63,6 +65,15 @@ async def test_in_a_group_dm_the_late_result_goes_by_dm() -> None:
         assert bot_posts(fake) == [f"/channels/{dm.id}/messages"]
 
 
+async def _kept_count(stack: LocalStack, user_id: int) -> int:
+    """Results kept for this member (read straight from the table)."""
+    async with stack.services.database.read() as conn:
+        return int((await conn.execute(
+            select(func.count()).select_from(pending_deliveries)
+            .where(pending_deliveries.c.user_id == user_id)
+        )).scalar_one())
+
+
 @pytest.mark.parametrize("command", ["imagine-quota", "imagine-history"])
 async def test_closed_dms_keep_the_result_for_the_next_command(command: str) -> None:
     async with LocalStack(StackOptions(time_scale=0.01, fixed_duration=50.0)) as stack:
@@ -79,7 +90,7 @@ async def test_closed_dms_keep_the_result_for_the_next_command(command: str) -> 
         jobs = [t for t in asyncio.all_tasks() if t.get_name().startswith("job-")]
         if jobs:
             await asyncio.wait(jobs, timeout=10)
-        assert len(await pending.waiting_for(dave.id)) == 1
+        assert await _kept_count(stack, dave.id) == 1
 
         later = await fake.invoke_slash(elsewhere, dave, command)
         shown = await fake.wait_for(
@@ -89,7 +100,7 @@ async def test_closed_dms_keep_the_result_for_the_next_command(command: str) -> 
         assert shown.ephemeral
         assert shown.embeds[0].get("title") == ui.RESULT_TITLE
         assert jpeg_size(shown.attachments[0].data) == (512, 512)
-        assert await pending.waiting_for(dave.id) == []  # taken before it was shown
+        assert await _kept_count(stack, dave.id) == 0  # taken before it was shown
         assert dm_messages(fake, fake.dm_channel(dave.user)) == []
 
 

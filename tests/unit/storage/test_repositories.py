@@ -264,12 +264,12 @@ async def test_job_journal_follows_the_ledger(
     ledger = UsageLedger(database, utc_clock)
     first = await _reserve(database, ledger, utc_clock.now)
     second = await _reserve(database, ledger, utc_clock.now)
-    await journal.record(JournalEntry(
+    await journal.record_many([JournalEntry(
         first, "owner-a", shard_of(SNOWFLAKE, 4), 2, 3, guild_id=SNOWFLAKE, user_name="ann",
         application_id=SNOWFLAKE, interaction_id=SNOWFLAKE, interaction_token="secret-token",
         interaction_at=utc_clock.now,
-    ))
-    await journal.record(JournalEntry(second, "owner-a", 0, 2, 3))
+    )])
+    await journal.record_many([JournalEntry(second, "owner-a", 0, 2, 3)])
     utc_clock.advance(seconds=1)
     assert await journal.update(first, state=JobState.SUBMITTING, message_id=77)
     assert not await journal.update(999, state=JobState.QUEUED)
