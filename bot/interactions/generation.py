@@ -224,10 +224,8 @@ class GenerationService:
         if admission.refusal is not None:
             await self.refuse(interaction, refusal_message(admission.refusal))
             return
-        job = self.new_job(interaction, request, admission, edit=edit, parent=parent)
-        record = None if self.journal is None else self._journal_entry(job, interaction)
-        self.launch(job, record)
-        if self.pending is not None:
+        job = self.start(interaction, request, admission, edit=edit, parent=parent)
+        if self._kept is not None:
             # Kept results (closed DMs) are shown beside the new job, never ahead of it.
             side = asyncio.create_task(self._offer_pending(job, interaction))
             self._side_tasks.add(side)
@@ -235,7 +233,7 @@ class GenerationService:
 
     async def _offer_pending(self, job: ActiveJob, interaction: discord.Interaction) -> None:
         """Show the member the results kept for them while their DMs were closed."""
-        assert self.pending is not None and self._kept is not None
+        assert self._kept is not None
         if not await self._kept.has_results(job.request.user_id):
             return
         try:
