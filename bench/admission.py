@@ -28,7 +28,8 @@ from sqlalchemy import text
 
 from bot.config import Settings
 from bot.imaging import ImageSize
-from bot.limits.admission import AdmissionService, JobRequest
+from bot.jobs.model import JobRequest
+from bot.limits.admission import AdmissionService
 from bot.limits.policy import LimitPolicy
 from bot.storage.database import Database
 

@@ -43,9 +43,14 @@ from typing import Any
 from bench.poll_virtual import run_jobs_virtual
 from bot.config import Secret
 from bot.imaging import ImageSize
-from bot.jobs.durations import DurationModel
 from bot.jobs.engine import JobEngine, JobSettings
-from bot.jobs.polling import AdaptivePlanner, ExponentialBackoff, FixedInterval, PollStrategy
+from bot.jobs.polling.durations import DurationModel
+from bot.jobs.polling.planner import (
+    AdaptivePlanner,
+    ExponentialBackoff,
+    FixedInterval,
+    PollStrategy,
+)
 from bot.novita.client import NovitaClient
 from bot.novita.models import GeneratedImage, TaskResult, TaskStatus
 from fakes.novita.server import MockNovita, MockNovitaConfig

@@ -18,8 +18,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 from bot.imaging import ImageSize
-from bot.jobs.durations import DurationModel
 from bot.jobs.engine import JobEngine, JobSettings
+from bot.jobs.polling.durations import DurationModel
 from fakes.novita.server import MockNovitaConfig
 from fakes.novita.timed import Plan, TimedUpstream
 

@@ -310,7 +310,9 @@ def _parse(field_: Field, raw: str) -> Any:
             raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
         return level
     if kind == "poll_strategy":
-        from bot.jobs.strategies import parse_poll_strategy  # lazy: the jobs package needs config
+        from bot.jobs.polling.strategies import (
+            parse_poll_strategy,  # lazy: the jobs package needs config
+        )
 
         return parse_poll_strategy(raw)
     if kind == "int_list":

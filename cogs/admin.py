@@ -1,6 +1,6 @@
 """`/imagine-admin …`: moderators change limits and moderation rules. A thin adapter: hidden
 without Manage Server and re-checked on every use; `GuildAdmin` validates and audit-logs changes,
-`bot.interactions.admin_presentation` words the (ephemeral, ping-free) replies."""
+`bot.wording.admin_presentation` words the (ephemeral, ping-free) replies."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.interactions import admin_presentation as show
-from bot.interactions.admin_history import HistoryPageButton, history_page
 from bot.interactions.checks import guild_and_actor, guild_of, is_moderator
-from bot.interactions.refusals import admin_error_text
-from bot.interactions.replies import reply_ephemeral
+from bot.interactions.components.admin_history import HistoryPageButton, history_page
+from bot.interactions.transport.replies import reply_ephemeral
 from bot.interactions.usage_report import UsageReplies
 from bot.limits.admin import (
     MAX_COUNT,
@@ -25,10 +23,12 @@ from bot.limits.admin import (
     LimitName,
     RoleLimitsInput,
 )
-from bot.storage.guild_settings import NsfwPolicy
+from bot.storage.repositories.guild_settings import NsfwPolicy
+from bot.wording import admin_presentation as show
+from bot.wording.refusals import admin_error_text
 
 if TYPE_CHECKING:
-    from bot.interactions.app import ImagineBot
+    from bot.app.bot import ImagineBot
 
 log = logging.getLogger(__name__)
 

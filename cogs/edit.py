@@ -12,7 +12,7 @@ from bot.imaging import MAX_PROMPT_CHARS
 from bot.interactions.edit_flow import EditFlows
 
 if TYPE_CHECKING:
-    from bot.interactions.app import ImagineBot
+    from bot.app.bot import ImagineBot
 
 
 class ImagineEdit(commands.Cog):

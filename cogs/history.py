@@ -13,14 +13,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.interactions.history_pages import MemberHistoryButton, member_history_page
-from bot.interactions.pending import show_pending
-from bot.interactions.replies import reply_ephemeral
-from bot.limits.member_history import MemberHistory
-from bot.storage.pending_deliveries import PendingDeliveries
+from bot.interactions.components.history_pages import MemberHistoryButton, member_history_page
+from bot.interactions.kept_results import show_pending
+from bot.interactions.transport.replies import reply_ephemeral
+from bot.storage.repositories.kept_results import PendingDeliveries
+from bot.storage.repositories.member_history import MemberHistory
 
 if TYPE_CHECKING:
-    from bot.interactions.app import ImagineBot
+    from bot.app.bot import ImagineBot
 
 log = logging.getLogger(__name__)
 

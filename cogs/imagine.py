@@ -9,10 +9,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.imaging import MAX_PROMPT_CHARS, SIZE_PRESETS, InvalidSizeError, parse_size
-from bot.interactions.buttons import DYNAMIC_ITEMS
+from bot.interactions.components.buttons import DYNAMIC_ITEMS
 
 if TYPE_CHECKING:
-    from bot.interactions.app import ImagineBot
+    from bot.app.bot import ImagineBot
 
 
 def size_suggestions(current: str) -> list[app_commands.Choice[str]]:

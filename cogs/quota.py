@@ -8,16 +8,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.interactions.admin_presentation import quota_embed
 from bot.interactions.checks import is_moderator, member_role_ids
-from bot.interactions.pending import show_pending
-from bot.interactions.replies import reply_ephemeral
+from bot.interactions.kept_results import show_pending
 from bot.interactions.requests import bot_is_present
+from bot.interactions.transport.replies import reply_ephemeral
 from bot.limits.admission import AdmissionService
-from bot.storage.pending_deliveries import PendingDeliveries
+from bot.storage.repositories.kept_results import PendingDeliveries
+from bot.wording.admin_presentation import quota_embed
 
 if TYPE_CHECKING:
-    from bot.interactions.app import ImagineBot
+    from bot.app.bot import ImagineBot
 
 
 class Quota(commands.Cog):

@@ -2,5 +2,5 @@
 
 Installed with the project (so `python -m bot demo` and `generate --mock` work from a fresh
 clone) but never imported by the product package `bot/`: the CLI finds its offline tools here by
-name (`bot.cli.offline_tool`), as discord.py finds cogs.
+name (`bot.terminal.cli.offline_tool`), as discord.py finds cogs.
 """

@@ -21,10 +21,10 @@ from typing import Any, Self
 
 from yarl import URL
 
+from bot.app.bot import ImagineBot
+from bot.app.composition import Services
 from bot.config import Secret, Settings
-from bot.interactions import presentation as ui
-from bot.interactions.app import ImagineBot
-from bot.services import Services
+from bot.wording import presentation as ui
 from fakes.discord.server import (
     FakeAttachment,
     FakeChannel,
@@ -47,7 +47,7 @@ MANAGE_GUILD = 1 << 5
 # (40×): loopback jobs keep Discord's proportions instead of tripping a 5-second bucket.
 STACK_EDIT_RATE_WINDOW = 5.0 / 40
 
-# Titles of the embeds a job can end with (see bot.interactions.presentation).
+# Titles of the embeds a job can end with (see bot.wording.presentation).
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """`python -m bench.load.bot_process --stats FILE`: the real bot, plus measurements from inside.
 
-It runs the bot's own entry point (`bot.cli.main(["run"])`, settings from the environment) and
+It runs the bot's own entry point (`bot.terminal.cli.main(["run"])`, settings from the
+environment) and
 additionally, inside the same process:
 
 * samples event-loop lag: a task sleeps 50 ms and records how much longer it took to wake;
@@ -25,13 +26,13 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-from bot.cli import main as bot_main
 from bot.config import load_settings
 from bot.imaging import ImageSize
-from bot.jobs.durations import DurationModel, prior_generation_seconds
-from bot.jobs.keeper import DURATIONS_KEY
+from bot.jobs.polling.durations import DurationModel, prior_generation_seconds
+from bot.jobs.polling.keeper import DURATIONS_KEY
 from bot.storage.database import Database
-from bot.storage.durations import DurationStore
+from bot.storage.repositories.state import DurationStore
+from bot.terminal.cli import main as bot_main
 
 LAG_PERIOD: Final = 0.05
 

@@ -7,11 +7,11 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
-from bot.interactions import presentation as ui
-from bot.interactions.status_message import StatusMessage
+from bot.interactions.transport.status_message import StatusMessage
 from bot.jobs.edits import EditJob
-from bot.limits.admission import JobRequest
-from bot.storage.journal import JournalEntry
+from bot.jobs.model import JobRequest
+from bot.storage.repositories.journal import JournalEntry
+from bot.wording import presentation as ui
 
 
 @dataclass

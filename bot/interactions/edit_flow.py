@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.imaging import ImageSize, InvalidInputError, parse_size, validate_prompt
-from bot.interactions import presentation as ui
-from bot.interactions.messages import describe_error
-from bot.interactions.replies import reply_ephemeral
 from bot.interactions.requests import request_from_interaction
+from bot.interactions.transport.replies import reply_ephemeral
 from bot.jobs.edits import EditJob, nominal_size
-from bot.limits.admission import JobRequest
-from bot.limits.pricing import JobKind, cost_microusd
+from bot.jobs.model import JobKind, JobRequest
+from bot.limits.pricing import cost_microusd
 from bot.novita.edit import EditSource
 from bot.uploads import InvalidUploadError, check_upload, inspect_upload
+from bot.wording import presentation as ui
+from bot.wording.messages import describe_error
 
 if TYPE_CHECKING:
     from bot.config import Settings

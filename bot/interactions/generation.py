@@ -17,8 +17,8 @@ would either refuse members it should admit or need the database anyway, and und
 database answer may take longer than Discord's 3 s. Deferring first costs a refused member a
 "thinking…" placeholder that lives for one admission (milliseconds) and is then deleted.
 
-Every job is journaled (`bot.storage.journal`) while it runs, so a restart can take it back
-(`resume`); its end is recorded through the write outbox, which retries until the database
+Every job is journaled (`bot.storage.repositories.journal`) while it runs, so a restart can take
+it back (`resume`); its end is recorded through the write outbox, which retries until the database
 takes it. On shutdown running jobs are left in the journal and their members told the image
 will follow after the restart.
 """
@@ -35,25 +35,17 @@ from collections.abc import Awaitable, Callable
 import discord
 
 from bot.imaging import ImageSize, InvalidInputError, resolve_size, validate_prompt
-from bot.interactions import presentation as ui
 from bot.interactions.active_jobs import ActiveJob, ActiveJobs
-from bot.interactions.delivery import (
+from bot.interactions.kept_results import KeptResultLookups, show_pending
+from bot.interactions.outcomes import JobOutcomes, ResultLog, Views
+from bot.interactions.requests import bot_is_present, request_from_interaction
+from bot.interactions.transport.delivery import (
     MESSAGE_EDIT_WINDOW,
     EditBudget,
     ThrottledProgress,
 )
-from bot.interactions.messages import (
-    DATABASE_UNAVAILABLE,
-    describe_error,
-    describe_with_id,
-    new_error_id,
-)
-from bot.interactions.outcomes import JobOutcomes, ResultLog, Views
-from bot.interactions.pending import KeptResultLookups, show_pending
-from bot.interactions.refusals import refusal_message
-from bot.interactions.replies import reply_ephemeral
-from bot.interactions.requests import bot_is_present, request_from_interaction
-from bot.interactions.status_message import (
+from bot.interactions.transport.replies import reply_ephemeral
+from bot.interactions.transport.status_message import (
     INVALID_WEBHOOK_TOKEN,
     UNKNOWN_MESSAGE,
     StatusMessage,
@@ -64,16 +56,24 @@ from bot.interactions.status_message import (
 from bot.jobs.edits import EditJob, EditRunner
 from bot.jobs.engine import JobEngine
 from bot.jobs.fair_queue import JobSlots, UnboundedSlots
+from bot.jobs.model import JobKind, JobOutcome, JobRequest, JobStatus, shard_of
 from bot.jobs.progress import JobPhase, ProgressUpdate
-from bot.limits.admission import Admission, AdmissionService, JobOutcome, JobRequest, JobStatus
-from bot.limits.pricing import JobKind
+from bot.limits.admission import Admission, AdmissionService
 from bot.observability.metrics import BotMetrics
-from bot.storage.failures import database_unreachable
-from bot.storage.journal import JobJournal, JournalEntry, shard_of
-from bot.storage.journal_writes import JournalWrites, SubmittedTasks
-from bot.storage.outage import OutageLog
-from bot.storage.outbox import WriteOutbox
-from bot.storage.pending_deliveries import PendingDeliveries
+from bot.storage.reliability.failures import database_unreachable
+from bot.storage.reliability.journal_writes import JournalWrites, SubmittedTasks
+from bot.storage.reliability.outage import OutageLog
+from bot.storage.reliability.outbox import WriteOutbox
+from bot.storage.repositories.journal import JobJournal, JournalEntry
+from bot.storage.repositories.kept_results import PendingDeliveries
+from bot.wording import presentation as ui
+from bot.wording.messages import (
+    DATABASE_UNAVAILABLE,
+    describe_error,
+    describe_with_id,
+    new_error_id,
+)
+from bot.wording.refusals import refusal_message
 
 log = logging.getLogger(__name__)
 

@@ -11,16 +11,17 @@ from typing import Protocol
 
 import discord
 
-from bot.interactions import presentation as ui
 from bot.interactions.active_jobs import ActiveJob
-from bot.interactions.delivery import ImageTooLargeForDiscord, fit_to_limit
-from bot.interactions.messages import describe_error, describe_with_id, new_error_id
-from bot.interactions.status_message import UnknownChannel
+from bot.interactions.transport.delivery import ImageTooLargeForDiscord, fit_to_limit
+from bot.interactions.transport.status_message import UnknownChannel
+from bot.jobs.model import JobOutcome, JobStatus
 from bot.jobs.progress import JobResult
-from bot.limits.admission import AdmissionService, JobOutcome, JobStatus
+from bot.limits.admission import AdmissionService
 from bot.novita.errors import NovitaError
-from bot.storage.guild_settings import NsfwPolicy
-from bot.storage.outbox import WriteOutbox
+from bot.storage.reliability.outbox import WriteOutbox
+from bot.storage.repositories.guild_settings import NsfwPolicy
+from bot.wording import presentation as ui
+from bot.wording.messages import describe_error, describe_with_id, new_error_id
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Views:
 
 
 class ResultLog(Protocol):
-    """Where delivered images were posted (`bot.limits.member_history.MemberHistory`)."""
+    """Where delivered images were posted (`member_history.MemberHistory`)."""
 
     async def record_result_message(
         self, job_id: int, channel_id: int, message_id: int

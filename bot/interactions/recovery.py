@@ -31,15 +31,13 @@ from typing import Any, Final
 import discord
 
 from bot.imaging import InvalidSizeError, parse_size
-from bot.interactions import presentation as ui
 from bot.interactions.active_jobs import ActiveJob
 from bot.interactions.generation import GenerationService
-from bot.interactions.status_message import TOKEN_LIFETIME, StatusMessage
-from bot.limits.admission import JobRequest
-from bot.limits.pricing import JobKind
-from bot.storage.journal import JobJournal, JobState, JournalEntry, shard_of
-from bot.storage.ledger import ACTIVE, JobStatus, LedgerEntry, UsageLedger
-from bot.storage.shard_owners import ShardOwners
+from bot.interactions.transport.status_message import TOKEN_LIFETIME, StatusMessage
+from bot.jobs.model import JobKind, JobRequest, JobStatus, shard_of
+from bot.storage.repositories.journal import JobJournal, JobState, JournalEntry, ShardOwners
+from bot.storage.repositories.ledger import ACTIVE, LedgerEntry, UsageLedger
+from bot.wording import presentation as ui
 
 log = logging.getLogger(__name__)
 

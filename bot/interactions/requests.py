@@ -6,7 +6,7 @@ import discord
 
 from bot.imaging import ImageSize
 from bot.interactions.checks import is_moderator, member_role_ids
-from bot.limits.admission import Install, JobRequest
+from bot.jobs.model import Install, JobRequest
 
 
 def install_of(interaction: discord.Interaction) -> Install:

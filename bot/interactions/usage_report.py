@@ -15,12 +15,12 @@ from typing import Final
 
 import discord
 
-from bot.interactions import admin_presentation as show
-from bot.interactions.attachments import image_file, releasing
-from bot.interactions.presentation import NO_MENTIONS
-from bot.interactions.replies import reply_ephemeral
+from bot.interactions.transport.attachments import image_file, releasing
+from bot.interactions.transport.replies import reply_ephemeral
 from bot.limits.admin import GuildAdmin, UsageHistory
 from bot.reports.usage_chart import UsageChartData, UsageChartRenderer, alt_text
+from bot.wording import admin_presentation as show
+from bot.wording.presentation import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 

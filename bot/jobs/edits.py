@@ -8,7 +8,7 @@ download and decoding. Only two things differ, and `EditRunner` supplies them:
   `DurationModel` instance (same size buckets, same censoring-aware fit): it starts from the
   generation prior, which is the best guess available, and its regime-change detection moves it
   to the edit model's real timing within a few finishes. It is saved under its own key
-  (`EDIT_DURATIONS_KEY`, see `bot.jobs.keeper`).
+  (`EDIT_DURATIONS_KEY`, see `bot.jobs.polling.keeper`).
 
 A Remix is not an edit: it is a new generation (`JobEngine.run_until_ready`) of an edited prompt.
 """
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from bot.imaging import MAX_SIDE, MIN_SIDE, ImageSize
-from bot.jobs.durations import DurationModel
 from bot.jobs.engine import JobEngine, ReadyTask, SubmittedHook
+from bot.jobs.polling.durations import DurationModel
 from bot.jobs.progress import JobResult, ProgressCallback
 from bot.novita.edit import EditSource
 

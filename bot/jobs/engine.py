@@ -27,8 +27,8 @@ from typing import Any, Protocol, TypeVar
 
 from bot.config import Settings
 from bot.imaging import ImageSize
-from bot.jobs.durations import DurationEstimate, DurationModel
-from bot.jobs.polling import AdaptivePlanner, PollState, PollStrategy, forecast_finish
+from bot.jobs.polling.durations import DurationEstimate, DurationModel
+from bot.jobs.polling.planner import AdaptivePlanner, PollState, PollStrategy, forecast_finish
 from bot.jobs.progress import JobPhase, JobResult, JobTimings, ProgressCallback, ProgressUpdate
 from bot.novita.errors import (
     ImageUnavailableError,

@@ -3,9 +3,9 @@
 `GuildAdmin` puts validation and an audit line in front of the repositories that admission
 reads. Every change is logged on the `bot.limits.admin` logger with the guild, who made it (user
 id) and what changed (before → after). It is Discord-free: the cog passes ids and plain values
-and turns the results into embeds (`bot.interactions.admin_presentation`); input it can't apply
+and turns the results into embeds (`bot.wording.admin_presentation`); input it can't apply
 raises `AdminInputError` with a problem code and its figures, which the edge words
-(`bot.interactions.refusals.admin_error_text`).
+(`bot.wording.refusals.admin_error_text`).
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from typing import Final
 from bot.clock import Clock, utc_now
 from bot.limits.admission import guild_policy
 from bot.limits.blocked_terms import InvalidTermError, TermProblem, normalize_term
-from bot.limits.policy import MICRO, LimitPolicy, start_of_utc_day, start_of_utc_month
+from bot.limits.policy import LimitPolicy, start_of_utc_day, start_of_utc_month
 from bot.storage.database import Database
-from bot.storage.guild_settings import GuildConfig, GuildSettingsRepo, NsfwPolicy
-from bot.storage.ledger import DailyUsage, HistoryPage, UsageLedger
-from bot.storage.moderation import Ban, ModerationRepo
-from bot.storage.roles import RoleOverride, RoleOverrideRepo
+from bot.storage.repositories.guild_settings import GuildConfig, GuildSettingsRepo, NsfwPolicy
+from bot.storage.repositories.ledger import DailyUsage, HistoryPage, UsageLedger
+from bot.storage.repositories.moderation import Ban, ModerationRepo
+from bot.storage.repositories.roles import RoleOverride, RoleOverrideRepo
+from bot.usage import MICRO
 
 log = logging.getLogger(__name__)
 

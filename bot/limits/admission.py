@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import enum
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.batching import DEFAULT_MAX_BATCH, Batcher
 from bot.clock import Clock, utc_now
-from bot.imaging import ImageSize
+from bot.jobs.model import DIRECT_MESSAGES, Install, JobOutcome, JobRequest, JobStatus
 from bot.limits.guild_rules import GuildRules, GuildRulesCache, guild_policy
 from bot.limits.policy import (
     LimitKind,
@@ -44,21 +43,18 @@ from bot.limits.policy import (
     quota_status,
     start_of_utc_day,
 )
-from bot.limits.pricing import JobKind
 from bot.storage.database import Backend, Database
-from bot.storage.guild_settings import GuildSettingsRepo, NsfwPolicy
-from bot.storage.ledger import (
+from bot.storage.repositories.guild_settings import GuildSettingsRepo, NsfwPolicy
+from bot.storage.repositories.ledger import (
     GuildTotals,
-    JobOutcome,
-    JobStatus,
     LedgerEntry,
     NewRow,
     UsageLedger,
     UsageWindow,
     member_usage,
 )
-from bot.storage.moderation import ModerationRepo
-from bot.storage.roles import RoleOverrideRepo
+from bot.storage.repositories.moderation import ModerationRepo
+from bot.storage.repositories.roles import RoleOverrideRepo
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -84,17 +80,8 @@ log = logging.getLogger(__name__)
 # queue wait plus the job deadline.
 DEFAULT_ACTIVE_TTL = dt.timedelta(minutes=20)
 
-DIRECT_MESSAGES: Final = 0  # the ledger's guild (and channel) id for jobs outside a server
 
 
-class Install(enum.StrEnum):
-    """How the bot came to be asked, which decides whose rules apply."""
-
-    GUILD = "guild"  # in a server the bot is a member of: that server's rules
-    DIRECT = "direct"  # the bot's own DM: bot-wide rules
-    # The app installed to a member's account, used where the bot is not present (another
-    # server, a group DM): bot-wide rules plus the host's user-install switch and daily cap.
-    USER = "user"
 
 
 @dataclass(frozen=True)
@@ -106,28 +93,6 @@ class UserInstallRules:
     blocked_words: tuple[str, ...] = ()  # wherever no server rules apply
 
 
-@dataclass(frozen=True)
-class JobRequest:
-    """Someone asked for an image: who, where and what. Admitted, it becomes the job's request."""
-
-    guild_id: int | None  # None: no server's rules apply (a direct message, a user install)
-    channel_id: int | None
-    user_id: int
-    prompt: str
-    size: ImageSize
-    user_name: str = ""  # shown on the job's messages
-    role_ids: tuple[int, ...] = ()
-    # Members with Manage Server are never locked out: bans and the channel allow-list don't
-    # apply to them (limits and blocked terms still do).
-    is_moderator: bool = False
-    channel_is_nsfw: bool = False  # flagged images may be shown here as they are
-    parent_channel_id: int | None = None  # a thread's channel, for the allow-list
-    reroll_of: int | None = None  # the job re-rolled; a re-roll counts like any other request
-    images: int = 1
-    kind: JobKind = JobKind.GENERATE  # an edit or remix counts as one image like any job
-    # Its estimated price (`pricing.cost_microusd`); None: `images` at the generation price.
-    cost_microusd: int | None = None
-    install: Install = Install.GUILD
 
 
 @dataclass(frozen=True)
@@ -356,7 +321,7 @@ class AdmissionService:
     ) -> bool:
         """Record how the job ended; False if it was already closed (finishing twice is harmless).
 
-        Cancelled before it reached Novita, it is refunded (see `bot.storage.ledger`).
+        Cancelled before it reached Novita, it is refunded (see `bot.storage.repositories.ledger`).
         """
         return await self._ledger.finish(
             job_id, outcome, task_id=task_id, timings=timings, error=error

@@ -29,9 +29,9 @@ from bot.limits.policy import (
     Refusal,
     RoleLimits,
 )
-from bot.storage import config_versions
-from bot.storage.guild_settings import GuildConfig, NsfwPolicy
-from bot.storage.guild_snapshot import GuildSnapshot, read_snapshot
+from bot.storage.repositories import config_versions
+from bot.storage.repositories.guild_settings import GuildConfig, NsfwPolicy
+from bot.storage.repositories.guild_snapshot import GuildSnapshot, read_snapshot
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
+from bot.usage import Usage, usd_to_micro
+
 if TYPE_CHECKING:
     from bot.config import Settings
 
 UNLIMITED: Final = 0
-MICRO: Final = 1_000_000  # money is counted in micro-dollars so sums are exact
 
 
 def start_of_utc_day(now: dt.datetime) -> dt.datetime:
@@ -37,8 +38,6 @@ def start_of_utc_month(now: dt.datetime) -> dt.datetime:
     return start_of_utc_day(now).replace(day=1)
 
 
-def usd_to_micro(usd: float) -> int:
-    return round(usd * MICRO)
 
 
 def most_generous(values: Iterable[int]) -> int | None:
@@ -182,20 +181,6 @@ class MemberLimits:
         return usd_to_micro(self.policy.price_per_image_usd) * images
 
 
-@dataclass(frozen=True)
-class Usage:
-    """What the ledger says right now, for one member in one guild (counted jobs only).
-
-    `bot.storage.ledger.UsageLedger.counts` reads it, `evaluate` judges it.
-    """
-
-    window_starts: Sequence[dt.datetime] = ()  # start times inside the window, oldest first
-    user_today: int = 0
-    user_active: int = 0
-    guild_active: int = 0
-    guild_today: int = 0
-    guild_spent_today_microusd: int = 0
-    bot_spent_today_microusd: int = 0
 
 
 class LimitKind(enum.StrEnum):
@@ -216,7 +201,7 @@ class LimitKind(enum.StrEnum):
 class Refusal:
     """Why one more job may not start: the limit that refused it, with the figures behind it.
 
-    The edge words it (`bot.interactions.refusals`). `retry_at` is when the refusal lifts by
+    The edge words it (`bot.wording.refusals`). `retry_at` is when the refusal lifts by
     itself (None: when a running job finishes, or never). Only the fields of its kind are set.
     """
 

@@ -12,10 +12,10 @@ and records that cost in the ledger.
 
 from __future__ import annotations
 
-import enum
 from typing import TYPE_CHECKING, Final
 
-from bot.limits.policy import usd_to_micro
+from bot.jobs.model import JobKind
+from bot.usage import usd_to_micro
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -23,15 +23,6 @@ if TYPE_CHECKING:
 IMAGES_PER_JOB: Final = 1
 
 
-class JobKind(enum.StrEnum):
-    GENERATE = "generate"  # /imagine, Re-roll
-    EDIT = "edit"          # Edit on a result, /imagine-edit on an upload
-    REMIX = "remix"        # Remix on a result: a new generation from an edited prompt
-
-    @property
-    def is_edit(self) -> bool:
-        """Whether the job runs Qwen-Image-Edit (an input image) rather than txt2img."""
-        return self is JobKind.EDIT
 
 
 def price_for(kind: JobKind, settings: Settings) -> float:

@@ -1,6 +1,6 @@
 """Typed errors for everything that can go wrong between a prompt and a downloaded image.
 
-Callers decide what to tell people from the *type* (see `bot.interactions.messages`); the
+Callers decide what to tell people from the *type* (see `bot.wording.messages`); the
 attributes carry what a message or a retry needs. Nothing here ever contains the API key.
 """
 

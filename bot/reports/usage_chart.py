@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from bot.storage.ledger import DailyUsage, JobStatus
+from bot.jobs.model import JobStatus
+from bot.storage.repositories.ledger import DailyUsage
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

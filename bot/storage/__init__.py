@@ -1,21 +1,14 @@
 """Persistence: one `Database` (SQLite file or PostgreSQL) and a repository per concern."""
 
+from bot.jobs.model import JobOutcome, JobStatus
 from bot.storage.database import Backend, Database, DatabaseConfigError
-from bot.storage.durations import DurationStore
-from bot.storage.guild_settings import GuildConfig, GuildSettingsRepo, NsfwPolicy
-from bot.storage.journal import JobJournal, JobState, JournalEntry
-from bot.storage.ledger import (
-    HistoryPage,
-    JobOutcome,
-    JobStatus,
-    LedgerEntry,
-    UsageLedger,
-    UsageSummary,
-)
 from bot.storage.migrations import LATEST_VERSION, SchemaTooNewError
-from bot.storage.moderation import Ban, ModerationRepo, ModerationRules
-from bot.storage.roles import MemberRoles, RoleOverride, RoleOverrideRepo
-from bot.storage.state import StateStore
+from bot.storage.repositories.guild_settings import GuildConfig, GuildSettingsRepo, NsfwPolicy
+from bot.storage.repositories.journal import JobJournal, JobState, JournalEntry
+from bot.storage.repositories.ledger import HistoryPage, LedgerEntry, UsageLedger, UsageSummary
+from bot.storage.repositories.moderation import Ban, ModerationRepo, ModerationRules
+from bot.storage.repositories.roles import MemberRoles, RoleOverride, RoleOverrideRepo
+from bot.storage.repositories.state import DurationStore, StateStore
 
 __all__ = [
     "LATEST_VERSION",

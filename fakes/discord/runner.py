@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import discord
 
-from bot.interactions.endpoints import configure_endpoints
+from bot.app.endpoints import configure_endpoints
 
 if TYPE_CHECKING:
     from fakes.discord.server import FakeDiscord

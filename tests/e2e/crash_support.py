@@ -16,8 +16,8 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import make_url
 
 from bot.storage.database import Database
-from bot.storage.journal import JobJournal
-from bot.storage.ledger import LedgerEntry, UsageLedger
+from bot.storage.repositories.journal import JobJournal
+from bot.storage.repositories.ledger import LedgerEntry, UsageLedger
 from fakes.discord.server import FakeDiscord, FakeGuild, FakeInteraction, FakeMessage
 from fakes.novita.server import MockNovita
 from tests.db_fixtures import POSTGRES_URL, asyncpg_dsn, require_postgres

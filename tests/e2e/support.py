@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from bot.interactions import presentation as ui
+from bot.wording import presentation as ui
 from fakes.discord.server import (
     FakeChannel,
     FakeDiscord,

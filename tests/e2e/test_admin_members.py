@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.interactions import presentation as ui
-from bot.interactions.app import ImagineBot
+from bot.app.bot import ImagineBot
+from bot.wording import presentation as ui
 from fakes.discord.server import FakeMember, FakeMessage, FakeRole
 from fakes.stack import LocalStack, StackOptions
 from tests.e2e.support import assert_pings_nobody

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.interactions import presentation as ui
-from bot.storage.journal import JobJournal, JobState
+from bot.storage.repositories.journal import JobJournal, JobState
+from bot.wording import presentation as ui
 from fakes.discord.server import FakeInteraction, FakeMember, FakeMessage
 from fakes.stack import LocalStack, StackOptions
 from tests.e2e.support import (

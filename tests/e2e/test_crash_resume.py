@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.interactions import presentation as ui
-from bot.storage.ledger import JobStatus
+from bot.jobs.model import JobStatus
+from bot.wording import presentation as ui
 from fakes.discord.server import FakeDiscord, FakeDiscordConfig, FakeInteraction
 from fakes.novita.server import MockNovita, MockNovitaConfig
 from tests.e2e.crash_support import (

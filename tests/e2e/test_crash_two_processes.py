@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage.journal import shard_of
+from bot.jobs.model import shard_of
 from fakes.discord.server import FakeDiscord, FakeGuild
 from fakes.novita.server import MockNovita, MockNovitaConfig
 from tests.e2e.crash_support import (

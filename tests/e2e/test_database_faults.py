@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import make_url
 
-from bot.interactions.messages import DATABASE_UNAVAILABLE
 from bot.storage.database import Database
-from bot.storage.journal import JobJournal
-from bot.storage.ledger import UsageLedger
+from bot.storage.repositories.journal import JobJournal
+from bot.storage.repositories.ledger import UsageLedger
+from bot.wording.messages import DATABASE_UNAVAILABLE
 from fakes.db_proxy import TcpProxy
 from fakes.stack import LocalStack, StackOptions
 from tests.e2e.crash_support import fresh_postgres_database

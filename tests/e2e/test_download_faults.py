@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from bot.interactions import presentation as ui
-from bot.storage.ledger import JobStatus, LedgerEntry, UsageLedger
+from bot.jobs.model import JobStatus
+from bot.storage.repositories.ledger import LedgerEntry, UsageLedger
+from bot.wording import presentation as ui
 from fakes.discord.server import FakeMessage
 from fakes.image_host import FakeImageHost
 from fakes.novita.server import MockTask

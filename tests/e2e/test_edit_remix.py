@@ -8,12 +8,13 @@ import io
 import pytest
 from PIL import Image
 
-from bot.interactions import buttons
-from bot.interactions import presentation as ui
-from bot.interactions.messages import DATABASE_UNAVAILABLE
-from bot.limits.policy import usd_to_micro
+from bot.interactions.components import buttons
+from bot.jobs.model import JobStatus
 from bot.novita.client import NovitaClient
-from bot.storage.ledger import JobStatus, LedgerEntry
+from bot.storage.repositories.ledger import LedgerEntry
+from bot.usage import usd_to_micro
+from bot.wording import presentation as ui
+from bot.wording.messages import DATABASE_UNAVAILABLE
 from fakes.discord.players import walk_components
 from fakes.discord.server import FakeInteraction, FakeMember, FakeMessage
 from fakes.stack import LocalStack

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from bot.interactions import presentation as ui
-from bot.interactions.messages import MISCONFIGURED
-from bot.storage.guild_settings import NsfwPolicy
+from bot.storage.repositories.guild_settings import NsfwPolicy
+from bot.wording import presentation as ui
+from bot.wording.messages import MISCONFIGURED
 from fakes.discord.server import FakeMessage
 from fakes.novita.server import Endpoint, Fault
 from fakes.stack import LocalStack, StackOptions

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.interactions import presentation as ui
-from bot.interactions.app import ImagineBot
-from bot.limits.admission import Admission, JobRequest
+from bot.app.bot import ImagineBot
+from bot.jobs.model import JobRequest
+from bot.limits.admission import Admission
+from bot.wording import presentation as ui
 from fakes import demo
 from fakes.discord.server import FakeMember, FakeMessage
 from fakes.stack import LocalStack, StackOptions
@@ -157,7 +158,7 @@ async def test_a_delivered_image_leaves_no_copy_behind_for_the_garbage_collector
     stack: LocalStack,
 ) -> None:
     """The upload's buffer is freed as soon as Discord has it, by reference counting alone
-    (discord.py leaves it in a reference cycle; see bot.interactions.attachments)."""
+    (discord.py leaves it in a reference cycle; see bot.interactions.transport.attachments)."""
     gc.collect()
     gc.disable()
     try:

@@ -9,8 +9,8 @@ from collections.abc import Collection
 
 import pytest
 
-from bot.interactions import history_presentation as show
-from bot.limits.member_history import MEMBER_HISTORY_PAGE_SIZE
+from bot.storage.repositories.member_history import MEMBER_HISTORY_PAGE_SIZE
+from bot.wording import history_presentation as show
 from fakes.discord.server import FakeChannel, FakeMember, FakeMessage
 from fakes.stack import LocalStack
 from tests.e2e.support import assert_pings_nobody

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.interactions.generation import DATABASE_UNAVAILABLE
-from bot.storage.ledger import UsageLedger
+from bot.storage.repositories.ledger import UsageLedger
 from fakes.discord.state import FakeDiscordConfig
 from fakes.stack import LocalStack, StackOptions
 from tests.e2e.support import title

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.storage.database import Database
-from bot.storage.ledger import UsageLedger
+from bot.storage.repositories.ledger import UsageLedger
 from fakes.discord.server import FakeDiscord
 from fakes.novita.server import MockNovita, MockNovitaConfig
 from tests.e2e.crash_support import process_env

@@ -9,8 +9,8 @@ import discord
 import pytest
 from discord import app_commands
 
+from bot.app.bot import COMMAND_HASH_KEY, sync_commands
 from bot.config import Secret
-from bot.interactions.app import COMMAND_HASH_KEY, sync_commands
 from fakes.stack import LocalStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]

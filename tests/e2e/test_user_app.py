@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from bot.interactions import presentation as ui
-from bot.interactions.pending import KEPT_NOTE
+from bot.interactions.kept_results import KEPT_NOTE
 from bot.storage.schema import pending_deliveries
+from bot.wording import presentation as ui
 from fakes.discord.models import FakeChannel, FakeMessage
 from fakes.discord.server import FakeDiscord
 from fakes.stack import LocalStack, StackOptions

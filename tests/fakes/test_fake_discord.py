@@ -15,7 +15,7 @@ from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.interactions.endpoints import configure_endpoints, reset_endpoints
+from bot.app.endpoints import configure_endpoints, reset_endpoints
 from fakes.discord.limits import DiscordAPIError, check_message
 from fakes.discord.server import (
     FakeChannel,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import cli
+from bot.terminal import cli
 from fakes.novita import server as mock_novita
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot import cli, generate
+from bot.terminal import cli, generate
 
 FAST = ["--mock", "--mock-time-scale", "0.005"]
 

@@ -19,7 +19,7 @@ from bot.imaging import (
     resolve_size,
     validate_prompt,
 )
-from bot.interactions.messages import describe_error
+from bot.wording.messages import describe_error
 
 sides = st.integers(min_value=MIN_SIDE, max_value=MAX_SIDE)
 separators = st.sampled_from(["*", "x", "X", "×", " x ", " X ", " * "])

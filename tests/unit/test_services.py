@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.composition import NoNovita, Services
 from bot.config import Secret, Settings
 from bot.imaging import ImageSize
 from bot.jobs.fair_queue import FairQueue
-from bot.services import NoNovita, Services
 
 
 def settings_for(tmp_path: Path, **overrides: object) -> Settings:

@@ -15,7 +15,7 @@ metadata = MetaData()
 Table(
     "durations", metadata,
     Column("name", String(64), primary_key=True),
-    Column("data", Text, nullable=False),  # JSON, owned by bot.jobs.durations
+    Column("data", Text, nullable=False),  # JSON, owned by bot.jobs.polling.durations
     Column("updated_at", UtcTimestamp, nullable=False),
 )
 

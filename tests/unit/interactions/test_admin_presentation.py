@@ -7,20 +7,7 @@ import re
 
 import pytest
 
-from bot.interactions.admin_presentation import (
-    DESCRIPTION_LIMIT,
-    FIELD_LIMIT,
-    bounded_lines,
-    history_embed,
-    limit_change_text,
-    limits_reset_text,
-    quota_embed,
-    settings_embed,
-    usage_embed,
-    words_embed,
-)
-from bot.interactions.limit_words import LIMIT_LABELS, format_limit
-from bot.interactions.refusals import admin_error_text
+from bot.jobs.model import JobStatus
 from bot.limits.admin import (
     LIMITS,
     AdminInputError,
@@ -36,17 +23,25 @@ from bot.limits.admin import (
     parse_role_limits,
     policy_value,
 )
-from bot.limits.policy import (
-    GuildLimits,
-    LimitPolicy,
-    MemberLimits,
-    Usage,
-    UserLimits,
-    quota_status,
+from bot.limits.policy import GuildLimits, LimitPolicy, MemberLimits, UserLimits, quota_status
+from bot.storage.repositories.guild_settings import GuildConfig, NsfwPolicy
+from bot.storage.repositories.ledger import HistoryPage, LedgerEntry
+from bot.storage.repositories.roles import RoleOverride
+from bot.usage import Usage
+from bot.wording.admin_presentation import (
+    DESCRIPTION_LIMIT,
+    FIELD_LIMIT,
+    bounded_lines,
+    history_embed,
+    limit_change_text,
+    limits_reset_text,
+    quota_embed,
+    settings_embed,
+    usage_embed,
+    words_embed,
 )
-from bot.storage.guild_settings import GuildConfig, NsfwPolicy
-from bot.storage.ledger import HistoryPage, JobStatus, LedgerEntry
-from bot.storage.roles import RoleOverride
+from bot.wording.limit_words import LIMIT_LABELS, format_limit
+from bot.wording.refusals import admin_error_text
 
 NOW = dt.datetime(2025, 3, 14, 12, 0, tzinfo=dt.UTC)
 DEFAULTS = LimitPolicy(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.interactions.attachments import image_file, release, releasing
+from bot.interactions.transport.attachments import image_file, release, releasing
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import os
 import pytest
 from PIL import Image
 
-from bot.interactions.delivery import (
+from bot.interactions.transport.delivery import (
     EditBudget,
     ImageTooLargeForDiscord,
     ThrottledProgress,

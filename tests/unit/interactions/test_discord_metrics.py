@@ -7,7 +7,7 @@ import discord
 import pytest
 from aiohttp import web
 
-from bot.interactions.discord_metrics import discord_trace, request_kind
+from bot.app.discord_metrics import discord_trace, request_kind
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection
 
-from bot.interactions.pending import KeptResultLookups
+from bot.interactions.kept_results import KeptResultLookups
 from bot.storage.database import Database
-from bot.storage.pending_deliveries import PendingDeliveries
+from bot.storage.repositories.kept_results import PendingDeliveries
 
 ALICE, BOB, CAROL = 11, 22, 33
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 
 from bot.imaging import InvalidPromptError, InvalidSizeError, PromptProblem, SizeProblem
-from bot.interactions.messages import MISCONFIGURED, describe_error, describe_with_id
 from bot.novita import errors
 from bot.novita.image_check import MAX_IMAGE_PIXELS
 from bot.uploads import MAX_UPLOAD_BYTES, InvalidUploadError, UploadProblem
+from bot.wording.messages import MISCONFIGURED, describe_error, describe_with_id
 
 
 @pytest.mark.parametrize(

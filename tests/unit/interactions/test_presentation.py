@@ -6,8 +6,8 @@ import discord
 import pytest
 
 from bot.imaging import ImageSize
-from bot.interactions import presentation as ui
 from bot.jobs.progress import JobPhase, ProgressUpdate
+from bot.wording import presentation as ui
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 JOB = ui.JobView("a *bold* @everyone poster", ImageSize(1024, 1536), 42, "Ada", NOW)

@@ -6,23 +6,16 @@ import datetime as dt
 
 import pytest
 
-from bot.interactions.refusals import (
+from bot.limits.admin import AdminInputError, AdminProblem, LimitName
+from bot.limits.blocked_terms import TermProblem
+from bot.limits.policy import GuildLimits, LimitKind, LimitPolicy, Refusal, UserLimits, evaluate
+from bot.usage import Usage
+from bot.wording.refusals import (
     admin_error_text,
     channel_list,
     refusal_message,
     refusal_reason,
     refusal_sentence,
-)
-from bot.limits.admin import AdminInputError, AdminProblem, LimitName
-from bot.limits.blocked_terms import TermProblem
-from bot.limits.policy import (
-    GuildLimits,
-    LimitKind,
-    LimitPolicy,
-    Refusal,
-    Usage,
-    UserLimits,
-    evaluate,
 )
 
 NOW = dt.datetime(2025, 3, 14, 23, 50, tzinfo=dt.UTC)

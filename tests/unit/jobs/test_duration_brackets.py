@@ -9,8 +9,8 @@ import random
 import pytest
 
 from bot.imaging import ImageSize
-from bot.jobs.censored_fit import MAX_BRACKETS, PRIOR_FIT, Bracket, fit_brackets
-from bot.jobs.durations import DurationModel, bucket_key
+from bot.jobs.polling.censored_fit import MAX_BRACKETS, PRIOR_FIT, Bracket, fit_brackets
+from bot.jobs.polling.durations import DurationModel, bucket_key
 
 SMALL, SQUARE, LARGE = ImageSize(512, 512), ImageSize(1024, 1024), ImageSize(1536, 1536)
 

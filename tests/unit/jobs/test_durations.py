@@ -12,7 +12,7 @@ import random
 import pytest
 
 from bot.imaging import ImageSize
-from bot.jobs.durations import (
+from bot.jobs.polling.durations import (
     DurationModel,
     bucket_key,
     prior_generation_seconds,

@@ -16,9 +16,9 @@ from PIL import Image
 
 from bot.config import Secret
 from bot.imaging import ImageSize
-from bot.jobs.durations import DurationModel
 from bot.jobs.edits import EditJob, EditRunner, nominal_size
 from bot.jobs.engine import JobEngine, JobSettings
+from bot.jobs.polling.durations import DurationModel
 from bot.jobs.progress import JobPhase, ProgressUpdate
 from bot.novita.client import NovitaClient
 from bot.novita.edit import EditSource

@@ -13,9 +13,9 @@ import pytest
 
 from bot.config import Secret
 from bot.imaging import ImageSize
-from bot.jobs.durations import DurationModel
 from bot.jobs.engine import JobEngine, JobSettings
-from bot.jobs.polling import FixedInterval
+from bot.jobs.polling.durations import DurationModel
+from bot.jobs.polling.planner import FixedInterval
 from bot.jobs.progress import JobPhase, ProgressUpdate
 from bot.novita.client import NovitaClient
 from bot.novita.errors import (

@@ -9,8 +9,8 @@ import random
 import pytest
 
 from bot.imaging import ImageSize
-from bot.jobs.durations import DurationEstimate, DurationModel
-from bot.jobs.polling import AdaptivePlanner, PollState, finish_distribution
+from bot.jobs.polling.durations import DurationEstimate, DurationModel
+from bot.jobs.polling.planner import AdaptivePlanner, PollState, finish_distribution
 from bot.novita.models import TaskStatus
 from tests.unit.jobs.upstream import run_sequentially
 

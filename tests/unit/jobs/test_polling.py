@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.jobs.durations import DurationEstimate
-from bot.jobs.polling import (
+from bot.jobs.polling.durations import DurationEstimate
+from bot.jobs.polling.planner import (
     AdaptivePlanner,
     ExponentialBackoff,
     FixedInterval,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.config import SettingsError, settings_from_mapping
-from bot.jobs.polling import AdaptivePlanner, ExponentialBackoff, FixedInterval
-from bot.jobs.strategies import parse_poll_strategy, poll_strategy
+from bot.jobs.polling.planner import AdaptivePlanner, ExponentialBackoff, FixedInterval
+from bot.jobs.polling.strategies import parse_poll_strategy, poll_strategy
 
 
 def test_default_is_the_adaptive_planner_with_the_configured_bounds() -> None:

@@ -6,9 +6,9 @@ import random
 from collections.abc import Sequence
 
 from bot.imaging import ImageSize
-from bot.jobs.durations import DurationModel
 from bot.jobs.engine import JobEngine, JobSettings
-from bot.jobs.polling import AdaptivePlanner, PollStrategy
+from bot.jobs.polling.durations import DurationModel
+from bot.jobs.polling.planner import AdaptivePlanner, PollStrategy
 from fakes.clock import ManualClock
 from fakes.novita.timed import TimedUpstream
 

@@ -16,7 +16,8 @@ import json
 import sys
 
 from bot.imaging import ImageSize
-from bot.limits.admission import AdmissionService, JobRequest
+from bot.jobs.model import JobRequest
+from bot.limits.admission import AdmissionService
 from bot.limits.policy import GuildLimits, LimitPolicy, UserLimits
 from bot.storage.database import Database
 

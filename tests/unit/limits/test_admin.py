@@ -10,7 +10,7 @@ import pytest
 
 from bot.clock import Clock
 from bot.imaging import ImageSize
-from bot.interactions.refusals import admin_error_text
+from bot.jobs.model import JobRequest, JobStatus
 from bot.limits.admin import (
     HISTORY_PAGE_SIZE,
     MAX_BLOCKED_TERMS,
@@ -20,10 +20,11 @@ from bot.limits.admin import (
     LimitName,
     RoleLimitsInput,
 )
-from bot.limits.admission import AdmissionService, JobRequest, JobStatus
+from bot.limits.admission import AdmissionService
 from bot.limits.policy import GuildLimits, LimitKind, LimitPolicy, UserLimits
 from bot.storage import ModerationRepo, NsfwPolicy
 from bot.storage.database import Database
+from bot.wording.refusals import admin_error_text
 
 if TYPE_CHECKING:
     from fakes.clock import ManualUtcClock

@@ -13,17 +13,11 @@ import pytest
 
 from bot.config import Settings
 from bot.imaging import ImageSize
-from bot.interactions.refusals import refusal_sentence
+from bot.jobs.model import DIRECT_MESSAGES, JobKind, JobRequest, JobStatus
 from bot.limits.admin import GuildAdmin
-from bot.limits.admission import (
-    DIRECT_MESSAGES,
-    Admission,
-    AdmissionService,
-    JobRequest,
-    JobStatus,
-)
+from bot.limits.admission import Admission, AdmissionService
 from bot.limits.policy import LimitKind, LimitPolicy
-from bot.limits.pricing import JobKind, cost_microusd
+from bot.limits.pricing import cost_microusd
 from bot.storage import (
     GuildConfig,
     GuildSettingsRepo,
@@ -34,6 +28,7 @@ from bot.storage import (
     UsageLedger,
 )
 from bot.storage.database import Database
+from bot.wording.refusals import refusal_sentence
 from tests.unit.limits.test_policy import policy
 
 if TYPE_CHECKING:

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bot.imaging import ImageSize
+from bot.jobs.model import JobRequest
 from bot.limits.admin import GuildAdmin
-from bot.limits.admission import AdmissionService, JobRequest
+from bot.limits.admission import AdmissionService
 from bot.limits.policy import GuildLimits, LimitKind, LimitPolicy, UserLimits
 from bot.storage import UsageLedger
 from bot.storage.database import Database

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bot.storage.ledger import UsageLedger
+from bot.storage.repositories.ledger import UsageLedger
 
 if TYPE_CHECKING:
     from tests.db_fixtures import DbTarget

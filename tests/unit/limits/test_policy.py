@@ -13,7 +13,6 @@ from bot.limits.policy import (
     MemberLimits,
     Refusal,
     RoleLimits,
-    Usage,
     UserLimits,
     evaluate,
     most_generous,
@@ -21,6 +20,7 @@ from bot.limits.policy import (
     quota_status,
     start_of_utc_month,
 )
+from bot.usage import Usage
 
 NOW = dt.datetime(2025, 3, 14, 23, 50, tzinfo=dt.UTC)
 WINDOW = dt.timedelta(minutes=10)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.config import Settings, load_settings
-from bot.limits.policy import MICRO
-from bot.limits.pricing import IMAGES_PER_JOB, JobKind, cost_microusd, price_for
+from bot.jobs.model import JobKind
+from bot.limits.pricing import IMAGES_PER_JOB, cost_microusd, price_for
+from bot.usage import MICRO
 
 
 def test_defaults_price_an_edit_like_an_image() -> None:

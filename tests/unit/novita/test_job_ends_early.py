@@ -9,7 +9,6 @@ from collections.abc import Callable
 import pytest
 
 from bot.imaging import ImageSize
-from bot.interactions.messages import describe_error
 from bot.jobs.engine import MAX_UNREADABLE_REPLIES, JobEngine, JobSettings
 from bot.jobs.progress import JobPhase, ProgressUpdate
 from bot.novita import errors
@@ -21,6 +20,7 @@ from bot.novita.errors import (
     UnreadableRepliesError,
 )
 from bot.novita.models import GeneratedImage, TaskResult
+from bot.wording.messages import describe_error
 from fakes.clock import ManualClock
 
 SIZE = ImageSize(512, 512)

@@ -11,6 +11,7 @@ import threading
 import pytest
 from PIL import Image
 
+from bot.jobs.model import JobStatus
 from bot.reports import usage_chart
 from bot.reports.usage_chart import (
     DPI,
@@ -26,7 +27,7 @@ from bot.reports.usage_chart import (
     render_usage_chart,
     short_name,
 )
-from bot.storage.ledger import DailyUsage, JobStatus
+from bot.storage.repositories.ledger import DailyUsage
 
 TODAY = dt.date(2025, 3, 30)
 

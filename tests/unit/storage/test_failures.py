@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from bot.storage.database import DatabaseConfigError
-from bot.storage.failures import describe_database_failure, describe_location
+from bot.storage.reliability.failures import describe_database_failure, describe_location
 
 URL = "postgresql+asyncpg://bot:hunter2@db.example:6543/imagine"
 

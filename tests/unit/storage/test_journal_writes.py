@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from bot.clock import utc_now
+from bot.jobs.model import JobStatus
 from bot.storage.database import Database
-from bot.storage.journal import JobJournal, JobState, JournalEntry
-from bot.storage.journal_writes import JournalWrites, SubmittedTasks
-from bot.storage.ledger import JobStatus, UsageLedger
-from bot.storage.outbox import WriteOutbox
+from bot.storage.reliability.journal_writes import JournalWrites, SubmittedTasks
+from bot.storage.reliability.outbox import WriteOutbox
+from bot.storage.repositories.journal import JobJournal, JobState, JournalEntry
+from bot.storage.repositories.ledger import UsageLedger
 
 
 class CountingJournal(JobJournal):

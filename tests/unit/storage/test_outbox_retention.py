@@ -8,11 +8,12 @@ import logging
 
 import pytest
 
+from bot.jobs.model import JobStatus
 from bot.storage.database import Database
-from bot.storage.ledger import JobStatus, UsageLedger
-from bot.storage.outage import OutageLog
-from bot.storage.outbox import WriteOutbox
-from bot.storage.retention import Retention
+from bot.storage.reliability.outage import OutageLog
+from bot.storage.reliability.outbox import WriteOutbox
+from bot.storage.reliability.retention import Retention
+from bot.storage.repositories.ledger import UsageLedger
 from fakes.clock import ManualUtcClock
 
 

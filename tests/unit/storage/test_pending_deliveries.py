@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.storage.database import Database
-from bot.storage.pending_deliveries import MAX_KEPT_PER_MEMBER, PendingDeliveries
+from bot.storage.repositories.kept_results import MAX_KEPT_PER_MEMBER, PendingDeliveries
 
 ALICE, BOB, CAROL = 1_234_567_890_123_456_781, 1_234_567_890_123_456_782, 3
 

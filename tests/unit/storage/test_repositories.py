@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from bot.jobs.model import JobStatus, shard_of
 from bot.storage import (
-    DurationStore,
     GuildConfig,
     GuildSettingsRepo,
     JobJournal,
     JobState,
-    JobStatus,
     JournalEntry,
     ModerationRepo,
     NsfwPolicy,
@@ -24,9 +23,9 @@ from bot.storage import (
     UsageLedger,
 )
 from bot.storage.database import Database
-from bot.storage.journal import shard_of
-from bot.storage.ledger import UsageWindow
-from bot.storage.shard_owners import ShardOwners
+from bot.storage.repositories.journal import ShardOwners
+from bot.storage.repositories.ledger import UsageWindow
+from bot.storage.repositories.state import DurationStore
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.limits.admission import DIRECT_MESSAGES
-from bot.limits.member_history import MEMBER_HISTORY_PAGE_SIZE, MemberHistory
-from bot.storage import JobStatus, UsageLedger
+from bot.jobs.model import DIRECT_MESSAGES, JobStatus
+from bot.storage import UsageLedger
 from bot.storage.database import Database
+from bot.storage.repositories.member_history import MEMBER_HISTORY_PAGE_SIZE, MemberHistory
 
 GUILD, OTHER_GUILD = 1_234_567_890_123_456_789, 42
 ALICE, BOB = 2**63 - 1, 7

@@ -1,0 +1,1 @@
+"""Buttons, modals and pages: what a member clicks."""

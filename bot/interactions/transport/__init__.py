@@ -1,0 +1,1 @@
+"""Getting things onto Discord: the status message, deliveries, files, acknowledgements."""

@@ -1,0 +1,1 @@
+"""When to poll a task, learned from how long jobs take."""

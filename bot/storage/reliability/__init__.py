@@ -1,0 +1,1 @@
+"""What keeps writes landing: the outbox, outage detection, retention, batched journal writes."""

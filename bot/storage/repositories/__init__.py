@@ -1,0 +1,1 @@
+"""The repositories: one per table or concern, over one `Database`."""

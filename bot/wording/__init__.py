@@ -1,0 +1,1 @@
+"""Every sentence a member or moderator reads."""
