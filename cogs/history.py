@@ -14,9 +14,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.interactions.components.history_pages import MemberHistoryButton, member_history_page
-from bot.interactions.kept_results import show_pending
+from bot.interactions.kept_results import show_kept_results
 from bot.interactions.transport.replies import reply_ephemeral
-from bot.storage.repositories.kept_results import PendingDeliveries
+from bot.storage.repositories.kept_results import KeptResults
 from bot.storage.repositories.member_history import MemberHistory
 
 if TYPE_CHECKING:
@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 
 
 class History(commands.Cog):
-    def __init__(self, history: MemberHistory, pending: PendingDeliveries | None) -> None:
+    def __init__(self, history: MemberHistory, kept_results: KeptResults | None) -> None:
         self.history = history
-        self.pending = pending  # results kept while the member's DMs were closed
+        self.kept_results = kept_results  # results kept while the member's DMs were closed
 
     @app_commands.command(name="imagine-history", description="Your recent images, newest first")
     @app_commands.allowed_installs(guilds=True, users=True)
@@ -43,7 +43,7 @@ class History(commands.Cog):
             self.history, interaction.user.id, interaction.guild_id, page
         )
         await reply_ephemeral(interaction, embed=embed, view=view)
-        await show_pending(interaction, self.pending)
+        await show_kept_results(interaction, self.kept_results)
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
@@ -64,7 +64,7 @@ class History(commands.Cog):
 
 async def setup(bot: ImagineBot) -> None:
     bot.add_dynamic_items(MemberHistoryButton)
-    await bot.add_cog(History(bot.services.member_history, bot.generation.pending))
+    await bot.add_cog(History(bot.services.member_history, bot.generation.kept_results))
 
 
 async def teardown(bot: ImagineBot) -> None:

@@ -9,11 +9,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.interactions.checks import is_moderator, member_role_ids
-from bot.interactions.kept_results import show_pending
+from bot.interactions.kept_results import show_kept_results
 from bot.interactions.requests import bot_is_present
 from bot.interactions.transport.replies import reply_ephemeral
 from bot.limits.admission import AdmissionService
-from bot.storage.repositories.kept_results import PendingDeliveries
+from bot.storage.repositories.kept_results import KeptResults
 from bot.wording.admin_presentation import quota_embed
 
 if TYPE_CHECKING:
@@ -22,10 +22,10 @@ if TYPE_CHECKING:
 
 class Quota(commands.Cog):
     def __init__(
-        self, admissions: AdmissionService, pending: PendingDeliveries | None = None
+        self, admissions: AdmissionService, kept_results: KeptResults | None = None
     ) -> None:
         self.admissions = admissions
-        self.pending = pending
+        self.kept_results = kept_results
 
     @app_commands.command(
         name="imagine-quota", description="How many images you have left, and when more come back"
@@ -43,8 +43,8 @@ class Quota(commands.Cog):
         else:  # the user-installed app where the bot is not: bot-wide limits
             status = await self.admissions.quota_status(None, interaction.user.id)
         await reply_ephemeral(interaction, embed=quota_embed(status, banned=status.banned))
-        await show_pending(interaction, self.pending)
+        await show_kept_results(interaction, self.kept_results)
 
 
 async def setup(bot: ImagineBot) -> None:
-    await bot.add_cog(Quota(bot.services.admissions, bot.generation.pending))
+    await bot.add_cog(Quota(bot.services.admissions, bot.generation.kept_results))

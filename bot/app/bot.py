@@ -44,7 +44,7 @@ from bot.storage.reliability.outage import OutageLog
 from bot.storage.reliability.outbox import WriteOutbox
 from bot.storage.reliability.retention import RetentionTask
 from bot.storage.repositories.journal import JobJournal, ShardOwners
-from bot.storage.repositories.kept_results import PendingDeliveries
+from bot.storage.repositories.kept_results import KeptResults
 from bot.storage.repositories.ledger import UsageLedger
 from bot.wording.presentation import NO_MENTIONS
 
@@ -156,7 +156,7 @@ class ImagineBot(commands.AutoShardedBot):
             owner_id=self.job_owner_id,
             shard_count=lambda: self.shard_count or 1,
             edits=self._services.edits,
-            pending=PendingDeliveries(database),
+            kept_results=KeptResults(database),
         )
         self._recovery = JobRecovery(
             self,

@@ -36,7 +36,7 @@ import discord
 
 from bot.imaging import ImageSize, InvalidInputError, resolve_size, validate_prompt
 from bot.interactions.active_jobs import ActiveJob, ActiveJobs
-from bot.interactions.kept_results import KeptResultLookups, show_pending
+from bot.interactions.kept_results import KeptResultLookups, show_kept_results
 from bot.interactions.outcomes import JobOutcomes, ResultLog, Views
 from bot.interactions.requests import bot_is_present, request_from_interaction
 from bot.interactions.transport.delivery import (
@@ -56,8 +56,8 @@ from bot.interactions.transport.status_message import (
 from bot.jobs.edits import EditJob, EditRunner
 from bot.jobs.engine import JobEngine
 from bot.jobs.fair_queue import JobSlots, UnboundedSlots
-from bot.jobs.model import JobKind, JobOutcome, JobRequest, JobStatus, shard_of
-from bot.jobs.progress import JobPhase, ProgressUpdate
+from bot.jobs.model import JobKind, JobOutcome, JobRequest, JobStage, JobStatus, shard_of
+from bot.jobs.progress import ProgressUpdate
 from bot.limits.admission import Admission, AdmissionService
 from bot.observability.metrics import BotMetrics
 from bot.storage.reliability.failures import database_unreachable
@@ -65,7 +65,7 @@ from bot.storage.reliability.journal_writes import JournalWrites, SubmittedTasks
 from bot.storage.reliability.outage import OutageLog
 from bot.storage.reliability.outbox import WriteOutbox
 from bot.storage.repositories.journal import JobJournal, JournalEntry
-from bot.storage.repositories.kept_results import PendingDeliveries
+from bot.storage.repositories.kept_results import KeptResults
 from bot.wording import presentation as ui
 from bot.wording.messages import (
     DATABASE_UNAVAILABLE,
@@ -114,13 +114,13 @@ class GenerationService:
         owner_id: str = "",
         shard_count: Callable[[], int] = lambda: 1,
         edits: EditRunner | None = None,
-        pending: PendingDeliveries | None = None,
+        kept_results: KeptResults | None = None,
     ) -> None:
         self.engine = engine
         self.edits = edits  # Edit and /imagine-edit (bot.interactions.edit_flow)
         # Outcomes kept for members who could not be reached (user-installed app).
-        self.pending = pending
-        self._kept = None if pending is None else KeptResultLookups(pending)
+        self.kept_results = kept_results
+        self._kept = None if kept_results is None else KeptResultLookups(kept_results)
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.admissions = admissions
         self.views = views
@@ -227,11 +227,11 @@ class GenerationService:
         job = self.start(interaction, request, admission, edit=edit, parent=parent)
         if self._kept is not None:
             # Kept results (closed DMs) are shown beside the new job, never ahead of it.
-            side = asyncio.create_task(self._offer_pending(job, interaction))
+            side = asyncio.create_task(self._offer_kept_results(job, interaction))
             self._side_tasks.add(side)
             side.add_done_callback(self._side_tasks.discard)
 
-    async def _offer_pending(self, job: ActiveJob, interaction: discord.Interaction) -> None:
+    async def _offer_kept_results(self, job: ActiveJob, interaction: discord.Interaction) -> None:
         """Show the member the results kept for them while their DMs were closed."""
         assert self._kept is not None
         if not await self._kept.has_results(job.request.user_id):
@@ -243,7 +243,7 @@ class GenerationService:
                                         dt.datetime.now(dt.UTC)),
                 allowed_mentions=ui.NO_MENTIONS,
             )
-            await show_pending(interaction, self.pending)
+            await show_kept_results(interaction, self.kept_results)
         except discord.HTTPException:
             log.warning("could not show kept results to user %s", job.request.user_id,
                         exc_info=True)
@@ -308,7 +308,7 @@ class GenerationService:
     ) -> ActiveJob:
         """An admitted job, not yet running (`launch` runs it)."""
         assert admission.job_id is not None
-        keep = None if self.pending is None else self.pending.keep
+        keep = None if self.kept_results is None else self.kept_results.keep
         return ActiveJob(
             job_id=admission.job_id,
             request=request,
@@ -566,7 +566,7 @@ class GenerationService:
 
     def _waiting_update(self, job: ActiveJob, position: int | None) -> ProgressUpdate:
         return ProgressUpdate(
-            phase=JobPhase.WAITING,
+            stage=JobStage.WAITING,
             percent=0.0,
             percent_is_estimate=True,
             eta_seconds=None,

@@ -11,7 +11,7 @@ import discord
 
 from bot.batching import Batcher
 from bot.interactions.transport.attachments import image_file, releasing
-from bot.storage.repositories.kept_results import PendingDeliveries, PendingDelivery
+from bot.storage.repositories.kept_results import KeptResults, PendingDelivery
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,8 @@ class KeptResultLookups:
     """"Has this member results kept for them?", asked for every admitted job: the questions
     asked meanwhile are answered by one query (a burst of 1,000 jobs costs a few, not 1,000)."""
 
-    def __init__(self, pending: PendingDeliveries) -> None:
-        self._pending = pending
+    def __init__(self, kept_results: KeptResults) -> None:
+        self._kept_results = kept_results
         self._lookups: Batcher[int, bool] = Batcher(self._members_waiting, name="kept-results")
 
     async def has_results(self, user_id: int) -> bool:
@@ -37,17 +37,19 @@ class KeptResultLookups:
         await self._lookups.close()
 
     async def _members_waiting(self, user_ids: Sequence[int]) -> list[bool]:
-        waiting = await self._pending.members_waiting(user_ids)
+        waiting = await self._kept_results.members_waiting(user_ids)
         return [user_id in waiting for user_id in user_ids]
 
 
-async def show_pending(interaction: discord.Interaction, pending: PendingDeliveries | None) -> None:
+async def show_kept_results(
+    interaction: discord.Interaction, kept_results: KeptResults | None
+) -> None:
     """Send this member's kept results as ephemeral follow-ups (the interaction must already be
     answered with a message of its own, so each follow-up is a new message)."""
-    if pending is None:
+    if kept_results is None:
         return
     try:
-        waiting = await pending.take(interaction.user.id)
+        waiting = await kept_results.take(interaction.user.id)
     except Exception:  # shown next time instead; the command itself was answered
         log.warning("could not read kept results", exc_info=True)
         return
@@ -64,15 +66,15 @@ async def show_pending(interaction: discord.Interaction, pending: PendingDeliver
                 )
         except Exception:
             log.warning("could not show kept results; keeping them", exc_info=True)
-            await _keep_again(pending, waiting[index:])
+            await _keep_again(kept_results, waiting[index:])
             return
 
 
-async def _keep_again(pending: PendingDeliveries, items: list[PendingDelivery]) -> None:
+async def _keep_again(kept_results: KeptResults, items: list[PendingDelivery]) -> None:
     for item in items:
         image = None if item.image is None or not item.filename else (
             item.image, item.filename, item.spoiler)
         try:
-            await pending.keep(item.user_id, item.embed_json, image)
+            await kept_results.keep(item.user_id, item.embed_json, image)
         except Exception:
             log.warning("a kept result was lost", exc_info=True)

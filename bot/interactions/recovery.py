@@ -34,8 +34,8 @@ from bot.imaging import InvalidSizeError, parse_size
 from bot.interactions.active_jobs import ActiveJob
 from bot.interactions.generation import GenerationService
 from bot.interactions.transport.status_message import TOKEN_LIFETIME, StatusMessage
-from bot.jobs.model import JobKind, JobRequest, JobStatus, shard_of
-from bot.storage.repositories.journal import JobJournal, JobState, JournalEntry, ShardOwners
+from bot.jobs.model import JobKind, JobRequest, JobStage, JobStatus, shard_of
+from bot.storage.repositories.journal import JobJournal, JournalEntry, ShardOwners
 from bot.storage.repositories.ledger import ACTIVE, LedgerEntry, UsageLedger
 from bot.wording import presentation as ui
 
@@ -249,9 +249,9 @@ def _why_not_resumable(
         return "its ledger row is gone or already closed"
     if not size_known:
         return "its size is no longer valid"
-    if entry.state is JobState.SUBMITTING:
+    if entry.state is JobStage.SUBMITTING:
         return "a submit may have been on its way when the process stopped"
-    if entry.state is JobState.SUBMITTED and entry.task_id is None:
+    if entry.state is JobStage.SUBMITTED and entry.task_id is None:
         return "its task id was not recorded"
     if _kind(entry) is JobKind.EDIT and entry.task_id is None:
         return "an edit not yet sent cannot be sent again (its input image is not kept)"

@@ -25,11 +25,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from bot.clock import Monotonic, Sleep
 from bot.config import Settings
 from bot.imaging import ImageSize
+from bot.jobs.model import JobStage
 from bot.jobs.polling.durations import DurationEstimate, DurationModel
 from bot.jobs.polling.planner import AdaptivePlanner, PollState, PollStrategy, forecast_finish
-from bot.jobs.progress import JobPhase, JobResult, JobTimings, ProgressCallback, ProgressUpdate
+from bot.jobs.progress import JobResult, JobTimings, ProgressCallback, ProgressUpdate
 from bot.novita.errors import (
     ImageUnavailableError,
     JobTimeoutError,
@@ -44,8 +46,6 @@ from bot.novita.models import GeneratedImage, TaskResult, TaskStatus, reads_as_t
 log = logging.getLogger("bot.jobs")
 
 T = TypeVar("T")
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 SubmittedHook = Callable[[str], Awaitable[None]]
 # Creates the task and returns its task_id: how a job other than txt2img (an edit) is submitted.
 SubmitTask = Callable[[], Coroutine[Any, Any, str]]
@@ -147,7 +147,7 @@ class JobEngine:
         durations: DurationModel | None = None,
         *,
         planner: PollStrategy | None = None,
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -194,7 +194,7 @@ class JobEngine:
         """
         started = self._clock()
         deadline = started + self.settings.deadline_seconds
-        await self._report(on_progress, ProgressUpdate(JobPhase.SUBMITTING, 0.0, True, None, 0.0))
+        await self._report(on_progress, ProgressUpdate(JobStage.SUBMITTING, 0.0, True, None, 0.0))
         creating = submit() if submit is not None else self.client.submit(prompt, size)
         task_id = await self._bounded(creating, deadline, None)
         log.info("task submitted task=%s size=%s", task_id, size.wire)
@@ -255,7 +255,7 @@ class JobEngine:
         )
         done = self._clock()
         await self._report(on_progress, ProgressUpdate(
-            JobPhase.DONE, 100.0, False, 0.0, done - ready.started_at, task_id=ready.task_id))
+            JobStage.DONE, 100.0, False, 0.0, done - ready.started_at, task_id=ready.task_id))
         log.info("task done task=%s polls=%d total=%.1fs", ready.task_id, ready.polls,
                  done - ready.started_at)
         return JobResult(
@@ -285,7 +285,7 @@ class JobEngine:
             raise ImageUnavailableError("the task succeeded but returned no image",
                                         task_id=job.task_id)
         await self._report(on_progress, self._update(
-            job, JobPhase.DOWNLOADING, estimate, noticed, downloading=True))
+            job, JobStage.DOWNLOADING, estimate, noticed, downloading=True))
         return ReadyTask(
             task_id=job.task_id,
             prompt=prompt,
@@ -303,7 +303,8 @@ class JobEngine:
         self, job: _Tracker, estimate: DurationEstimate, on_progress: ProgressCallback | None
     ) -> tuple[TaskResult, float]:
         """Poll until SUCCEED; returns the reply and when (engine clock) it was seen."""
-        await self._report(on_progress, self._update(job, JobPhase.QUEUED, estimate, self._clock()))
+        await self._report(
+            on_progress, self._update(job, JobStage.SUBMITTED, estimate, self._clock()))
         unknown_logged = False
         unreadable = 0  # unreadable replies in a row
         while True:
@@ -356,8 +357,9 @@ class JobEngine:
                             result.raw_status, job.task_id)
             job.status = result.status
             job.last_pending_at = since_submit
-            phase = JobPhase.QUEUED if result.status is TaskStatus.QUEUED else JobPhase.GENERATING
-            await self._report(on_progress, self._update(job, phase, estimate, now))
+            stage = (JobStage.SUBMITTED if result.status is TaskStatus.QUEUED
+                     else JobStage.GENERATING)
+            await self._report(on_progress, self._update(job, stage, estimate, now))
 
     async def _pause(
         self,
@@ -380,9 +382,9 @@ class JobEngine:
                 step = min(step, self.settings.progress_tick_seconds)
             await self._sleep(step)
             if on_progress is not None and self._clock() < wake:
-                phase = JobPhase.QUEUED if job.status in (None, TaskStatus.QUEUED) else (
-                    JobPhase.GENERATING)
-                await self._report(on_progress, self._update(job, phase, estimate, self._clock()))
+                stage = JobStage.SUBMITTED if job.status in (None, TaskStatus.QUEUED) else (
+                    JobStage.GENERATING)
+                await self._report(on_progress, self._update(job, stage, estimate, self._clock()))
 
     def _durations(self, job: _Tracker) -> DurationModel:
         return job.durations if job.durations is not None else self.durations
@@ -405,7 +407,7 @@ class JobEngine:
     def _update(
         self,
         job: _Tracker,
-        phase: JobPhase,
+        stage: JobStage,
         estimate: DurationEstimate,
         now: float,
         *,
@@ -430,7 +432,7 @@ class JobEngine:
         else:
             eta = None  # running long: no honest guess
         return ProgressUpdate(
-            phase=phase,
+            stage=stage,
             percent=job.percent,
             percent_is_estimate=is_estimate,
             eta_seconds=eta,

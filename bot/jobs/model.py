@@ -77,3 +77,19 @@ def shard_of(guild_id: int | None, shard_count: int) -> int:
     if not guild_id or shard_count <= 1:
         return 0
     return (guild_id >> 22) % shard_count
+
+
+class JobStage(enum.StrEnum):
+    """Where a job is in its life: one vocabulary for the journal, progress and the terminal.
+
+    The journal records the first three (a restart acts on them: `WAITING` may be submitted
+    again, `SUBMITTING` never, `SUBMITTED` is polled again); progress reports every stage.
+    Novita's own task statuses are `bot.novita.models.TaskStatus`, the wire type.
+    """
+
+    WAITING = "waiting"  # admitted, waiting here (rate limit or fair queue): may be submitted
+    SUBMITTING = "submitting"  # a submit request may be in flight: never repeated
+    SUBMITTED = "submitted"  # Novita has the task, waiting for one of its workers
+    GENERATING = "generating"  # Novita reports PROCESSING (or a status it does not name)
+    DOWNLOADING = "downloading"
+    DONE = "done"

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.imaging import ImageSize
-
-
-class JobPhase(enum.Enum):
-    WAITING = "waiting"          # waiting locally: submit rate limiter or the bot-wide queue
-    SUBMITTING = "submitting"
-    QUEUED = "queued"            # accepted by Novita, waiting for a worker
-    GENERATING = "generating"    # Novita reports PROCESSING (or an unknown status)
-    DOWNLOADING = "downloading"
-    DONE = "done"
+from bot.jobs.model import JobStage
 
 
 @dataclass(frozen=True)
 class ProgressUpdate:
-    phase: JobPhase
+    stage: JobStage
     percent: float                  # 0..100; never 100 before the image is downloaded
     percent_is_estimate: bool       # True when derived from learned durations, not upstream
     eta_seconds: float | None       # seconds from now until the image should be ready

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from bot.clock import Clock, utc_now
+from bot.clock import WallClock, utc_now
 from bot.limits.admission import guild_policy
 from bot.limits.blocked_terms import InvalidTermError, TermProblem, normalize_term
 from bot.limits.policy import LimitPolicy, start_of_utc_day, start_of_utc_month
@@ -248,7 +248,7 @@ def parse_role_limits(values: RoleLimitsInput) -> RoleLimitsInput:
 class GuildAdmin:
     """Moderator operations for one bot; every method takes the guild and the acting user."""
 
-    def __init__(self, db: Database, defaults: LimitPolicy, *, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, defaults: LimitPolicy, *, clock: WallClock = utc_now) -> None:
         self.defaults = defaults  # the bot-wide limits that guild overrides replace
         self._clock = clock
         self._guild_settings = GuildSettingsRepo(db, clock)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.batching import DEFAULT_MAX_BATCH, Batcher
-from bot.clock import Clock, utc_now
+from bot.clock import WallClock, utc_now
 from bot.jobs.model import DIRECT_MESSAGES, Install, JobOutcome, JobRequest, JobStatus
 from bot.limits.guild_rules import GuildRules, GuildRulesCache, guild_policy
 from bot.limits.policy import (
@@ -124,7 +124,7 @@ class AdmissionService:
         db: Database,
         defaults: LimitPolicy,
         *,
-        clock: Clock = utc_now,
+        clock: WallClock = utc_now,
         active_ttl: dt.timedelta = DEFAULT_ACTIVE_TTL,
         max_batch: int = DEFAULT_MAX_BATCH,
         user_installs: UserInstallRules = UserInstallRules(),
@@ -146,7 +146,7 @@ class AdmissionService:
 
     @classmethod
     def from_settings(
-        cls, db: Database, settings: Settings, *, clock: Clock = utc_now
+        cls, db: Database, settings: Settings, *, clock: WallClock = utc_now
     ) -> AdmissionService:
         ttl = max(DEFAULT_ACTIVE_TTL, dt.timedelta(seconds=settings.job_deadline * 2))
         user_installs = UserInstallRules(

@@ -36,6 +36,7 @@ from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from bot.clock import Monotonic, Sleep
 from bot.config import Secret, Settings
 from bot.imaging import ImageSize
 from bot.novita.download_guard import BlockedAddressError, DownloadGuard, GuardedResolver
@@ -58,7 +59,7 @@ from bot.novita.errors import (
 )
 from bot.novita.image_check import ImageChecker
 from bot.novita.models import GeneratedImage, TaskResult
-from bot.novita.ratelimit import Clock, Sleep, SubmitRateLimiter
+from bot.novita.ratelimit import SubmitRateLimiter
 from bot.novita.retry import RetryPolicy, parse_retry_after
 from bot.novita.wire import (
     content_length,
@@ -131,7 +132,7 @@ class NovitaClient:
         max_download_bytes: int = 25 * 1024 * 1024,
         max_submits_per_minute: int = 20,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 (frozen, so sharing is safe)
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         user_agent: str = USER_AGENT,
@@ -184,7 +185,7 @@ class NovitaClient:
         settings: Settings,
         *,
         retry: RetryPolicy | None = None,
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> NovitaClient:
         """Build from validated settings; raises `SettingsError` if the key is missing."""
@@ -550,7 +551,7 @@ async def _read_at_most(
     *,
     min_rate: float = 0.0,
     grace: float = 0.0,
-    clock: Clock = time.monotonic,
+    clock: Monotonic = time.monotonic,
 ) -> bytes:
     """Read the body, refusing (by Content-Length first, then by counting) more than `cap`.
 

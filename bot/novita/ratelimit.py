@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[object]]
+from bot.clock import Monotonic, Sleep
 
 WINDOW_SECONDS = 60.0
 
@@ -29,7 +27,7 @@ class SubmitRateLimiter:
         per_minute: int,
         *,
         window: float = WINDOW_SECONDS,
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if per_minute < 0:

@@ -1,10 +1,10 @@
 """Persistence: one `Database` (SQLite file or PostgreSQL) and a repository per concern."""
 
-from bot.jobs.model import JobOutcome, JobStatus
+from bot.jobs.model import JobOutcome, JobStage, JobStatus
 from bot.storage.database import Backend, Database, DatabaseConfigError
 from bot.storage.migrations import LATEST_VERSION, SchemaTooNewError
 from bot.storage.repositories.guild_settings import GuildConfig, GuildSettingsRepo, NsfwPolicy
-from bot.storage.repositories.journal import JobJournal, JobState, JournalEntry
+from bot.storage.repositories.journal import JobJournal, JournalEntry
 from bot.storage.repositories.ledger import HistoryPage, LedgerEntry, UsageLedger, UsageSummary
 from bot.storage.repositories.moderation import Ban, ModerationRepo, ModerationRules
 from bot.storage.repositories.roles import MemberRoles, RoleOverride, RoleOverrideRepo
@@ -22,7 +22,7 @@ __all__ = [
     "HistoryPage",
     "JobJournal",
     "JobOutcome",
-    "JobState",
+    "JobStage",
     "JobStatus",
     "JournalEntry",
     "LedgerEntry",

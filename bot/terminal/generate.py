@@ -28,20 +28,21 @@ from bot.imaging import (
     validate_prompt,
 )
 from bot.jobs.engine import JobEngine, JobSettings
-from bot.jobs.progress import JobPhase, ProgressUpdate
+from bot.jobs.model import JobStage
+from bot.jobs.progress import ProgressUpdate
 from bot.novita.client import NovitaClient
 from bot.novita.errors import NovitaError
 from bot.wording.messages import describe_error
 
 MOCK_TIME_SCALE: Final = 0.15  # a ~20 s job takes ~3 s against the embedded mock
 
-_PHASE_LABELS: Final = {
-    JobPhase.WAITING: "waiting",
-    JobPhase.SUBMITTING: "submitting",
-    JobPhase.QUEUED: "queued",
-    JobPhase.GENERATING: "generating",
-    JobPhase.DOWNLOADING: "downloading",
-    JobPhase.DONE: "done",
+_STAGE_LABELS: Final = {
+    JobStage.WAITING: "waiting",
+    JobStage.SUBMITTING: "submitting",
+    JobStage.SUBMITTED: "queued",
+    JobStage.GENERATING: "generating",
+    JobStage.DOWNLOADING: "downloading",
+    JobStage.DONE: "done",
 }
 
 
@@ -132,11 +133,11 @@ class _ProgressBar:
     def update(self, update: ProgressUpdate) -> None:
         assert self._task is not None
         timing = f"elapsed {update.elapsed_seconds * self._scale:.0f}s"
-        if update.eta_seconds is not None and update.phase is not JobPhase.DONE:
+        if update.eta_seconds is not None and update.stage is not JobStage.DONE:
             timing += f", about {update.eta_seconds * self._scale:.0f}s left"
         self._progress.update(
             self._task,
-            description=_PHASE_LABELS[update.phase],
+            description=_STAGE_LABELS[update.stage],
             completed=update.percent,
             estimated=" (estimated)" if update.percent_is_estimate else "",
             timing=timing,

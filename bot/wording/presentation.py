@@ -14,7 +14,8 @@ from typing import Final
 import discord
 
 from bot.imaging import ImageSize
-from bot.jobs.progress import JobPhase, ProgressUpdate
+from bot.jobs.model import JobStage
+from bot.jobs.progress import ProgressUpdate
 
 BRAND_COLOUR: Final = discord.Colour(0x7C5CFF)
 SUCCESS_COLOUR: Final = discord.Colour(0x2ECC71)
@@ -63,7 +64,7 @@ def progress_bar(percent: float, cells: int = BAR_CELLS) -> str:
 
 def shown_percent(update: ProgressUpdate) -> int:
     """The percent people see, in steps; never 100 until the job is done."""
-    if update.phase is JobPhase.DONE:
+    if update.stage is JobStage.DONE:
         return 100
     stepped = int(update.percent // PERCENT_STEP * PERCENT_STEP)
     return max(0, min(99, stepped))
@@ -86,13 +87,13 @@ class JobView:
     parent: tuple[str, str] | None = None
 
 
-_PHASE_TITLES: Final = {
-    JobPhase.WAITING: "⏳ Starting",  # with a queue position: "In the queue: position N"
-    JobPhase.SUBMITTING: "📨 Sending to the image service",
-    JobPhase.QUEUED: "⏳ Queued at the image service",
-    JobPhase.GENERATING: "🎨 Generating",
-    JobPhase.DOWNLOADING: "📥 Downloading",
-    JobPhase.DONE: "✅ Done",
+_STAGE_TITLES: Final = {
+    JobStage.WAITING: "⏳ Starting",  # with a queue position: "In the queue: position N"
+    JobStage.SUBMITTING: "📨 Sending to the image service",
+    JobStage.SUBMITTED: "⏳ Queued at the image service",
+    JobStage.GENERATING: "🎨 Generating",
+    JobStage.DOWNLOADING: "📥 Downloading",
+    JobStage.DONE: "✅ Done",
 }
 
 
@@ -102,12 +103,12 @@ def progress_signature(update: ProgressUpdate, now: dt.datetime) -> tuple[object
     if update.eta_seconds is not None:
         # The ETA is a relative timestamp; move it only when it shifts by 10 s or more.
         eta_bucket = round((now.timestamp() + update.eta_seconds) / 10)
-    return (update.phase, update.queue_position, shown_percent(update), eta_bucket)
+    return (update.stage, update.queue_position, shown_percent(update), eta_bucket)
 
 
 def progress_embed(job: JobView, update: ProgressUpdate, now: dt.datetime) -> discord.Embed:
-    title = _PHASE_TITLES[update.phase]
-    if update.phase is JobPhase.WAITING and update.queue_position:
+    title = _STAGE_TITLES[update.stage]
+    if update.stage is JobStage.WAITING and update.queue_position:
         title = queue_position_title(update.queue_position)
     embed = discord.Embed(title=title, description=format_prompt(job.prompt), colour=BRAND_COLOUR)
     percent = shown_percent(update)
@@ -115,7 +116,7 @@ def progress_embed(job: JobView, update: ProgressUpdate, now: dt.datetime) -> di
     embed.add_field(
         name="Progress", value=f"`{progress_bar(percent)}` {percent} %{estimate}", inline=False
     )
-    if update.eta_seconds is not None and update.phase not in (JobPhase.DONE, JobPhase.WAITING):
+    if update.eta_seconds is not None and update.stage not in (JobStage.DONE, JobStage.WAITING):
         eta = now + dt.timedelta(seconds=max(1.0, update.eta_seconds))
         embed.add_field(name="Ready", value=f"about {relative(eta)}")
     embed.add_field(name="Started", value=relative(job.started_at))

@@ -58,6 +58,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from bot.clock import Monotonic
 from fakes.clock import ManualClock
 from fakes.lifecycle import Served
 from fakes.novita.control import install_control
@@ -74,7 +75,6 @@ from fakes.novita.tasks import (
     DEFAULT_SECONDS_BY_PIXELS,
     FAILED,
     SUCCEED,
-    Clock,
     MockTask,
     TimingModel,
 )
@@ -117,7 +117,7 @@ class MockNovitaConfig:
     duration_multiplier: Callable[[int], float] | None = None
     report_progress: bool = False  # real Qwen-Image reports eta/progress 0; True fills them in
     seed: int | None = 0  # None → a different run every time
-    clock: Clock = time.monotonic
+    clock: Monotonic = time.monotonic
     retry_after_seconds: float = 2.0  # Retry-After on injected 429s (then scaled)
     oversized_image_bytes: int = 26 * 1024 * 1024  # default body size for OVERSIZED_IMAGE faults
     max_prompt_chars: int | None = None  # Novita documents none; set to enforce one

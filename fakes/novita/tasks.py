@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
 from fakes.novita.faults import Fault
-
-Clock = Callable[[], float]
 
 QUEUED: Final = "TASK_STATUS_QUEUED"
 PROCESSING: Final = "TASK_STATUS_PROCESSING"

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.storage.repositories.journal import JobJournal, JobState
+from bot.jobs.model import JobStage
+from bot.storage.repositories.journal import JobJournal
 from bot.wording import presentation as ui
 from fakes.discord.server import FakeInteraction, FakeMember, FakeMessage
 from fakes.stack import LocalStack, StackOptions
@@ -258,7 +259,7 @@ async def test_a_job_that_cannot_be_taken_back_is_stopped_and_not_counted(
     job_id = job_id_of(message)
     await stack.bot.close()
     # As if the process had died while a submit was on its way: it is never sent again.
-    assert await JobJournal(stack.services.database).update(job_id, state=JobState.SUBMITTING)
+    assert await JobJournal(stack.services.database).update(job_id, state=JobStage.SUBMITTING)
     await stack.start_bot()
     final = await interaction.wait_original(lambda m: title(m) == ui.STOPPED_TITLE)
     assert ui.STOPPED_BY_RESTART_TEXT in description(final) and button_labels(final) == []

@@ -84,7 +84,7 @@ async def test_closed_dms_keep_the_result_for_the_next_command(command: str) -> 
         await first.wait_original(lambda m: bool(m.embeds))
         fake.clock.advance(fake.config.token_lifetime + 1)
         await fake.wait_for_call("POST", CHANNEL_POSTS, lambda c: c.status == 403, timeout=10)
-        pending = stack.bot.generation.pending
+        pending = stack.bot.generation.kept_results
         assert pending is not None
         # The job ends right after keeping its result.
         jobs = [t for t in asyncio.all_tasks() if t.get_name().startswith("job-")]

@@ -28,6 +28,7 @@ from bot.storage.migrations import (
     v7_job_kind,
     v8_pending_deliveries,
     v9_parent_link,
+    v10_job_stage,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = tuple(
         v7_job_kind,
         v8_pending_deliveries,
         v9_parent_link,
+        v10_job_stage,
     )
 )
 LATEST_VERSION: Final = MIGRATIONS[-1].version

@@ -19,7 +19,7 @@ from typing import Final
 
 from sqlalchemy import delete, select
 
-from bot.clock import Clock, utc_now
+from bot.clock import WallClock, utc_now
 from bot.storage.database import Database
 from bot.storage.reliability.outage import OutageLog, is_database_unavailable
 from bot.storage.repositories.ledger import ACTIVE
@@ -38,7 +38,7 @@ def start_of_day(moment: dt.datetime) -> dt.datetime:
 
 
 class Retention:
-    def __init__(self, db: Database, days: int, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, days: int, clock: WallClock = utc_now) -> None:
         self._db = db
         self.days = days
         self._clock = clock

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.clock import Clock, utc_now
+from bot.clock import WallClock, utc_now
 from bot.storage.database import Database
 from bot.storage.repositories import config_versions
 from bot.storage.schema import guild_settings
@@ -35,7 +35,7 @@ class GuildConfig:
 
 
 class GuildSettingsRepo:
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, clock: WallClock = utc_now) -> None:
         self._db = db
         self._clock = clock
 

@@ -8,34 +8,25 @@ shard its guild belongs to; the Novita task once submitted; and the interaction 
 The interaction token is a secret: it never appears in a repr or a log line, and it leaves the
 database with the row when the job ends.
 
-States: `queued` (admitted, not yet sent to Novita: safe to submit again), `submitting` (a
-submit may be on its way: never submitted twice, so such a job is refunded after a crash) and
-`submitted` (Novita has the task: resumed by polling it again).
+States (`bot.jobs.model.JobStage`): `waiting` (admitted, not yet sent to Novita: safe to submit
+again), `submitting` (a submit may be on its way: never submitted twice, so such a job is refunded
+after a crash) and `submitted` (Novita has the task: resumed by polling it again).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import RowMapping, delete, select, update
 
-from bot.clock import Clock, utc_now
-from bot.jobs.model import JobOutcome
+from bot.clock import WallClock, utc_now
+from bot.jobs.model import JobOutcome, JobStage
 from bot.storage.database import Database
 from bot.storage.repositories.ledger import ACTIVE, UsageLedger
 from bot.storage.schema import job_journal, shard_owners, usage_ledger
-
-
-class JobState(enum.StrEnum):
-    QUEUED = "queued"  # admitted, waiting for an upstream slot: may be submitted (again)
-    SUBMITTING = "submitting"  # a submit request may be in flight: never repeated
-    SUBMITTED = "submitted"  # Novita has a task id: resumable by polling it
-
-
 
 
 @dataclass(frozen=True)
@@ -55,7 +46,7 @@ class JournalEntry:
     filesize_limit: int | None = None
     message_id: int | None = None
     task_id: str | None = None
-    state: JobState = JobState.QUEUED
+    state: JobStage = JobStage.WAITING
     created_at: dt.datetime | None = None  # set by the journal
     updated_at: dt.datetime | None = None
     # `bot.limits.pricing.JobKind`: an edit resumes on the edit duration model, and one not yet
@@ -66,7 +57,7 @@ class JournalEntry:
 
 
 class JobJournal:
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, clock: WallClock = utc_now) -> None:
         self._db = db
         self._clock = clock
         self._ledger = UsageLedger(db, clock)
@@ -83,7 +74,7 @@ class JobJournal:
         self,
         job_id: int,
         *,
-        state: JobState | None = None,
+        state: JobStage | None = None,
         message_id: int | None = None,
         owner_id: str | None = None,
         forget_token: bool = False,
@@ -113,7 +104,7 @@ class JobJournal:
             await conn.execute(
                 update(job_journal)
                 .where(job_journal.c.job_id.in_(set(job_ids)))
-                .values(state=str(JobState.SUBMITTING), updated_at=self._clock())
+                .values(state=str(JobStage.SUBMITTING), updated_at=self._clock())
             )
 
     async def mark_submitted_many(self, tasks: Sequence[tuple[int, str]]) -> None:
@@ -129,7 +120,7 @@ class JobJournal:
                 await conn.execute(
                     update(job_journal)
                     .where(job_journal.c.job_id == job_id)
-                    .values(task_id=task_id, state=str(JobState.SUBMITTED), updated_at=now)
+                    .values(task_id=task_id, state=str(JobStage.SUBMITTED), updated_at=now)
                 )
 
     async def settle(
@@ -199,7 +190,7 @@ def _entry(row: RowMapping) -> JournalEntry:
         filesize_limit=row["filesize_limit"],
         message_id=row["message_id"],
         task_id=row["task_id"],
-        state=JobState(row["state"]),
+        state=JobStage(row["state"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         kind=row["kind"] or "generate",
@@ -233,7 +224,7 @@ def _row(entry: JournalEntry, now: dt.datetime) -> dict[str, Any]:
 
 
 class ShardOwners:
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, clock: WallClock = utc_now) -> None:
         self._db = db
         self._clock = clock
 

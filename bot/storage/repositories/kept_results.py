@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Row, delete, insert, select
 
-from bot.clock import Clock, utc_now
+from bot.clock import WallClock, utc_now
 from bot.storage.database import Database
 from bot.storage.schema import pending_deliveries
 
@@ -27,8 +27,8 @@ class PendingDelivery:
     spoiler: bool
 
 
-class PendingDeliveries:
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+class KeptResults:
+    def __init__(self, db: Database, clock: WallClock = utc_now) -> None:
         self._db = db
         self._clock = clock
 

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.clock import Clock, utc_now
+from bot.clock import WallClock, utc_now
 from bot.jobs.model import JobOutcome, JobStatus
 from bot.storage.database import Database
 from bot.storage.repositories.ledger_rows import (
@@ -71,7 +71,7 @@ __all__ = [
 
 
 class UsageLedger:
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, clock: WallClock = utc_now) -> None:
         self._db = db
         self._clock = clock
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Collection
 from typing import Final
 
-from bot.clock import Clock, utc_now
+from bot.clock import WallClock, utc_now
 from bot.jobs.model import DIRECT_MESSAGES
 from bot.storage.database import Database
 from bot.storage.repositories.ledger import HistoryPage, UsageLedger
@@ -27,7 +27,7 @@ def page_count(page: HistoryPage) -> int:
 
 
 class MemberHistory:
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, clock: WallClock = utc_now) -> None:
         self._ledger = UsageLedger(db, clock)
 
     async def page(self, user_id: int, guild_id: int | None, page: int = 1) -> HistoryPage:

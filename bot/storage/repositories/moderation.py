@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from bot.clock import Clock, utc_now
+from bot.clock import WallClock, utc_now
 from bot.storage.database import Database
 from bot.storage.repositories import config_versions
 from bot.storage.schema import allowed_channels, banned_users, blocked_terms
@@ -35,7 +35,7 @@ class ModerationRules:
 
 
 class ModerationRepo:
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, clock: WallClock = utc_now) -> None:
         self._db = db
         self._clock = clock
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import RowMapping, delete, select
 
-from bot.clock import Clock, utc_now
+from bot.clock import WallClock, utc_now
 from bot.storage.database import Database
 from bot.storage.repositories import config_versions
 from bot.storage.schema import exempt_roles, role_overrides
@@ -32,7 +32,7 @@ class MemberRoles:
 
 
 class RoleOverrideRepo:
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, clock: WallClock = utc_now) -> None:
         self._db = db
         self._clock = clock
 

@@ -7,12 +7,12 @@ from collections.abc import Collection
 
 from bot.interactions.kept_results import KeptResultLookups
 from bot.storage.database import Database
-from bot.storage.repositories.kept_results import PendingDeliveries
+from bot.storage.repositories.kept_results import KeptResults
 
 ALICE, BOB, CAROL = 11, 22, 33
 
 
-class CountingPending(PendingDeliveries):
+class CountingPending(KeptResults):
     def __init__(self, database: Database) -> None:
         super().__init__(database)
         self.queries: list[set[int]] = []
@@ -40,7 +40,7 @@ async def test_jobs_admitted_together_share_one_query(database: Database) -> Non
 async def test_an_unreadable_table_means_nothing_is_shown_not_a_failed_job(
     database: Database,
 ) -> None:
-    lookups = KeptResultLookups(PendingDeliveries(database))
+    lookups = KeptResultLookups(KeptResults(database))
     await database.close()  # every query now fails
     try:
         assert not await lookups.has_results(ALICE)

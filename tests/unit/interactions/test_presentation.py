@@ -6,7 +6,8 @@ import discord
 import pytest
 
 from bot.imaging import ImageSize
-from bot.jobs.progress import JobPhase, ProgressUpdate
+from bot.jobs.model import JobStage
+from bot.jobs.progress import ProgressUpdate
 from bot.wording import presentation as ui
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -14,10 +15,10 @@ JOB = ui.JobView("a *bold* @everyone poster", ImageSize(1024, 1536), 42, "Ada", 
 
 
 def update(
-    phase: JobPhase = JobPhase.GENERATING, percent: float = 40.0, **kw: object
+    phase: JobStage = JobStage.GENERATING, percent: float = 40.0, **kw: object
 ) -> ProgressUpdate:
     base: dict[str, object] = dict(
-        phase=phase,
+        stage=phase,
         percent=percent,
         percent_is_estimate=True,
         eta_seconds=12.0,
@@ -67,7 +68,7 @@ def test_truncation_never_leaves_a_dangling_escape(prompt: str, shown: str) -> N
 def test_progress_never_shows_100_before_done() -> None:
     assert ui.shown_percent(update(percent=99.9)) == 95
     assert ui.shown_percent(update(percent=100.0)) == 99
-    assert ui.shown_percent(update(phase=JobPhase.DONE, percent=100.0)) == 100
+    assert ui.shown_percent(update(stage=JobStage.DONE, percent=100.0)) == 100
 
 
 def test_progress_embed_marks_estimates_and_uses_relative_times() -> None:
@@ -81,7 +82,7 @@ def test_progress_embed_marks_estimates_and_uses_relative_times() -> None:
 
 
 def test_queue_position_in_title() -> None:
-    embed = ui.progress_embed(JOB, update(JobPhase.WAITING, 0, queue_position=3), NOW)
+    embed = ui.progress_embed(JOB, update(JobStage.WAITING, 0, queue_position=3), NOW)
     assert embed.title is not None and "position 3" in embed.title
 
 
@@ -89,7 +90,7 @@ def test_signature_changes_only_on_visible_changes() -> None:
     a = ui.progress_signature(update(percent=41), NOW)
     b = ui.progress_signature(update(percent=44), NOW + dt.timedelta(seconds=1))
     c = ui.progress_signature(update(percent=46), NOW)
-    d = ui.progress_signature(update(phase=JobPhase.DOWNLOADING, percent=41), NOW)
+    d = ui.progress_signature(update(stage=JobStage.DOWNLOADING, percent=41), NOW)
     assert a == b and a != c and a != d
 
 

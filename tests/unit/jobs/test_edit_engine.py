@@ -18,8 +18,9 @@ from bot.config import Secret
 from bot.imaging import ImageSize
 from bot.jobs.edits import EditJob, EditRunner, nominal_size
 from bot.jobs.engine import JobEngine, JobSettings
+from bot.jobs.model import JobStage
 from bot.jobs.polling.durations import DurationModel
-from bot.jobs.progress import JobPhase, ProgressUpdate
+from bot.jobs.progress import ProgressUpdate
 from bot.novita.client import NovitaClient
 from bot.novita.edit import EditSource
 from bot.novita.errors import JobTimeoutError, TaskFailedError
@@ -72,9 +73,9 @@ async def test_an_edit_runs_end_to_end_and_learns_in_its_own_model() -> None:
         with Image.open(io.BytesIO(result.image)) as image:
             assert (image.format, image.size) == ("JPEG", (600, 400))
         assert result.polls <= 6
-        phases = [update.phase for update in updates]
-        assert phases[0] is JobPhase.SUBMITTING and phases[-1] is JobPhase.DONE
-        assert JobPhase.DOWNLOADING in phases
+        phases = [update.stage for update in updates]
+        assert phases[0] is JobStage.SUBMITTING and phases[-1] is JobStage.DONE
+        assert JobStage.DOWNLOADING in phases
         assert runner.durations.expected(job.size).observations == 1
         assert runner.engine.durations.expected(job.size).observations == 0
 

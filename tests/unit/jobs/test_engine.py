@@ -14,9 +14,10 @@ import pytest
 from bot.config import Secret
 from bot.imaging import ImageSize
 from bot.jobs.engine import JobEngine, JobSettings
+from bot.jobs.model import JobStage
 from bot.jobs.polling.durations import DurationModel
 from bot.jobs.polling.planner import FixedInterval
-from bot.jobs.progress import JobPhase, ProgressUpdate
+from bot.jobs.progress import ProgressUpdate
 from bot.novita.client import NovitaClient
 from bot.novita.errors import (
     AuthenticationError,
@@ -124,7 +125,7 @@ async def test_happy_path_returns_image_timings_and_calls_hooks() -> None:
     # A fresh model does not trust the prior and explores (~1.7 s gaps); still far fewer than
     # the 40 polls of a 0.5 s poller. Warm-model efficiency: tests/unit/jobs/test_planner.py.
     assert result.polls <= 14
-    assert updates[0].phase is JobPhase.SUBMITTING and updates[-1].phase is JobPhase.DONE
+    assert updates[0].stage is JobStage.SUBMITTING and updates[-1].stage is JobStage.DONE
     assert updates[-1].percent == 100.0
 
 
@@ -148,13 +149,13 @@ async def test_progress_is_monotonic_estimated_and_never_100_before_done() -> No
     percents = [u.percent for u in updates]
     assert percents == sorted(percents)
     assert all(u.percent < 100 for u in updates[:-1])
-    assert all(u.percent_is_estimate for u in updates[:-1] if u.phase is JobPhase.GENERATING)
+    assert all(u.percent_is_estimate for u in updates[:-1] if u.stage is JobStage.GENERATING)
     assert max(u.percent for u in updates[:-1]) <= 99.0
-    phases = [u.phase for u in updates]
-    assert JobPhase.GENERATING in phases
-    assert phases.index(JobPhase.DOWNLOADING) == len(phases) - 2
+    phases = [u.stage for u in updates]
+    assert JobStage.GENERATING in phases
+    assert phases.index(JobStage.DOWNLOADING) == len(phases) - 2
     # Progress keeps moving between sparse polls (ticks every 2 s).
-    assert sum(1 for u in updates if u.phase is JobPhase.GENERATING) > len(client.poll_times)
+    assert sum(1 for u in updates if u.stage is JobStage.GENERATING) > len(client.poll_times)
 
 
 async def test_upstream_percent_and_eta_are_used_when_non_zero() -> None:
@@ -162,7 +163,7 @@ async def test_upstream_percent_and_eta_are_used_when_non_zero() -> None:
     engine, _ = make_engine(client, clock)
     updates: list[ProgressUpdate] = []
     await engine.run("a fox", SIZE, updates.append)
-    generating = [u for u in updates if u.phase is JobPhase.GENERATING]
+    generating = [u for u in updates if u.stage is JobStage.GENERATING]
     assert generating and all(not u.percent_is_estimate for u in generating)
     assert all(u.percent == 42.0 for u in generating)
     assert all(u.eta_seconds == 7.5 for u in generating)
@@ -201,7 +202,7 @@ async def test_unknown_status_keeps_polling_until_success() -> None:
     updates: list[ProgressUpdate] = []
     result = await engine.run("a fox", SIZE, updates.append)
     assert result.image == JPEG
-    assert any(u.phase is JobPhase.GENERATING for u in updates)
+    assert any(u.stage is JobStage.GENERATING for u in updates)
 
 
 async def test_unknown_status_forever_ends_at_deadline() -> None:
@@ -311,7 +312,7 @@ async def test_queue_then_processing_is_learned() -> None:
     engine, model = make_engine(client, clock, poll_max_interval=3.0)
     updates: list[ProgressUpdate] = []
     await engine.run("a fox", SIZE, updates.append)
-    assert any(u.phase is JobPhase.QUEUED for u in updates)
+    assert any(u.stage is JobStage.SUBMITTED for u in updates)
     learned = model.expected(SIZE)
     assert learned.observations == 1
     assert learned.queue_mean > 0.5  # moved up from the 0.5 s prior towards 6 s

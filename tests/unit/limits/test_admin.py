@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bot.clock import Clock
+from bot.clock import WallClock
 from bot.imaging import ImageSize
 from bot.jobs.model import JobRequest, JobStatus
 from bot.limits.admin import (
@@ -42,7 +42,7 @@ DEFAULTS = LimitPolicy(
 class Admin(GuildAdmin):
     """GuildAdmin with admission over the same database, as the composition root wires them."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: WallClock) -> None:
         super().__init__(db, DEFAULTS, clock=clock)
         self.admissions = AdmissionService(db, DEFAULTS, clock=clock)
         self.moderation = ModerationRepo(db, clock)

@@ -10,7 +10,8 @@ import pytest
 
 from bot.imaging import ImageSize
 from bot.jobs.engine import MAX_UNREADABLE_REPLIES, JobEngine, JobSettings
-from bot.jobs.progress import JobPhase, ProgressUpdate
+from bot.jobs.model import JobStage
+from bot.jobs.progress import ProgressUpdate
 from bot.novita import errors
 from bot.novita.errors import (
     JobTimeoutError,
@@ -121,10 +122,10 @@ async def test_run_until_ready_stops_before_the_download_and_fetch_image_finishe
     updates: list[ProgressUpdate] = []
     ready = await engine.run_until_ready("a fox", SIZE, updates.append)
     assert client.downloads == 0 and ready.task_id == "t-1"
-    assert updates[-1].phase is JobPhase.DOWNLOADING
+    assert updates[-1].stage is JobStage.DOWNLOADING
     result = await engine.fetch_image(ready, updates.append)
     assert result.image == IMAGE and client.downloads == 1 and result.polls == 2
-    assert updates[-1].phase is JobPhase.DONE and updates[-1].percent == 100.0
+    assert updates[-1].stage is JobStage.DONE and updates[-1].percent == 100.0
     assert result.timings.total_seconds >= result.timings.wait_seconds
 
 

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from bot.clock import utc_now
-from bot.jobs.model import JobStatus
+from bot.jobs.model import JobStage, JobStatus
 from bot.storage.database import Database
 from bot.storage.reliability.journal_writes import JournalWrites, SubmittedTasks
 from bot.storage.reliability.outbox import WriteOutbox
-from bot.storage.repositories.journal import JobJournal, JobState, JournalEntry
+from bot.storage.repositories.journal import JobJournal, JournalEntry
 from bot.storage.repositories.ledger import UsageLedger
 
 
@@ -67,7 +67,7 @@ async def test_a_burst_of_jobs_is_journaled_in_one_transaction_per_step(
         assert journal.transactions == ["record 20", "submitting 20"]
         entries = await journal.entries()
         assert sorted(e.job_id for e in entries) == sorted(jobs)
-        assert {e.state for e in entries} == {JobState.SUBMITTING}
+        assert {e.state for e in entries} == {JobStage.SUBMITTING}
     finally:
         await writes.close()
 
@@ -111,5 +111,5 @@ async def test_task_ids_gathered_meanwhile_land_together_and_before_each_job_end
     entries = {e.job_id: e for e in await journal.entries()}
     assert sorted(entries) == jobs[1:4]
     assert {(e.task_id, e.state) for e in entries.values()} == {
-        (f"task-{job}", JobState.SUBMITTED) for job in jobs[1:4]}
+        (f"task-{job}", JobStage.SUBMITTED) for job in jobs[1:4]}
     await outbox.close()

@@ -83,6 +83,30 @@ async def test_upgrade_from_v1_keeps_data(db_target: DbTarget) -> None:
         await new.close()
 
 
+async def test_v10_renames_journaled_queued_jobs_to_waiting(db_target: DbTarget) -> None:
+    """A job admitted but not yet submitted, journaled by an older release, is taken back as
+    `waiting` (may be submitted) after the upgrade; the other stages keep their names."""
+    old = await db_target.connect(target_version=9)
+    try:
+        async with old.write() as conn:
+            for job_id, state in ((1, "queued"), (2, "submitting"), (3, "submitted")):
+                await conn.execute(text(
+                    "INSERT INTO job_journal (job_id, owner_id, shard_id, channel_id, user_id, "
+                    f"state, created_at, updated_at) VALUES ({job_id}, 'p', 0, 5, 6, '{state}', "
+                    "0, 0)"))
+    finally:
+        await old.close()
+    new = await db_target.connect()
+    try:
+        async with new.read() as conn:
+            rows = (await conn.execute(text(
+                "SELECT job_id, state FROM job_journal ORDER BY job_id"))).all()
+        assert [tuple(row) for row in rows] == [(1, "waiting"), (2, "submitting"),
+                                                (3, "submitted")]
+    finally:
+        await new.close()
+
+
 def _columns(conn: Connection) -> dict[str, set[str]]:
     inspector = inspect(conn)
     return {

@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bot.jobs.model import JobStatus, shard_of
+from bot.jobs.model import JobStage, JobStatus, shard_of
 from bot.storage import (
     GuildConfig,
     GuildSettingsRepo,
     JobJournal,
-    JobState,
     JournalEntry,
     ModerationRepo,
     NsfwPolicy,
@@ -270,14 +269,14 @@ async def test_job_journal_follows_the_ledger(
     )])
     await journal.record_many([JournalEntry(second, "owner-a", 0, 2, 3)])
     utc_clock.advance(seconds=1)
-    assert await journal.update(first, state=JobState.SUBMITTING, message_id=77)
-    assert not await journal.update(999, state=JobState.QUEUED)
+    assert await journal.update(first, state=JobStage.SUBMITTING, message_id=77)
+    assert not await journal.update(999, state=JobStage.WAITING)
     await journal.mark_submitted_many([(first, "t-1")])
 
     entry = await journal.get(first)
     assert entry is not None
     assert (entry.state, entry.task_id, entry.message_id, entry.shard_id) == (
-        JobState.SUBMITTED, "t-1", 77, (SNOWFLAKE >> 22) % 4)
+        JobStage.SUBMITTED, "t-1", 77, (SNOWFLAKE >> 22) % 4)
     assert entry.interaction_token == "secret-token" and "secret-token" not in repr(entry)
     assert entry.interaction_id == SNOWFLAKE and entry.updated_at == utc_clock.now
     stored = await ledger.get(first)
@@ -317,8 +316,8 @@ async def test_job_journal_records_a_batch_in_one_transaction_or_none_of_it(
     await journal.mark_submitting_many([])
     await journal.mark_submitting_many([jobs[1], 999, jobs[1]])  # unknown ids change nothing
     states = {e.job_id: (e.state, e.updated_at) for e in await journal.entries()}
-    assert states[jobs[1]] == (JobState.SUBMITTING, utc_clock.now)
-    assert states[jobs[0]][0] is not JobState.SUBMITTING
+    assert states[jobs[1]] == (JobStage.SUBMITTING, utc_clock.now)
+    assert states[jobs[0]][0] is not JobStage.SUBMITTING
 
 
 async def test_shard_owners_heartbeat_and_takeover(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from bot.storage.database import Database
-from bot.storage.repositories.kept_results import MAX_KEPT_PER_MEMBER, PendingDeliveries
+from bot.storage.repositories.kept_results import MAX_KEPT_PER_MEMBER, KeptResults
 
 ALICE, BOB, CAROL = 1_234_567_890_123_456_781, 1_234_567_890_123_456_782, 3
 
 
 async def test_members_waiting_answers_a_whole_batch_in_one_query(database: Database) -> None:
-    pending = PendingDeliveries(database)
+    pending = KeptResults(database)
     assert await pending.members_waiting([]) == set()
     await pending.keep(ALICE, '{"title": "a"}', (b"\xff\xd8jpeg", "a.jpg", False))
     await pending.keep(ALICE, '{"title": "b"}')
@@ -19,7 +19,7 @@ async def test_members_waiting_answers_a_whole_batch_in_one_query(database: Data
 
 
 async def test_take_removes_what_it_returns_and_keeps_at_most_five(database: Database) -> None:
-    pending = PendingDeliveries(database)
+    pending = KeptResults(database)
     for n in range(MAX_KEPT_PER_MEMBER + 2):
         await pending.keep(ALICE, f'{{"title": "{n}"}}')
     kept = await pending.take(ALICE)
