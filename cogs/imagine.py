@@ -8,29 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.imaging import MAX_PROMPT_CHARS, SIZE_PRESETS, InvalidSizeError, parse_size
+from bot.imaging import MAX_PROMPT_CHARS
+from bot.interactions.choices import size_suggestions
 from bot.interactions.components.buttons import DYNAMIC_ITEMS
 
 if TYPE_CHECKING:
     from bot.app.bot import ImagineBot
-
-
-def size_suggestions(current: str) -> list[app_commands.Choice[str]]:
-    """Presets matching what was typed, plus the typed text itself when it is a valid W*H."""
-    typed = current.strip()
-    choices: list[app_commands.Choice[str]] = []
-    if typed:
-        try:
-            size = parse_size(typed)
-        except InvalidSizeError:
-            pass
-        else:
-            choices.append(app_commands.Choice(name=f"Custom ({size})", value=size.wire))
-    needle = typed.lower()
-    for preset in SIZE_PRESETS:
-        if not needle or needle in preset.label.lower() or needle in preset.key:
-            choices.append(app_commands.Choice(name=preset.label, value=preset.key))
-    return choices[:25]
 
 
 class Imagine(commands.Cog):
