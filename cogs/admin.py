@@ -5,6 +5,7 @@ without Manage Server and re-checked on every use; `GuildAdmin` validates and au
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import discord
@@ -13,6 +14,7 @@ from discord.ext import commands
 
 from bot.interactions.checks import guild_and_actor, guild_of, is_moderator
 from bot.interactions.components.admin_history import HistoryPageButton, history_page
+from bot.interactions.transport.embeds import to_embed
 from bot.interactions.transport.replies import reply_ephemeral
 from bot.interactions.usage_report import UsageReplies
 from bot.limits.admin import (
@@ -36,6 +38,11 @@ Interaction = discord.Interaction["ImagineBot"]
 Count = app_commands.Range[int, 0, MAX_COUNT]
 Word = app_commands.Range[str, 1, 100]
 ImageChannel = discord.TextChannel | discord.VoiceChannel
+
+
+def choices(labelled: Sequence[tuple[str, str]]) -> list[app_commands.Choice[str]]:
+    """The wording's (label, value) pairs as the choices Discord offers a moderator."""
+    return [app_commands.Choice(name=label, value=value) for label, value in labelled]
 
 
 class Admin(commands.Cog):
@@ -85,7 +92,7 @@ class Admin(commands.Cog):
     @admin.command(name="show", description="Every limit and rule for this server in one view")
     async def show_settings(self, interaction: Interaction) -> None:
         snapshot = await self.guild_admin.snapshot(guild_of(interaction))
-        await reply_ephemeral(interaction, embed=show.settings_embed(snapshot))
+        await reply_ephemeral(interaction, embed=to_embed(show.settings_card(snapshot)))
 
     @admin.command(name="usage", description="Images and estimated spend today and this month")
     async def usage(self, interaction: Interaction) -> None:
@@ -105,7 +112,7 @@ class Admin(commands.Cog):
 
     @admin.command(name="nsfw", description="What happens to images flagged as NSFW")
     @app_commands.describe(policy="block (default) or spoiler")
-    @app_commands.choices(policy=show.NSFW_CHOICES)
+    @app_commands.choices(policy=choices(show.NSFW_CHOICES))
     async def nsfw(self, interaction: Interaction, policy: str) -> None:
         await self.guild_admin.set_nsfw_policy(*guild_and_actor(interaction), NsfwPolicy(policy))
         await reply_ephemeral(interaction, show.nsfw_policy_text(NsfwPolicy(policy)))
@@ -113,7 +120,7 @@ class Admin(commands.Cog):
 
     @limits.command(name="set", description="Change one limit for this server")
     @app_commands.describe(limit="Which limit", value="New value; 0 = unlimited (or no cap)")
-    @app_commands.choices(limit=show.LIMIT_CHOICES)
+    @app_commands.choices(limit=choices(show.LIMIT_CHOICES))
     async def limits_set(
         self,
         interaction: Interaction,
@@ -126,7 +133,7 @@ class Admin(commands.Cog):
 
     @limits.command(name="reset", description="Back to the bot-wide default")
     @app_commands.describe(limit="Which limit, or every limit")
-    @app_commands.choices(limit=show.RESET_CHOICES)
+    @app_commands.choices(limit=choices(show.RESET_CHOICES))
     async def limits_reset(self, interaction: Interaction, limit: str) -> None:
         guild, actor = guild_and_actor(interaction)
         name = None if limit == show.ALL_LIMITS else LimitName(limit)
@@ -173,7 +180,7 @@ class Admin(commands.Cog):
 
     async def _show_roles(self, interaction: Interaction) -> None:
         snapshot = await self.guild_admin.snapshot(guild_of(interaction))
-        embed = show.roles_embed(snapshot.role_overrides, snapshot.exempt_roles)
+        embed = to_embed(show.roles_card(snapshot.role_overrides, snapshot.exempt_roles))
         await reply_ephemeral(interaction, embed=embed)
 
 
@@ -191,7 +198,7 @@ class Admin(commands.Cog):
     @words.command(name="list", description="Every blocked word")
     async def words_list(self, interaction: Interaction) -> None:
         terms = await self.guild_admin.words(guild_of(interaction))
-        await reply_ephemeral(interaction, embed=show.words_embed(terms))
+        await reply_ephemeral(interaction, embed=to_embed(show.words_card(terms)))
 
     @channels.command(name="allow", description="Allow /imagine here (then only in listed ones)")
     async def channels_allow(self, interaction: Interaction, channel: ImageChannel) -> None:
@@ -208,7 +215,7 @@ class Admin(commands.Cog):
     @channels.command(name="list", description="Channels where /imagine works")
     async def channels_list(self, interaction: Interaction) -> None:
         allowed = await self.guild_admin.channels(guild_of(interaction))
-        await reply_ephemeral(interaction, embed=show.channels_embed(allowed))
+        await reply_ephemeral(interaction, embed=to_embed(show.channels_card(allowed)))
 
 
     @users.command(name="ban", description="Stop a member from making images here")
@@ -235,7 +242,7 @@ class Admin(commands.Cog):
     @users.command(name="bans", description="Members who can't make images here")
     async def users_bans(self, interaction: Interaction) -> None:
         bans = await self.guild_admin.bans(guild_of(interaction))
-        await reply_ephemeral(interaction, embed=show.bans_embed(bans))
+        await reply_ephemeral(interaction, embed=to_embed(show.bans_card(bans)))
 
 
 async def setup(bot: ImagineBot) -> None:

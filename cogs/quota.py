@@ -11,10 +11,11 @@ from discord.ext import commands
 from bot.interactions.checks import is_moderator, member_role_ids
 from bot.interactions.kept_results import show_kept_results
 from bot.interactions.requests import bot_is_present
+from bot.interactions.transport.embeds import to_embed
 from bot.interactions.transport.replies import reply_ephemeral
 from bot.limits.admission import AdmissionService
 from bot.storage.repositories.kept_results import KeptResults
-from bot.wording.admin_presentation import quota_embed
+from bot.wording.admin_presentation import quota_card
 
 if TYPE_CHECKING:
     from bot.app.bot import ImagineBot
@@ -42,7 +43,7 @@ class Quota(commands.Cog):
             )
         else:  # the user-installed app where the bot is not: bot-wide limits
             status = await self.admissions.quota_status(None, interaction.user.id)
-        await reply_ephemeral(interaction, embed=quota_embed(status, banned=status.banned))
+        await reply_ephemeral(interaction, embed=to_embed(quota_card(status, banned=status.banned)))
         await show_kept_results(interaction, self.kept_results)
 
 

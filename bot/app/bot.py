@@ -34,6 +34,7 @@ from bot.interactions.generation import GenerationService
 from bot.interactions.outcomes import Views
 from bot.interactions.recovery import JobRecovery, new_owner_id
 from bot.interactions.transport import acknowledge
+from bot.interactions.transport.embeds import NO_MENTIONS
 from bot.interactions.transport.replies import reply_ephemeral, report_error
 from bot.observability.http import ObservabilityServer
 from bot.observability.loop_lag import LoopLagMonitor
@@ -46,7 +47,6 @@ from bot.storage.reliability.retention import RetentionTask
 from bot.storage.repositories.journal import JobJournal, ShardOwners
 from bot.storage.repositories.kept_results import KeptResults
 from bot.storage.repositories.ledger import UsageLedger
-from bot.wording.presentation import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 

@@ -39,6 +39,7 @@ from bot.interactions.active_jobs import ActiveJob, ActiveJobs
 from bot.interactions.kept_results import KeptResultLookups, show_kept_results
 from bot.interactions.outcomes import JobOutcomes, ResultLog, Views
 from bot.interactions.requests import bot_is_present, request_from_interaction
+from bot.interactions.transport import status_embeds as ui
 from bot.interactions.transport.delivery import (
     MESSAGE_EDIT_WINDOW,
     EditBudget,
@@ -66,7 +67,6 @@ from bot.storage.reliability.outage import OutageLog
 from bot.storage.reliability.outbox import WriteOutbox
 from bot.storage.repositories.journal import JobJournal, JournalEntry
 from bot.storage.repositories.kept_results import KeptResults
-from bot.wording import presentation as ui
 from bot.wording.messages import (
     DATABASE_UNAVAILABLE,
     describe_error,

@@ -12,6 +12,7 @@ from typing import Protocol
 import discord
 
 from bot.interactions.active_jobs import ActiveJob
+from bot.interactions.transport import status_embeds as ui
 from bot.interactions.transport.delivery import ImageTooLargeForDiscord, fit_to_limit
 from bot.interactions.transport.status_message import UnknownChannel
 from bot.jobs.model import JobOutcome, JobStatus
@@ -20,7 +21,6 @@ from bot.limits.admission import AdmissionService
 from bot.novita.errors import NovitaError
 from bot.storage.reliability.outbox import WriteOutbox
 from bot.storage.repositories.guild_settings import NsfwPolicy
-from bot.wording import presentation as ui
 from bot.wording.messages import describe_error, describe_with_id, new_error_id
 
 log = logging.getLogger(__name__)

@@ -16,42 +16,16 @@ from typing import Final
 import discord
 
 from bot.interactions.transport.attachments import image_file, releasing
+from bot.interactions.transport.embeds import NO_MENTIONS, to_embed
 from bot.interactions.transport.replies import reply_ephemeral
 from bot.limits.admin import GuildAdmin, UsageHistory
 from bot.reports.usage_chart import UsageChartData, UsageChartRenderer, alt_text
 from bot.wording import admin_presentation as show
-from bot.wording.presentation import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 
 CHART_FILENAME: Final = "usage.png"
 NAME_LOOKUP_TIMEOUT: Final = 2.0  # members the cache lacks are fetched; never wait long for names
-
-
-def history_fields(embed: discord.Embed, history: UsageHistory) -> discord.Embed:
-    """The chart's figures as text, for screen readers and for when the chart can't be drawn."""
-    images = sum(sum(day.images_by_status.values()) for day in history.days)
-    spent = sum(day.spent_usd for day in history.days)
-    cap = history.daily_cap_usd
-    over = sum(1 for day in history.days if cap and day.spent_usd > cap)
-    capped = ""
-    if over:
-        capped = f" · over the {show.usd(cap)} cap on {over} day{'' if over == 1 else 's'}"
-    embed.add_field(
-        name=f"Last {len(history.days)} days",
-        value=f"{images:,} image{'' if images == 1 else 's'} · {show.usd(spent)} estimated{capped}",
-        inline=False,
-    )
-    top = [
-        f"{rank}. <@{user}> — {count:,} image{'' if count == 1 else 's'}"
-        for rank, (user, count) in enumerate(history.top_members_month, 1)
-    ]
-    embed.add_field(
-        name=f"Top members, {history.month_start:%B %Y}",
-        value=show.bounded_lines(top, empty="nobody yet"),
-        inline=False,
-    )
-    return embed
 
 
 def chart_data(history: UsageHistory, names: Mapping[int, str]) -> UsageChartData:
@@ -98,17 +72,17 @@ class UsageReplies:
     async def send(self, interaction: discord.Interaction, guild_id: int) -> None:
         report = await self.guild_admin.usage(guild_id)
         history = await self.guild_admin.usage_history(guild_id)
-        embed = history_fields(show.usage_embed(report), history)
-        await reply_ephemeral(interaction, embed=embed)
+        card = show.usage_card(report).with_fields(*show.usage_history_fields(history))
+        await reply_ephemeral(interaction, embed=to_embed(card))
         try:
             names = await member_names(interaction.guild, [u for u, _ in history.top_members_month])
             data = chart_data(history, names)
             png = await self.renderer.render(data)
             chart = image_file(png, CHART_FILENAME, description=alt_text(data))
-            embed.set_image(url=f"attachment://{CHART_FILENAME}")
+            with_chart = to_embed(card.with_image(CHART_FILENAME))
             with releasing([chart]) as files:
                 await interaction.edit_original_response(
-                    embed=embed, attachments=files, allowed_mentions=NO_MENTIONS
+                    embed=with_chart, attachments=files, allowed_mentions=NO_MENTIONS
                 )
         except Exception:  # the text is already there; the chart is a bonus
             log.exception("could not add the usage chart for guild %s", guild_id)

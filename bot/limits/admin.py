@@ -3,7 +3,7 @@
 `GuildAdmin` puts validation and an audit line in front of the repositories that admission
 reads. Every change is logged on the `bot.limits.admin` logger with the guild, who made it (user
 id) and what changed (before → after). It is Discord-free: the cog passes ids and plain values
-and turns the results into embeds (`bot.wording.admin_presentation`); input it can't apply
+and turns the results into cards (`bot.wording.admin_presentation`); input it can't apply
 raises `AdminInputError` with a problem code and its figures, which the edge words
 (`bot.wording.refusals.admin_error_text`).
 """

@@ -33,17 +33,9 @@ from bot.jobs.progress import ProgressUpdate
 from bot.novita.client import NovitaClient
 from bot.novita.errors import NovitaError
 from bot.wording.messages import describe_error
+from bot.wording.presentation import STAGE_LABELS
 
 MOCK_TIME_SCALE: Final = 0.15  # a ~20 s job takes ~3 s against the embedded mock
-
-_STAGE_LABELS: Final = {
-    JobStage.WAITING: "waiting",
-    JobStage.SUBMITTING: "submitting",
-    JobStage.SUBMITTED: "queued",
-    JobStage.GENERATING: "generating",
-    JobStage.DOWNLOADING: "downloading",
-    JobStage.DONE: "done",
-}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,7 +116,9 @@ class _ProgressBar:
 
     def __enter__(self) -> _ProgressBar:
         self._progress.start()
-        self._task = self._progress.add_task("submitting", total=100, estimated="", timing="")
+        self._task = self._progress.add_task(
+            STAGE_LABELS[JobStage.SUBMITTING], total=100, estimated="", timing=""
+        )
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -137,7 +131,7 @@ class _ProgressBar:
             timing += f", about {update.eta_seconds * self._scale:.0f}s left"
         self._progress.update(
             self._task,
-            description=_STAGE_LABELS[update.stage],
+            description=STAGE_LABELS[update.stage],
             completed=update.percent,
             estimated=" (estimated)" if update.percent_is_estimate else "",
             timing=timing,

@@ -1,17 +1,15 @@
-"""What `/imagine-admin` and `/imagine-quota` show: embeds and reply lines. Pure functions.
+"""What `/imagine-admin` and `/imagine-quota` show: cards and reply lines. Pure functions.
 
 Everything here is shown ephemerally and sent with no allowed mentions, so `<@id>`, `<@&id>`
 and `<#id>` render as names without pinging anyone. User text (prompts, blocked words, ban
-reasons) is escaped and truncated so a reply always fits Discord's embed limits.
+reasons) is escaped and truncated so a reply always fits Discord's embed limits. The command
+choices are (label, value) pairs; the cog makes Discord choices of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Final
-
-import discord
-from discord import app_commands
 
 from bot.jobs.model import JobStatus
 from bot.limits.admin import (
@@ -21,6 +19,7 @@ from bot.limits.admin import (
     LimitName,
     RoleLimitsInput,
     SettingsSnapshot,
+    UsageHistory,
     UsageReport,
 )
 from bot.limits.policy import QuotaStatus
@@ -28,8 +27,10 @@ from bot.storage.repositories.guild_settings import NsfwPolicy
 from bot.storage.repositories.ledger import HistoryPage, LedgerEntry
 from bot.storage.repositories.moderation import Ban
 from bot.storage.repositories.roles import RoleOverride
+from bot.wording.cards import Card, Field
 from bot.wording.limit_words import LIMIT_LABELS, format_limit
-from bot.wording.presentation import BRAND_COLOUR, NOTICE_COLOUR, format_prompt, relative
+from bot.wording.markup import relative_time
+from bot.wording.presentation import BRAND_COLOUR, NOTICE_COLOUR, format_prompt
 from bot.wording.refusals import refusal_message
 
 FIELD_LIMIT: Final = 1024
@@ -113,57 +114,53 @@ _SHORT: Final = {
 }
 
 
-def settings_embed(snapshot: SettingsSnapshot) -> discord.Embed:
+def settings_card(snapshot: SettingsSnapshot) -> Card:
     by_name = {limit.name: limit for limit in snapshot.limits}
-    embed = discord.Embed(title="⚙️ Image settings for this server", colour=BRAND_COLOUR)
-    embed.description = (
-        "0 means unlimited. Role overrides replace these for members with the role "
-        "(the most generous role wins); exempt roles skip the member limits."
-    )
-    embed.add_field(
-        name="Limits for each member",
-        value="\n".join(_limit_line(by_name[name]) for name in _USER_LIMITS),
-        inline=False,
-    )
-    embed.add_field(
-        name="Limits for the whole server",
-        value="\n".join(_limit_line(by_name[name]) for name in _GUILD_LIMITS),
-        inline=False,
-    )
     bot_cap = snapshot.bot_daily_spend_usd
-    embed.add_field(
-        name="Spend caps (estimated, per UTC day)",
-        value="\n".join(
-            [
-                _limit_line(by_name[LimitName.GUILD_SPEND_USD]),
-                f"Whole bot (set by the bot's owner): **{usd(bot_cap) if bot_cap else 'no cap'}**",
-                f"Estimated price per image: {usd(snapshot.price_per_image_usd)}",
-            ]
+    spend_caps = [
+        _limit_line(by_name[LimitName.GUILD_SPEND_USD]),
+        f"Whole bot (set by the bot's owner): **{usd(bot_cap) if bot_cap else 'no cap'}**",
+        f"Estimated price per image: {usd(snapshot.price_per_image_usd)}",
+    ]
+    channels = bounded_lines(
+        [f"<#{c}>" for c in sorted(snapshot.allowed_channels)],
+        empty="every channel (no allow-list)",
+    )
+    return Card(
+        title="⚙️ Image settings for this server",
+        description=(
+            "0 means unlimited. Role overrides replace these for members with the role "
+            "(the most generous role wins); exempt roles skip the member limits."
         ),
-        inline=False,
-    )
-    embed.add_field(
-        name=f"Role overrides ({len(snapshot.role_overrides)})",
-        value=bounded_lines([role_override_line(o) for o in snapshot.role_overrides]),
-        inline=False,
-    )
-    embed.add_field(
-        name=f"Exempt roles ({len(snapshot.exempt_roles)})",
-        value=bounded_lines([f"<@&{r}>" for r in sorted(snapshot.exempt_roles)]),
-        inline=False,
-    )
-    embed.add_field(
-        name="Channels",
-        value=bounded_lines(
-            [f"<#{c}>" for c in sorted(snapshot.allowed_channels)],
-            empty="every channel (no allow-list)",
+        colour=BRAND_COLOUR,
+        fields=(
+            Field(
+                "Limits for each member",
+                "\n".join(_limit_line(by_name[name]) for name in _USER_LIMITS),
+                inline=False,
+            ),
+            Field(
+                "Limits for the whole server",
+                "\n".join(_limit_line(by_name[name]) for name in _GUILD_LIMITS),
+                inline=False,
+            ),
+            Field("Spend caps (estimated, per UTC day)", "\n".join(spend_caps), inline=False),
+            Field(
+                f"Role overrides ({len(snapshot.role_overrides)})",
+                bounded_lines([role_override_line(o) for o in snapshot.role_overrides]),
+                inline=False,
+            ),
+            Field(
+                f"Exempt roles ({len(snapshot.exempt_roles)})",
+                bounded_lines([f"<@&{r}>" for r in sorted(snapshot.exempt_roles)]),
+                inline=False,
+            ),
+            Field("Channels", channels, inline=False),
+            Field("Blocked words", str(len(snapshot.blocked_terms))),
+            Field("Banned members", str(len(snapshot.bans))),
+            Field("NSFW images", _NSFW_TEXT[snapshot.nsfw_policy], inline=False),
         ),
-        inline=False,
     )
-    embed.add_field(name="Blocked words", value=str(len(snapshot.blocked_terms)))
-    embed.add_field(name="Banned members", value=str(len(snapshot.bans)))
-    embed.add_field(name="NSFW images", value=_NSFW_TEXT[snapshot.nsfw_policy], inline=False)
-    return embed
 
 
 def limit_change_text(change: LimitChange) -> str:
@@ -190,17 +187,15 @@ def role_set_text(role_id: int, values: RoleLimitsInput) -> str:
     return f"Members with {role_override_line(override)} (unset limits keep the server's value)."
 
 
-# ---- command choices (the labels moderators pick from) -----------------------------------------
+# ---- command choices (the labels moderators pick from, with their values) ----------------------
 
 ALL_LIMITS: Final = "all"
-LIMIT_CHOICES: Final = [
-    app_commands.Choice(name=LIMIT_LABELS[name], value=str(name)) for name in LIMITS
-]
-RESET_CHOICES: Final = [*LIMIT_CHOICES, app_commands.Choice(name="Every limit", value=ALL_LIMITS)]
-NSFW_CHOICES: Final = [
-    app_commands.Choice(name="block: withhold flagged images", value=str(NsfwPolicy.BLOCK)),
-    app_commands.Choice(name="spoiler: post them behind a spoiler", value=str(NsfwPolicy.SPOILER)),
-]
+LIMIT_CHOICES: Final = tuple((LIMIT_LABELS[name], str(name)) for name in LIMITS)
+RESET_CHOICES: Final = (*LIMIT_CHOICES, ("Every limit", ALL_LIMITS))
+NSFW_CHOICES: Final = (
+    ("block: withhold flagged images", str(NsfwPolicy.BLOCK)),
+    ("spoiler: post them behind a spoiler", str(NsfwPolicy.SPOILER)),
+)
 ROLE_LIMIT_OPTIONS: Final = {
     "role": "The role",
     "per_window": "Images per window (0 = unlimited)",
@@ -282,74 +277,99 @@ def usage_reset_text(user_id: int, waived: int) -> str:
 # ---- lists ------------------------------------------------------------------------------------
 
 
-def list_embed(title: str, lines: Sequence[str], empty: str) -> discord.Embed:
-    return discord.Embed(
+def list_card(title: str, lines: Sequence[str], empty: str) -> Card:
+    return Card(
         title=title,
         description=bounded_lines(lines, DESCRIPTION_LIMIT, empty=empty),
         colour=BRAND_COLOUR,
     )
 
 
-def roles_embed(overrides: Sequence[RoleOverride], exempt: Iterable[int]) -> discord.Embed:
-    embed = list_embed(
+def roles_card(overrides: Sequence[RoleOverride], exempt: Iterable[int]) -> Card:
+    return list_card(
         "Role overrides",
         [role_override_line(o) for o in overrides],
         "No role overrides: everyone gets the server's limits.",
+    ).with_fields(
+        Field("Exempt roles", bounded_lines([f"<@&{r}>" for r in sorted(exempt)]), inline=False)
     )
-    embed.add_field(
-        name="Exempt roles",
-        value=bounded_lines([f"<@&{r}>" for r in sorted(exempt)]),
-        inline=False,
-    )
-    return embed
 
 
-def words_embed(terms: Sequence[str]) -> discord.Embed:
-    return list_embed(
+def words_card(terms: Sequence[str]) -> Card:
+    return list_card(
         f"Blocked words ({len(terms)})",
         [f"`{t.replace('`', 'ˋ')}`" for t in terms],
         "No blocked words.",
     )
 
 
-def channels_embed(channel_ids: Iterable[int]) -> discord.Embed:
-    return list_embed(
+def channels_card(channel_ids: Iterable[int]) -> Card:
+    return list_card(
         "Channels where /imagine works",
         [f"<#{c}>" for c in sorted(channel_ids)],
         "Every channel (the allow-list is empty).",
     )
 
 
-def bans_embed(bans: Sequence[Ban]) -> discord.Embed:
+def bans_card(bans: Sequence[Ban]) -> Card:
     lines = []
     for ban in bans:
         reason = f" — {escape(ban.reason, 100)}" if ban.reason else ""
         by = f" by <@{ban.banned_by}>" if ban.banned_by else ""
-        lines.append(f"<@{ban.user_id}>{by} {relative(ban.created_at)}{reason}")
-    return list_embed(f"Banned from /imagine ({len(bans)})", lines, "Nobody is banned.")
+        lines.append(f"<@{ban.user_id}>{by} {relative_time(ban.created_at)}{reason}")
+    return list_card(f"Banned from /imagine ({len(bans)})", lines, "Nobody is banned.")
 
 
 # ---- usage and history ------------------------------------------------------------------------
 
 
-def usage_embed(report: UsageReport) -> discord.Embed:
+def usage_card(report: UsageReport) -> Card:
     spend = report.spend
-    embed = discord.Embed(title="📊 Usage (UTC day and month)", colour=BRAND_COLOUR)
-    embed.add_field(name="Images today", value=f"{report.images_today:,}")
-    embed.add_field(name="Members today", value=f"{report.members_today:,}")
-    embed.add_field(name="Failed today", value=f"{report.failed_today:,} (not counted)")
     cap = f" of {usd(spend.daily_cap_usd)} cap" if spend.daily_cap_usd else ""
-    embed.add_field(name="Spend today (estimated)", value=usd(spend.today_usd) + cap)
-    embed.add_field(name="Spend this month (estimated)", value=usd(spend.month_usd))
-    embed.add_field(name="Price per image", value=usd(report.price_per_image_usd))
     top = [
         f"{rank}. <@{user}> — {images:,} image{'' if images == 1 else 's'}"
         for rank, (user, images) in enumerate(report.top_users, 1)
     ]
-    embed.add_field(
-        name="Top members today", value=bounded_lines(top, empty="nobody yet"), inline=False
+    return Card(
+        title="📊 Usage (UTC day and month)",
+        colour=BRAND_COLOUR,
+        fields=(
+            Field("Images today", f"{report.images_today:,}"),
+            Field("Members today", f"{report.members_today:,}"),
+            Field("Failed today", f"{report.failed_today:,} (not counted)"),
+            Field("Spend today (estimated)", usd(spend.today_usd) + cap),
+            Field("Spend this month (estimated)", usd(spend.month_usd)),
+            Field("Price per image", usd(report.price_per_image_usd)),
+            Field("Top members today", bounded_lines(top, empty="nobody yet"), inline=False),
+        ),
     )
-    return embed
+
+
+def usage_history_fields(history: UsageHistory) -> tuple[Field, Field]:
+    """The chart's figures as text, for screen readers and for when the chart can't be drawn."""
+    images = sum(sum(day.images_by_status.values()) for day in history.days)
+    spent = sum(day.spent_usd for day in history.days)
+    cap = history.daily_cap_usd
+    over = sum(1 for day in history.days if cap and day.spent_usd > cap)
+    capped = ""
+    if over:
+        capped = f" · over the {usd(cap)} cap on {over} day{'' if over == 1 else 's'}"
+    top = [
+        f"{rank}. <@{user}> — {count:,} image{'' if count == 1 else 's'}"
+        for rank, (user, count) in enumerate(history.top_members_month, 1)
+    ]
+    return (
+        Field(
+            f"Last {len(history.days)} days",
+            f"{images:,} image{'' if images == 1 else 's'} · {usd(spent)} estimated{capped}",
+            inline=False,
+        ),
+        Field(
+            f"Top members, {history.month_start:%B %Y}",
+            bounded_lines(top, empty="nobody yet"),
+            inline=False,
+        ),
+    )
 
 
 def history_line(entry: LedgerEntry) -> str:
@@ -357,7 +377,7 @@ def history_line(entry: LedgerEntry) -> str:
     waived = " (reset)" if entry.waived else ""
     reroll = " · re-roll" if entry.reroll_of else ""
     header = (
-        f"{icon} {relative(entry.created_at)} <@{entry.user_id}> in <#{entry.channel_id}> · "
+        f"{icon} {relative_time(entry.created_at)} <@{entry.user_id}> in <#{entry.channel_id}> · "
         f"{entry.size.replace('*', '×')} · {entry.status}{waived}{reroll}"
     )
     return f"{header}\n> {escape(' '.join(entry.prompt.split()), HISTORY_PROMPT_CHARS)}"
@@ -367,20 +387,17 @@ def page_count(page: HistoryPage) -> int:
     return max(1, -(-page.total // page.limit))
 
 
-def history_embed(page: HistoryPage, user_id: int | None = None) -> discord.Embed:
+def history_card(page: HistoryPage, user_id: int | None = None) -> Card:
     lines = [history_line(e) for e in page.entries]
     intro = f"Only <@{user_id}>'s images.\n\n" if user_id else ""
-    embed = discord.Embed(
+    number = page.offset // page.limit + 1
+    return Card(
         title="🕘 Recent images",
         description=intro
         + bounded_lines(lines, DESCRIPTION_LIMIT - len(intro), empty="Nothing here yet."),
         colour=BRAND_COLOUR,
+        footer=f"Page {number} of {page_count(page)} · {page.total:,} jobs, newest first",
     )
-    number = page.offset // page.limit + 1
-    embed.set_footer(
-        text=f"Page {number} of {page_count(page)} · {page.total:,} jobs, newest first"
-    )
-    return embed
 
 
 # ---- /imagine-quota ---------------------------------------------------------------------------
@@ -392,37 +409,40 @@ def _left(remaining: int | None, limit: int) -> str:
     return f"**{remaining}** of {limit} left"
 
 
-def quota_embed(status: QuotaStatus, *, banned: bool = False) -> discord.Embed:
+def quota_card(status: QuotaStatus, *, banned: bool = False) -> Card:
     limits = status.limits
     window_minutes = int(limits.window.total_seconds() // 60)
-    embed = discord.Embed(title="🎟️ Your images", colour=BRAND_COLOUR)
+    colour = NOTICE_COLOUR
     if banned:
-        embed.description = "A moderator has stopped you from making images in this server."
-        embed.colour = NOTICE_COLOUR
+        description = "A moderator has stopped you from making images in this server."
     elif status.next_request is None:
-        embed.description = "You can make an image now."
+        colour, description = BRAND_COLOUR, "You can make an image now."
     else:
-        embed.colour = NOTICE_COLOUR
-        embed.description = refusal_message(status.next_request)
+        description = refusal_message(status.next_request)
 
     window = _left(status.window_remaining, limits.per_window)
     if limits.per_window:
         window += f" (every {format_limit(LimitName.WINDOW_MINUTES, window_minutes)})"
         if status.window_frees_at is not None:
-            window += f"\nNext one back {relative(status.window_frees_at)}"
-    embed.add_field(name="This window", value=window, inline=False)
+            window += f"\nNext one back {relative_time(status.window_frees_at)}"
 
     daily = _left(status.daily_remaining, limits.daily)
     if limits.daily:
-        daily += f"\nResets {relative(status.daily_resets_at)} (00:00 UTC)"
-    embed.add_field(name="Today", value=daily, inline=False)
+        daily += f"\nResets {relative_time(status.daily_resets_at)} (00:00 UTC)"
 
     running = f"{status.active} running"
     if limits.concurrent:
         running += f" (at most {limits.concurrent} at once; a slot frees when one is done)"
     else:
         running += " (no limit at once)"
-    embed.add_field(name="At once", value=running, inline=False)
-    if status.exempt:
-        embed.set_footer(text="One of your roles is exempt from the per-member limits.")
-    return embed
+    return Card(
+        title="🎟️ Your images",
+        description=description,
+        colour=colour,
+        fields=(
+            Field("This window", window, inline=False),
+            Field("Today", daily, inline=False),
+            Field("At once", running, inline=False),
+        ),
+        footer="One of your roles is exempt from the per-member limits." if status.exempt else None,
+    )

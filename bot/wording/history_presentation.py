@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Final
 
-import discord
-
 from bot.jobs.model import JobStatus
 from bot.storage.repositories.ledger import HistoryPage, LedgerEntry
 from bot.storage.repositories.member_history import page_count
 from bot.wording.admin_presentation import DESCRIPTION_LIMIT, bounded_lines
-from bot.wording.presentation import BRAND_COLOUR, format_prompt, relative
+from bot.wording.cards import Card
+from bot.wording.markup import relative_time
+from bot.wording.presentation import BRAND_COLOUR, format_prompt
 
 HISTORY_TITLE: Final = "🕘 Your images"
 HISTORY_PROMPT_CHARS: Final = 200  # six entries stay far below the 4,096-character description
@@ -44,7 +44,7 @@ def jump_url(entry: LedgerEntry) -> str | None:
 def history_line(entry: LedgerEntry) -> str:
     parts = [
         _OUTCOMES.get(entry.status, str(entry.status)),
-        relative(entry.created_at),
+        relative_time(entry.created_at),
         entry.size.replace("*", "×"),
     ]
     if entry.reroll_of:
@@ -58,17 +58,16 @@ def history_line(entry: LedgerEntry) -> str:
     return " · ".join(parts) + f"\n> {prompt}"
 
 
-def history_embed(page: HistoryPage, *, in_dms: bool) -> discord.Embed:
+def history_card(page: HistoryPage, *, in_dms: bool) -> Card:
     where = "in direct messages" if in_dms else "in this server"
     intro = f"Only you can see this: the images you asked for {where}, newest first.\n\n"
     lines = [history_line(entry) for entry in page.entries]
-    embed = discord.Embed(
+    number = page.offset // page.limit + 1
+    total = f"{page.total:,} image{'' if page.total == 1 else 's'}"
+    return Card(
         title=HISTORY_TITLE,
         description=intro
         + bounded_lines(lines, DESCRIPTION_LIMIT - len(intro), empty=EMPTY),
         colour=BRAND_COLOUR,
+        footer=f"Page {number} of {page_count(page)} · {total}",
     )
-    number = page.offset // page.limit + 1
-    total = f"{page.total:,} image{'' if page.total == 1 else 's'}"
-    embed.set_footer(text=f"Page {number} of {page_count(page)} · {total}")
-    return embed

@@ -9,6 +9,7 @@ import discord
 
 from bot.interactions.checks import is_moderator
 from bot.interactions.components.page_buttons import PageButton
+from bot.interactions.transport.embeds import to_embed
 from bot.limits.admin import GuildAdmin
 from bot.wording import admin_presentation as show
 
@@ -25,7 +26,7 @@ async def history_page(
     if page > pages and found.total:
         found = await guild_admin.history(guild_id, user_id=user_id, page=pages)
         page = pages
-    return show.history_embed(found, user_id), history_view(user_id, page, pages)
+    return to_embed(show.history_card(found, user_id)), history_view(user_id, page, pages)
 
 
 class HistoryPageButton(

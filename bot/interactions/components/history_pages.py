@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.interactions.components.page_buttons import PageButton
+from bot.interactions.transport.embeds import to_embed
 from bot.storage.repositories.member_history import MemberHistory, page_count
 from bot.wording import history_presentation as show
 
@@ -24,7 +25,7 @@ async def member_history_page(
     """The member's page (past the last page: the last one) and its buttons."""
     found = await history.page(user_id, guild_id, page)
     number = found.offset // found.limit + 1
-    embed = show.history_embed(found, in_dms=guild_id is None)
+    embed = to_embed(show.history_card(found, in_dms=guild_id is None))
     return embed, history_view(user_id, number, page_count(found))
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import discord
 
-from bot.wording.presentation import NO_MENTIONS
+from bot.interactions.transport.embeds import NO_MENTIONS
 
 if TYPE_CHECKING:
     from bot.app.bot import ImagineBot

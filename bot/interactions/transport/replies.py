@@ -8,9 +8,9 @@ from typing import Any, Final
 import discord
 
 from bot.interactions.transport import acknowledge
+from bot.interactions.transport.embeds import NO_MENTIONS
 from bot.storage.reliability.outage import OutageLog, is_database_unavailable
 from bot.wording.messages import DATABASE_UNAVAILABLE, describe_with_id, new_error_id
-from bot.wording.presentation import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 

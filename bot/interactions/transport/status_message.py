@@ -22,8 +22,8 @@ from typing import Any, Final, cast
 
 import discord
 
+from bot.interactions.transport import status_embeds as ui
 from bot.interactions.transport.attachments import image_file, releasing
-from bot.wording import presentation as ui
 
 log = logging.getLogger("bot.interactions.generation")
 

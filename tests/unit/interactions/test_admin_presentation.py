@@ -1,4 +1,4 @@
-"""Pure pieces behind /imagine-admin and /imagine-quota: parsing limits, and the embeds."""
+"""Pure pieces behind /imagine-admin and /imagine-quota: parsing limits, and the cards."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from bot.interactions.transport.embeds import to_embed
 from bot.jobs.model import JobStatus
 from bot.limits.admin import (
     LIMITS,
@@ -32,14 +33,15 @@ from bot.wording.admin_presentation import (
     DESCRIPTION_LIMIT,
     FIELD_LIMIT,
     bounded_lines,
-    history_embed,
+    history_card,
     limit_change_text,
     limits_reset_text,
-    quota_embed,
-    settings_embed,
-    usage_embed,
-    words_embed,
+    quota_card,
+    settings_card,
+    usage_card,
+    words_card,
 )
+from bot.wording.cards import Card
 from bot.wording.limit_words import LIMIT_LABELS, format_limit
 from bot.wording.refusals import admin_error_text
 
@@ -52,8 +54,9 @@ DEFAULTS = LimitPolicy(
 )
 
 
-def embed_chars(embed: object) -> int:
-    data = embed.to_dict()  # type: ignore[attr-defined]
+def embed_chars(card: Card) -> int:
+    """The characters Discord counts against its 6,000-character cap, of the embed it receives."""
+    data = to_embed(card).to_dict()
     total = len(data.get("title", "")) + len(data.get("description", ""))
     total += len(data.get("footer", {}).get("text", ""))
     return total + sum(len(f["name"]) + len(f["value"]) for f in data.get("fields", []))
@@ -132,7 +135,7 @@ def test_role_limits_need_one_value_in_range() -> None:
     assert parse_role_limits(RoleLimitsInput(per_window=0)) == RoleLimitsInput(per_window=0)
 
 
-# ---- texts and embeds -------------------------------------------------------------------------
+# ---- texts and cards --------------------------------------------------------------------------
 
 
 def test_bounded_lines_stops_before_the_limit_and_counts_the_rest() -> None:
@@ -181,9 +184,8 @@ def snapshot(**changes: object) -> SettingsSnapshot:
     return SettingsSnapshot(**values)  # type: ignore[arg-type]
 
 
-def test_settings_embed_shows_sources_roles_and_rules() -> None:
-    data = settings_embed(snapshot()).to_dict()
-    fields = {f["name"]: f["value"] for f in data["fields"]}
+def test_settings_card_shows_sources_roles_and_rules() -> None:
+    fields = {f.name: f.value for f in settings_card(snapshot()).fields}
     assert "Images per day (each member): **3** · server (default 25)" in fields[
         "Limits for each member"
     ]
@@ -200,22 +202,22 @@ def test_settings_embed_shows_sources_roles_and_rules() -> None:
     assert fields["NSFW images"].startswith("block")
 
 
-def test_settings_embed_stays_within_discord_limits_with_huge_lists() -> None:
+def test_settings_card_stays_within_discord_limits_with_huge_lists() -> None:
     big = snapshot(
         role_overrides=[RoleOverride(10**18 + n, 1, 2, 3) for n in range(400)],
         exempt_roles=frozenset(10**18 + n for n in range(400)),
         allowed_channels=frozenset(10**18 + n for n in range(100)),
     )
-    embed = settings_embed(big)
-    assert embed_chars(embed) <= 6000
-    assert all(len(f.value or "") <= FIELD_LIMIT for f in embed.fields)
-    assert "more" in (embed.fields[3].value or "")
+    card = settings_card(big)
+    assert embed_chars(card) <= 6000
+    assert all(len(f.value) <= FIELD_LIMIT for f in card.fields)
+    assert "more" in card.fields[3].value
 
 
-def test_words_embed_fits_and_defuses_backticks() -> None:
-    embed = words_embed([f"`word{n}`" * 3 for n in range(500)])
-    assert len(embed.description or "") <= DESCRIPTION_LIMIT
-    assert "``" not in (embed.description or "").replace("`ˋ", "")
+def test_words_card_fits_and_defuses_backticks() -> None:
+    card = words_card([f"`word{n}`" * 3 for n in range(500)])
+    assert len(card.description or "") <= DESCRIPTION_LIMIT
+    assert "``" not in (card.description or "").replace("`ˋ", "")
 
 
 def entry(n: int, prompt: str, status: JobStatus = JobStatus.SUCCEEDED) -> LedgerEntry:
@@ -226,40 +228,40 @@ def entry(n: int, prompt: str, status: JobStatus = JobStatus.SUCCEEDED) -> Ledge
     )
 
 
-def test_history_embed_escapes_truncates_and_pages() -> None:
+def test_history_card_escapes_truncates_and_pages() -> None:
     prompts = ["@everyone **look** " + "y" * 3000, "a\nmulti-line\nprompt", "ok"]
     page = HistoryPage(
         [entry(1, prompts[0]), entry(2, prompts[1], JobStatus.FAILED), entry(3, prompts[2])],
         total=19, offset=8, limit=8,
     )
-    embed = history_embed(page, user_id=3)
-    text = embed.description or ""
+    card = history_card(page, user_id=3)
+    text = card.description or ""
     assert text.startswith("Only <@3>'s images.")
     assert "@\u200beveryone \\*\\*look\\*\\*" in text
     assert "a multi-line prompt" in text  # one line per prompt
     assert "❌" in text and "failed (reset)" in text
     assert f"<t:{int(NOW.timestamp())}:R> <@3> in <#2> · 1024×1024 · succeeded" in text
-    assert embed.footer.text == "Page 2 of 3 · 19 jobs, newest first"
-    assert embed_chars(embed) < 6000
+    assert card.footer == "Page 2 of 3 · 19 jobs, newest first"
+    assert embed_chars(card) < 6000
 
 
-def test_usage_embed_numbers() -> None:
+def test_usage_card_numbers() -> None:
     report = UsageReport(
         images_today=12, jobs_today=14, failed_today=2, members_today=3,
         top_users=[(5, 9), (6, 1)], spend=SpendReport(0.24, 3.5, 1.0), price_per_image_usd=0.02,
     )
-    fields = {f["name"]: f["value"] for f in usage_embed(report).to_dict()["fields"]}
+    fields = {f.name: f.value for f in usage_card(report).fields}
     assert fields["Images today"] == "12"
     assert fields["Spend today (estimated)"] == "$0.24 of $1.00 cap"
     assert fields["Spend this month (estimated)"] == "$3.50"
     assert fields["Top members today"] == "1. <@5> — 9 images\n2. <@6> — 1 image"
 
 
-def test_quota_embed_remaining_and_reset_times() -> None:
+def test_quota_card_remaining_and_reset_times() -> None:
     limits = MemberLimits(DEFAULTS, DEFAULTS.user, exempt=False)
     starts = (NOW - dt.timedelta(minutes=8), NOW - dt.timedelta(minutes=1))
     status = quota_status(limits, Usage(window_starts=starts, user_today=7, user_active=1), NOW)
-    fields = {f["name"]: f["value"] for f in quota_embed(status).to_dict()["fields"]}
+    fields = {f.name: f.value for f in quota_card(status).fields}
     back = int((starts[0] + dt.timedelta(minutes=10)).timestamp())
     midnight = int(dt.datetime(2025, 3, 15, tzinfo=dt.UTC).timestamp())
     assert fields["This window"] == (
@@ -269,12 +271,12 @@ def test_quota_embed_remaining_and_reset_times() -> None:
     assert fields["At once"].startswith("1 running (at most 2 at once")
 
     full = quota_status(limits, Usage(user_today=25), NOW)
-    embed = quota_embed(full)
-    assert embed.description == (
+    card = quota_card(full)
+    assert card.description == (
         f"Sorry, you have used your 25 images for today. You can try again <t:{midnight}:R>."
     )
     exempt = quota_status(MemberLimits(DEFAULTS, UserLimits.unlimited(), True), Usage(), NOW)
-    embed = quota_embed(exempt)
-    assert {f.name: f.value for f in embed.fields}["This window"] == "unlimited"
-    assert embed.footer.text and "exempt" in embed.footer.text
-    assert "stopped you" in (quota_embed(exempt, banned=True).description or "")
+    card = quota_card(exempt)
+    assert {f.name: f.value for f in card.fields}["This window"] == "unlimited"
+    assert card.footer and "exempt" in card.footer
+    assert "stopped you" in (quota_card(exempt, banned=True).description or "")

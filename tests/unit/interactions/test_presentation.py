@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-import discord
 import pytest
 
 from bot.imaging import ImageSize
+from bot.interactions.transport.embeds import to_embed
 from bot.jobs.model import JobStage
 from bot.jobs.progress import ProgressUpdate
 from bot.wording import presentation as ui
+from bot.wording.cards import Card
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 JOB = ui.JobView("a *bold* @everyone poster", ImageSize(1024, 1536), 42, "Ada", NOW)
@@ -28,8 +29,9 @@ def update(
     return ProgressUpdate(**base)  # type: ignore[arg-type]
 
 
-def embed_size(embed: discord.Embed) -> int:
-    return len(embed)
+def embed_size(card: Card) -> int:
+    """The characters Discord counts against its 6,000-character cap, of the embed it receives."""
+    return len(to_embed(card))
 
 
 def test_prompt_is_escaped_and_pings_nobody() -> None:
@@ -47,10 +49,10 @@ def test_long_prompt_is_truncated_with_an_ellipsis_and_fits_the_embed() -> None:
     # 749 backslashes as typed, then the ellipsis (never a dangling escape).
     assert shown == "\\" * 1498 + "…"
     assert len(shown) <= ui.PROMPT_SHOWN_LIMIT
-    embed = ui.progress_embed(
+    card = ui.progress_card(
         ui.JobView(prompt, ImageSize(512, 512), 1, "x" * 32, NOW), update(), NOW
     )
-    assert embed_size(embed) <= 6000 and len(embed.description or "") <= 4096
+    assert embed_size(card) <= 6000 and len(card.description or "") <= 4096
 
 
 @pytest.mark.parametrize(
@@ -71,19 +73,19 @@ def test_progress_never_shows_100_before_done() -> None:
     assert ui.shown_percent(update(stage=JobStage.DONE, percent=100.0)) == 100
 
 
-def test_progress_embed_marks_estimates_and_uses_relative_times() -> None:
-    embed = ui.progress_embed(JOB, update(percent=42), NOW)
-    values = " ".join(field.value or "" for field in embed.fields)
+def test_progress_card_marks_estimates_and_uses_relative_times() -> None:
+    card = ui.progress_card(JOB, update(percent=42), NOW)
+    values = " ".join(field.value for field in card.fields)
     assert "40 % (estimate)" in values
     assert "<t:" in values and ":R>" in values
     assert "1024×1536" in values
-    exact = ui.progress_embed(JOB, update(percent=42, percent_is_estimate=False), NOW)
-    assert "(estimate)" not in " ".join(f.value or "" for f in exact.fields)
+    exact = ui.progress_card(JOB, update(percent=42, percent_is_estimate=False), NOW)
+    assert "(estimate)" not in " ".join(f.value for f in exact.fields)
 
 
 def test_queue_position_in_title() -> None:
-    embed = ui.progress_embed(JOB, update(JobStage.WAITING, 0, queue_position=3), NOW)
-    assert embed.title is not None and "position 3" in embed.title
+    card = ui.progress_card(JOB, update(JobStage.WAITING, 0, queue_position=3), NOW)
+    assert "position 3" in card.title
 
 
 def test_signature_changes_only_on_visible_changes() -> None:
@@ -94,12 +96,14 @@ def test_signature_changes_only_on_visible_changes() -> None:
     assert a == b and a != c and a != d
 
 
-def test_result_embed_shows_the_attachment_unless_spoilered() -> None:
-    shown = ui.result_embed(JOB, filename="t.jpeg", seconds=12.34)
-    assert shown.image.url == "attachment://t.jpeg"
-    assert "12.3 s" in " ".join(f.value or "" for f in shown.fields)
-    hidden = ui.result_embed(JOB, filename="t.jpeg", seconds=1, spoiler=True)
-    assert hidden.image.url is None
+def test_result_card_shows_the_attachment_unless_spoilered() -> None:
+    shown = ui.result_card(JOB, filename="t.jpeg", seconds=12.34)
+    assert shown.image == "t.jpeg"
+    assert to_embed(shown).image.url == "attachment://t.jpeg"
+    assert "12.3 s" in " ".join(f.value for f in shown.fields)
+    hidden = ui.result_card(JOB, filename="t.jpeg", seconds=1, spoiler=True)
+    assert hidden.image is None
+    assert to_embed(hidden).image.url is None
 
 
 def test_refusal_text_has_a_relative_retry_time() -> None:
