@@ -1,10 +1,13 @@
 """The layering stays checkable from the repository (see README, Architecture).
 
-- The Discord-free core (`bot/` outside `bot/interactions/` and the terminal front ends) never
-  imports `discord` or the Discord edge.
+- The Discord-free core (`bot/` outside the edge and the wording) never imports `discord`, the
+  edge or the wording: it builds no sentences, only codes and figures.
+- The wording (`bot/wording/`) builds every sentence as text and plain cards over core types: it
+  never imports `discord` or the edge (the edge turns cards into embeds).
 - The product package `bot/` never imports `cogs/` (loaded by name as extensions) or the fakes
   (the CLI finds its offline tools by name).
-- No module of the product, the cogs, the fakes or the benchmarks passes 600 lines.
+- No module of the product, the cogs, the fakes or the benchmarks passes 600 lines, and no folder
+  of `bot/` holds more than 12 modules (its `__init__.py` counted; frozen migrations aside).
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 600
+MAX_MODULES_PER_FOLDER = 12
 # Front ends that talk to people (Discord, the terminal) rather than being the core.
-EDGE = ("bot/interactions/", "bot/app/", "bot/terminal/", "bot/wording/", "bot/__main__.py")
+EDGE = ("bot/interactions/", "bot/app/", "bot/terminal/", "bot/__main__.py")
+WORDING = ("bot/wording/",)
+EDGE_PACKAGES = ("bot.interactions", "bot.app", "bot.terminal")
 
 
 def python_files(*folders: str) -> list[Path]:
@@ -44,23 +50,30 @@ def is_under(module: str, package: str) -> bool:
     return module == package or module.startswith(package + ".")
 
 
-CORE = [p for p in python_files("bot") if not relative(p).startswith(EDGE)]
+def imports_any(path: Path, packages: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in imported_modules(path) if any(is_under(m, p) for p in packages))
+
+
+CORE = [p for p in python_files("bot") if not relative(p).startswith(EDGE + WORDING)]
+WORDING_MODULES = [p for p in python_files("bot") if relative(p).startswith(WORDING)]
 
 
 @pytest.mark.parametrize("path", CORE, ids=relative)
-def test_the_core_never_imports_discord_or_the_edge(path: Path) -> None:
-    bad = {
-        m
-        for m in imported_modules(path)
-        if is_under(m, "discord") or is_under(m, "bot.interactions")
-    }
-    assert not bad, f"{relative(path)} imports {sorted(bad)}"
+def test_the_core_never_imports_discord_the_edge_or_the_wording(path: Path) -> None:
+    bad = imports_any(path, ("discord", *EDGE_PACKAGES, "bot.wording"))
+    assert not bad, f"{relative(path)} imports {bad}"
+
+
+@pytest.mark.parametrize("path", WORDING_MODULES, ids=relative)
+def test_the_wording_never_imports_discord_or_the_edge(path: Path) -> None:
+    bad = imports_any(path, ("discord", *EDGE_PACKAGES))
+    assert not bad, f"{relative(path)} imports {bad}"
 
 
 @pytest.mark.parametrize("path", python_files("bot"), ids=relative)
 def test_the_product_never_imports_cogs_or_fakes(path: Path) -> None:
-    bad = {m for m in imported_modules(path) if is_under(m, "cogs") or is_under(m, "fakes")}
-    assert not bad, f"{relative(path)} imports {sorted(bad)}"
+    bad = imports_any(path, ("cogs", "fakes"))
+    assert not bad, f"{relative(path)} imports {bad}"
 
 
 @pytest.mark.parametrize("path", python_files("bot", "cogs", "fakes", "bench"), ids=relative)
@@ -69,6 +82,17 @@ def test_no_module_passes_600_lines(path: Path) -> None:
     assert lines <= MAX_LINES, f"{relative(path)} has {lines} lines; split it by concern"
 
 
+FOLDERS = sorted({p.parent for p in python_files("bot")} - {ROOT / "bot/storage/migrations"})
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=relative)
+def test_no_folder_holds_more_than_12_modules(folder: Path) -> None:
+    modules = sorted(p.name for p in folder.glob("*.py"))
+    assert len(modules) <= MAX_MODULES_PER_FOLDER, (
+        f"{relative(folder)} holds {len(modules)} modules; give a concern its own folder")
+
+
 def test_the_checks_see_the_whole_tree() -> None:
-    assert len(CORE) > 30 and any(relative(p).startswith("bot/interactions/") for p in
-                                  python_files("bot"))
+    assert len(CORE) > 30 and len(WORDING_MODULES) >= 6
+    assert any(relative(p).startswith("bot/interactions/") for p in python_files("bot"))
+    assert ROOT / "bot/jobs" in FOLDERS and ROOT / "bot/storage/repositories" in FOLDERS
