@@ -15,14 +15,8 @@ from bot.interactions.checks import guild_and_actor, guild_of, is_moderator
 from bot.interactions.components.admin_history import HistoryPageButton, history_page
 from bot.interactions.transport.replies import reply_ephemeral
 from bot.interactions.usage_report import UsageReplies
-from bot.limits.admin import (
-    MAX_COUNT,
-    MAX_SPEND_USD,
-    AdminInputError,
-    GuildAdmin,
-    LimitName,
-    RoleLimitsInput,
-)
+from bot.limits.admin import MAX_COUNT, MAX_SPEND_USD, AdminInputError, GuildAdmin, RoleLimitsInput
+from bot.limits.names import LimitName
 from bot.storage.repositories.guild_settings import NsfwPolicy
 from bot.wording import admin_presentation as show
 from bot.wording.refusals import admin_error_text

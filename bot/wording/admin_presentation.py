@@ -18,11 +18,11 @@ from bot.limits.admin import (
     LIMITS,
     EffectiveLimit,
     LimitChange,
-    LimitName,
     RoleLimitsInput,
     SettingsSnapshot,
     UsageReport,
 )
+from bot.limits.names import LimitName
 from bot.limits.policy import QuotaStatus
 from bot.storage.repositories.guild_settings import NsfwPolicy
 from bot.storage.repositories.ledger import HistoryPage, LedgerEntry
