@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.interactions.checks import guild_and_actor, guild_of, is_moderator
 from bot.interactions.components.admin_history import HistoryPageButton, history_page
+from bot.interactions.transport.acknowledge import uses_database
 from bot.interactions.transport.replies import reply_ephemeral
 from bot.interactions.usage_report import UsageReplies
 from bot.limits.admin import MAX_COUNT, MAX_SPEND_USD, AdminInputError, GuildAdmin, RoleLimitsInput
@@ -33,7 +34,7 @@ ImageChannel = discord.TextChannel | discord.VoiceChannel
 
 
 class Admin(commands.Cog):
-    admin = app_commands.Group(
+    admin = uses_database(app_commands.Group(  # every subcommand reads or writes the database
         name="imagine-admin",
         description="Limits and moderation for /imagine (Manage Server)",
         default_permissions=discord.Permissions(manage_guild=True),
@@ -43,7 +44,7 @@ class Admin(commands.Cog):
         allowed_contexts=app_commands.AppCommandContext(
             guild=True, dm_channel=False, private_channel=False
         ),
-    )
+    ))
     limits = app_commands.Group(name="limits", description="Image limits", parent=admin)
     roles = app_commands.Group(name="roles", description="Limits for roles", parent=admin)
     exempt = app_commands.Group(
