@@ -8,14 +8,13 @@ test keeps the three in step.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from dotenv import dotenv_values
-
-from bot.novita.download_guard import parse_trusted_hosts
 
 ENV_EXAMPLE_HINT: Final = "copy .env.example to .env and fill it in (see README, Configuration)"
 
@@ -310,10 +309,6 @@ def _parse(field_: Field, raw: str) -> Any:
             raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
         return level
     if kind == "poll_strategy":
-        from bot.jobs.polling.strategies import (
-            parse_poll_strategy,  # lazy: the jobs package needs config
-        )
-
         return parse_poll_strategy(raw)
     if kind == "int_list":
         try:
@@ -346,6 +341,69 @@ def _parse(field_: Field, raw: str) -> Any:
             raise ValueError(f"must be at most {field_.maximum:g}")
         return number
     return raw
+
+
+# ---- the two settings with a grammar of their own -----------------------------------------------
+# Parsed here, where settings are parsed; `bot.novita.download_guard` and
+# `bot.jobs.polling.strategies` take the parsed values.
+
+ADAPTIVE: Final = "adaptive"
+_NUMBER: Final = r"(\d+(?:\.\d+)?)"
+_FIXED: Final = re.compile(rf"^fixed:{_NUMBER}$")
+_BACKOFF: Final = re.compile(rf"^backoff:{_NUMBER}:{_NUMBER}:{_NUMBER}$")
+
+
+def parse_poll_strategy(spec: str) -> str:
+    """POLL_STRATEGY normalised, or ValueError saying what is accepted.
+
+    Spellings: `adaptive`, `fixed:<seconds>`, `backoff:<initial>:<factor>:<cap>`.
+    """
+    text = spec.strip().lower()
+    if text == ADAPTIVE:
+        return text
+    fixed, backoff = _FIXED.match(text), _BACKOFF.match(text)
+    if fixed and float(fixed.group(1)) > 0:
+        return text
+    if backoff:
+        initial, factor, cap = (float(backoff.group(i)) for i in (1, 2, 3))
+        if initial > 0 and factor >= 1 and cap >= initial:
+            return text
+    raise ValueError(
+        "must be adaptive, fixed:<seconds> or backoff:<initial>:<factor>:<cap> "
+        "(e.g. fixed:0.5, backoff:2:1.3:5)"
+    )
+
+
+def parse_trusted_hosts(text: str) -> tuple[str, ...]:
+    """`"127.0.0.1:8089, [::1]:80"` → normalised `host:port` entries; `ValueError` if malformed."""
+    entries: list[str] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        host, port = _split_host_port(part)
+        entries.append(trusted_host_entry(host, port))
+    return tuple(entries)
+
+
+def bare_host(host: str) -> str:
+    """A host as trusted hosts compare it: lower case, no brackets, no trailing dot."""
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
+def trusted_host_entry(host: str, port: int) -> str:
+    """The one form a trusted `host:port` is stored and compared in (IPv6 in brackets)."""
+    host = bare_host(host)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _split_host_port(text: str) -> tuple[str, int]:
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{text!r} is not host:port (for example 127.0.0.1:8089)")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ValueError(f"{text!r}: write IPv6 hosts in brackets, e.g. [::1]:8089")
+    return bare_host(host), int(port_text)
 
 
 def settings_from_mapping(

@@ -14,17 +14,12 @@ from discord.ext import commands
 
 from bot.interactions.checks import guild_and_actor, guild_of, is_moderator
 from bot.interactions.components.admin_history import HistoryPageButton, history_page
+from bot.interactions.transport.acknowledge import uses_database
 from bot.interactions.transport.embeds import to_embed
 from bot.interactions.transport.replies import reply_ephemeral
 from bot.interactions.usage_report import UsageReplies
-from bot.limits.admin import (
-    MAX_COUNT,
-    MAX_SPEND_USD,
-    AdminInputError,
-    GuildAdmin,
-    LimitName,
-    RoleLimitsInput,
-)
+from bot.limits.admin import MAX_COUNT, MAX_SPEND_USD, AdminInputError, GuildAdmin, RoleLimitsInput
+from bot.limits.names import LimitName
 from bot.storage.repositories.guild_settings import NsfwPolicy
 from bot.wording import admin_presentation as show
 from bot.wording.refusals import admin_error_text
@@ -46,7 +41,7 @@ def choices(labelled: Sequence[tuple[str, str]]) -> list[app_commands.Choice[str
 
 
 class Admin(commands.Cog):
-    admin = app_commands.Group(
+    admin = uses_database(app_commands.Group(  # every subcommand reads or writes the database
         name="imagine-admin",
         description="Limits and moderation for /imagine (Manage Server)",
         default_permissions=discord.Permissions(manage_guild=True),
@@ -56,7 +51,7 @@ class Admin(commands.Cog):
         allowed_contexts=app_commands.AppCommandContext(
             guild=True, dm_channel=False, private_channel=False
         ),
-    )
+    ))
     limits = app_commands.Group(name="limits", description="Image limits", parent=admin)
     roles = app_commands.Group(name="roles", description="Limits for roles", parent=admin)
     exempt = app_commands.Group(

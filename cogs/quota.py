@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.interactions.checks import is_moderator, member_role_ids
 from bot.interactions.kept_results import show_kept_results
 from bot.interactions.requests import bot_is_present
+from bot.interactions.transport.acknowledge import uses_database
 from bot.interactions.transport.embeds import to_embed
 from bot.interactions.transport.replies import reply_ephemeral
 from bot.limits.admission import AdmissionService
@@ -28,6 +29,7 @@ class Quota(commands.Cog):
         self.admissions = admissions
         self.kept_results = kept_results
 
+    @uses_database
     @app_commands.command(
         name="imagine-quota", description="How many images you have left, and when more come back"
     )

@@ -61,9 +61,8 @@ from bot.jobs.model import JobKind, JobOutcome, JobRequest, JobStage, JobStatus,
 from bot.jobs.progress import ProgressUpdate
 from bot.limits.admission import Admission, AdmissionService
 from bot.observability.metrics import BotMetrics
-from bot.storage.reliability.failures import database_unreachable
 from bot.storage.reliability.journal_writes import JournalWrites, SubmittedTasks
-from bot.storage.reliability.outage import OutageLog
+from bot.storage.reliability.outage import OutageLog, is_database_unavailable
 from bot.storage.reliability.outbox import WriteOutbox
 from bot.storage.repositories.journal import JobJournal, JournalEntry
 from bot.storage.repositories.kept_results import KeptResults
@@ -253,7 +252,7 @@ class GenerationService:
     ) -> None:
         """The one case a member is told to come back later is a database that did not answer
         (never mere load); anything else is reported with an error id. Either way privately."""
-        if database_unreachable(exc):
+        if is_database_unavailable(exc):
             self.metrics.admission("unavailable")
             log.error("%s failed, database unavailable: %s: %s", where, type(exc).__name__, exc)
             await self.refuse(interaction, DATABASE_UNAVAILABLE)

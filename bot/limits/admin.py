@@ -21,6 +21,7 @@ from typing import Final
 from bot.clock import WallClock, utc_now
 from bot.limits.admission import guild_policy
 from bot.limits.blocked_terms import InvalidTermError, TermProblem, normalize_term
+from bot.limits.names import LimitName
 from bot.limits.policy import LimitPolicy, start_of_utc_day, start_of_utc_month
 from bot.storage.database import Database
 from bot.storage.repositories.guild_settings import GuildConfig, GuildSettingsRepo, NsfwPolicy
@@ -71,16 +72,6 @@ class AdminInputError(ValueError):
         self.role_limit = role_limit
         self.maximum = maximum
         self.term_problem = term_problem
-
-
-class LimitName(enum.StrEnum):
-    PER_WINDOW = "per_window"
-    WINDOW_MINUTES = "window_minutes"
-    USER_CONCURRENT = "user_concurrent"
-    USER_DAILY = "user_daily"
-    GUILD_CONCURRENT = "guild_concurrent"
-    GUILD_DAILY = "guild_daily"
-    GUILD_SPEND_USD = "guild_spend_usd"
 
 
 class Unit(enum.Enum):

@@ -32,8 +32,8 @@ from bot.batching import DEFAULT_MAX_BATCH, Batcher
 from bot.clock import WallClock, utc_now
 from bot.jobs.model import DIRECT_MESSAGES, Install, JobOutcome, JobRequest, JobStatus
 from bot.limits.guild_rules import GuildRules, GuildRulesCache, guild_policy
+from bot.limits.names import RefusalReason
 from bot.limits.policy import (
-    LimitKind,
     LimitPolicy,
     MemberLimits,
     QuotaStatus,
@@ -217,7 +217,7 @@ class AdmissionService:
             guild_id = request.guild_id or DIRECT_MESSAGES
             guild = rules[guild_id]
             if request.install is Install.USER and not self.user_installs.enabled:
-                answers[index] = Admission(refusal=Refusal(LimitKind.USER_INSTALLS_OFF))
+                answers[index] = Admission(refusal=Refusal(RefusalReason.USER_INSTALLS_OFF))
                 continue
             refusal = guild.moderation_refusal(
                 user_id=request.user_id,
@@ -382,9 +382,9 @@ class AdmissionService:
 
     def _note_spend_cap(self, refusal: Refusal, guild_id: int, now: dt.datetime) -> None:
         """Log once per day and scope that a spend cap started refusing jobs."""
-        if refusal.kind is LimitKind.BOT_SPEND:
+        if refusal.reason is RefusalReason.BOT_SPEND:
             scope = "bot"
-        elif refusal.kind is LimitKind.GUILD_SPEND:
+        elif refusal.reason is RefusalReason.GUILD_SPEND_USD:
             scope = f"guild {guild_id}"
         else:
             return

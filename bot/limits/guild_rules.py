@@ -21,14 +21,8 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.limits.blocked_terms import BlockedTerms
-from bot.limits.policy import (
-    LimitKind,
-    LimitOverrides,
-    LimitPolicy,
-    MemberLimits,
-    Refusal,
-    RoleLimits,
-)
+from bot.limits.names import RefusalReason
+from bot.limits.policy import LimitOverrides, LimitPolicy, MemberLimits, Refusal, RoleLimits
 from bot.storage.repositories import config_versions
 from bot.storage.repositories.guild_settings import GuildConfig, NsfwPolicy
 from bot.storage.repositories.guild_snapshot import GuildSnapshot, read_snapshot
@@ -59,13 +53,13 @@ class GuildRules:
         """Bans and the allow-list (which never apply to moderators), then blocked terms."""
         if not is_moderator:
             if user_id in self.banned_user_ids:
-                return Refusal(LimitKind.BANNED)
+                return Refusal(RefusalReason.BANNED)
             allowed = self.allowed_channel_ids
             if allowed and not (set(channel_ids) & allowed):
-                return Refusal(LimitKind.CHANNEL, allowed_channel_ids=allowed)
+                return Refusal(RefusalReason.CHANNEL, allowed_channel_ids=allowed)
         term = self.blocked.find(prompt) if self.blocked else None
         if term is not None:
-            return Refusal(LimitKind.BLOCKED_TERM, blocked_term=term)
+            return Refusal(RefusalReason.BLOCKED_TERM, blocked_term=term)
         return None
 
 

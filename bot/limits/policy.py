@@ -12,11 +12,11 @@ Vocabulary:
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
+from bot.limits.names import RefusalReason
 from bot.usage import Usage, usd_to_micro
 
 if TYPE_CHECKING:
@@ -183,32 +183,18 @@ class MemberLimits:
 
 
 
-class LimitKind(enum.StrEnum):
-    BANNED = "banned"
-    CHANNEL = "channel"
-    BLOCKED_TERM = "blocked_term"
-    BOT_SPEND = "bot_spend"
-    GUILD_SPEND = "guild_spend"
-    GUILD_DAILY = "guild_daily"
-    USER_DAILY = "user_daily"
-    USER_WINDOW = "user_window"
-    GUILD_CONCURRENT = "guild_concurrent"
-    USER_CONCURRENT = "user_concurrent"
-    USER_INSTALLS_OFF = "user_installs_off"  # the host switched the user-installed app off
-
-
 @dataclass(frozen=True)
 class Refusal:
-    """Why one more job may not start: the limit that refused it, with the figures behind it.
+    """Why one more job may not start: the reason (usually a limit), with the figures behind it.
 
     The edge words it (`bot.wording.refusals`). `retry_at` is when the refusal lifts by
-    itself (None: when a running job finishes, or never). Only the fields of its kind are set.
+    itself (None: when a running job finishes, or never). Only the fields of its reason are set.
     """
 
-    kind: LimitKind
+    reason: RefusalReason
     retry_at: dt.datetime | None = None
     limit: int = 0  # the count that was reached: images per day or window, or jobs at once
-    window: dt.timedelta | None = None  # USER_WINDOW: how long the window is
+    window: dt.timedelta | None = None  # PER_WINDOW: how long the window is
     in_progress: int = 0  # USER_CONCURRENT, GUILD_CONCURRENT: jobs running now
     allowed_channel_ids: frozenset[int] = frozenset()  # CHANNEL: where images can be made
     blocked_term: str | None = field(default=None, compare=False)  # BLOCKED_TERM: the match
@@ -241,29 +227,29 @@ def evaluate(
     midnight = next_utc_midnight(now)
     cost = limits.cost_microusd(1) if cost_microusd is None else cost_microusd
     if _exceeds(usage.bot_spent_today_microusd, cost, policy.bot_daily_spend_usd):
-        return Refusal(LimitKind.BOT_SPEND, midnight)
+        return Refusal(RefusalReason.BOT_SPEND, midnight)
     if _exceeds(usage.guild_spent_today_microusd, cost, policy.guild.daily_spend_usd):
-        return Refusal(LimitKind.GUILD_SPEND, midnight)
+        return Refusal(RefusalReason.GUILD_SPEND_USD, midnight)
     if policy.guild.daily and usage.guild_today >= policy.guild.daily:
-        return Refusal(LimitKind.GUILD_DAILY, midnight, limit=policy.guild.daily)
+        return Refusal(RefusalReason.GUILD_DAILY, midnight, limit=policy.guild.daily)
     if user.daily and usage.user_today >= user.daily:
-        return Refusal(LimitKind.USER_DAILY, midnight, limit=user.daily)
+        return Refusal(RefusalReason.USER_DAILY, midnight, limit=user.daily)
     if user.per_window and len(usage.window_starts) >= user.per_window:
         return Refusal(
-            LimitKind.USER_WINDOW,
+            RefusalReason.PER_WINDOW,
             window_frees_at(usage.window_starts, user.per_window, user.window),
             limit=user.per_window,
             window=user.window,
         )
     if policy.guild.concurrent and usage.guild_active >= policy.guild.concurrent:
         return Refusal(
-            LimitKind.GUILD_CONCURRENT,
+            RefusalReason.GUILD_CONCURRENT,
             limit=policy.guild.concurrent,
             in_progress=usage.guild_active,
         )
     if user.concurrent and usage.user_active >= user.concurrent:
         return Refusal(
-            LimitKind.USER_CONCURRENT, limit=user.concurrent, in_progress=usage.user_active
+            RefusalReason.USER_CONCURRENT, limit=user.concurrent, in_progress=usage.user_active
         )
     return None
 

@@ -22,6 +22,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
+from bot.config import bare_host, trusted_host_entry
 from bot.novita.errors import ImageHostRefusedError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -37,18 +38,6 @@ class BlockedAddressError(OSError):
         self.host = host
         self.address = address
         super().__init__(f"{host} resolves to {address}, which is not a public address")
-
-
-def parse_trusted_hosts(text: str) -> tuple[str, ...]:
-    """`"127.0.0.1:8089, [::1]:80"` → normalised `host:port` entries; `ValueError` if malformed."""
-    entries: list[str] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        host, port = _split_host_port(part)
-        entries.append(_entry(host, port))
-    return tuple(entries)
 
 
 def is_forbidden(address: IPAddress) -> bool:
@@ -70,10 +59,11 @@ class DownloadGuard:
     """The checks shared by `check_url` (each hop) and `GuardedResolver` (each connection)."""
 
     def __init__(self, trusted_hosts: Iterable[str] = ()) -> None:
-        self.trusted = frozenset(_entry(*_split_host_port(entry)) for entry in trusted_hosts)
+        # Entries as `bot.config.parse_trusted_hosts` returns them (TRUSTED_IMAGE_HOSTS).
+        self.trusted = frozenset(trusted_hosts)
 
     def is_trusted(self, host: str, port: int | None) -> bool:
-        return port is not None and _entry(_bare(host), port) in self.trusted
+        return port is not None and trusted_host_entry(host, port) in self.trusted
 
     def check_url(self, url: URL, *, task_id: str | None = None) -> None:
         """Refuse a hop before it is requested: wrong scheme, no host, or a forbidden IP literal."""
@@ -87,7 +77,7 @@ class DownloadGuard:
         if self.is_trusted(host, url.port) or not _looks_like_ip(host):
             return  # names are checked by `GuardedResolver` when the connection opens
         try:
-            address = ipaddress.ip_address(_bare(host))
+            address = ipaddress.ip_address(bare_host(host))
         except ValueError:
             # e.g. "2130706433" or "127.1": aiohttp hands these to the OS, which reads them as
             # 127.0.0.1. No real image host is written that way.
@@ -134,20 +124,3 @@ def _looks_like_ip(host: str) -> bool:
     # The same test aiohttp uses to skip its resolver (aiohttp.helpers.is_ip_address).
     return ":" in host or host.replace(".", "").isdigit()
 
-
-def _bare(host: str) -> str:
-    return host.strip().strip("[]").rstrip(".").lower()
-
-
-def _entry(host: str, port: int) -> str:
-    host = _bare(host)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _split_host_port(text: str) -> tuple[str, int]:
-    host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"{text!r} is not host:port (for example 127.0.0.1:8089)")
-    if ":" in host and not (host.startswith("[") and host.endswith("]")):
-        raise ValueError(f"{text!r}: write IPv6 hosts in brackets, e.g. [::1]:8089")
-    return _bare(host), int(port_text)

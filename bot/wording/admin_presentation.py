@@ -16,12 +16,12 @@ from bot.limits.admin import (
     LIMITS,
     EffectiveLimit,
     LimitChange,
-    LimitName,
     RoleLimitsInput,
     SettingsSnapshot,
     UsageHistory,
     UsageReport,
 )
+from bot.limits.names import LimitName
 from bot.limits.policy import QuotaStatus
 from bot.storage.repositories.guild_settings import NsfwPolicy
 from bot.storage.repositories.ledger import HistoryPage, LedgerEntry

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot.limits.admin import LIMITS, LimitName, LimitValue, Unit
+from bot.limits.admin import LIMITS, LimitValue, Unit
+from bot.limits.names import LimitName
 
 # What moderators read for each limit (also the names of the command's choices, ≤ 100 chars).
 LIMIT_LABELS: Final = {

@@ -12,7 +12,8 @@ from typing import Final
 
 from bot.limits.admin import AdminInputError, AdminProblem
 from bot.limits.blocked_terms import MAX_TERM_CHARS, MAX_WILDCARDS, TermProblem
-from bot.limits.policy import LimitKind, Refusal
+from bot.limits.names import RefusalReason
+from bot.limits.policy import Refusal
 from bot.wording.limit_words import LIMIT_LABELS
 from bot.wording.presentation import refusal_text
 
@@ -40,35 +41,35 @@ def channel_list(channel_ids: Collection[int], shown: int = CHANNELS_SHOWN) -> s
 
 
 def _window(refusal: Refusal) -> str:
-    assert refusal.window is not None  # always set for USER_WINDOW
+    assert refusal.window is not None  # always set for PER_WINDOW
     return (
         f"you can start {plural(refusal.limit, 'image')} every {window_text(refusal.window)}"
     )
 
 
 # Each completes "Sorry, …".
-_REASONS: Final[Mapping[LimitKind, Callable[[Refusal], str]]] = {
-    LimitKind.BANNED: lambda r: "you are not allowed to make images in this server",
-    LimitKind.CHANNEL: lambda r: (
+_REASONS: Final[Mapping[RefusalReason, Callable[[Refusal], str]]] = {
+    RefusalReason.BANNED: lambda r: "you are not allowed to make images in this server",
+    RefusalReason.CHANNEL: lambda r: (
         "images can't be made in this channel; try " + channel_list(r.allowed_channel_ids)
     ),
-    LimitKind.BLOCKED_TERM: lambda r: "your prompt contains a blocked word",
-    LimitKind.BOT_SPEND: lambda r: "the bot has reached its spending limit for today",
-    LimitKind.GUILD_SPEND: lambda r: "this server has reached its spending limit for today",
-    LimitKind.GUILD_DAILY: lambda r: (
+    RefusalReason.BLOCKED_TERM: lambda r: "your prompt contains a blocked word",
+    RefusalReason.BOT_SPEND: lambda r: "the bot has reached its spending limit for today",
+    RefusalReason.GUILD_SPEND_USD: lambda r: "this server has reached its spending limit for today",
+    RefusalReason.GUILD_DAILY: lambda r: (
         f"this server has used its {plural(r.limit, 'image')} for today"
     ),
-    LimitKind.USER_DAILY: lambda r: f"you have used your {plural(r.limit, 'image')} for today",
-    LimitKind.USER_WINDOW: _window,
-    LimitKind.GUILD_CONCURRENT: lambda r: (
+    RefusalReason.USER_DAILY: lambda r: f"you have used your {plural(r.limit, 'image')} for today",
+    RefusalReason.PER_WINDOW: _window,
+    RefusalReason.GUILD_CONCURRENT: lambda r: (
         f"this server already has {plural(r.in_progress, 'image')} in progress; "
         "try again when one of them is done"
     ),
-    LimitKind.USER_CONCURRENT: lambda r: (
+    RefusalReason.USER_CONCURRENT: lambda r: (
         f"you already have {plural(r.in_progress, 'image')} in progress "
         f"(the limit is {r.limit}); try again when one of them is done"
     ),
-    LimitKind.USER_INSTALLS_OFF: lambda r: (
+    RefusalReason.USER_INSTALLS_OFF: lambda r: (
         "the bot can't be used as an app installed to your account right now; "
         "try it in a server that has added it"
     ),
@@ -77,7 +78,7 @@ _REASONS: Final[Mapping[LimitKind, Callable[[Refusal], str]]] = {
 
 def refusal_reason(refusal: Refusal) -> str:
     """Why, as the end of "Sorry, …" (e.g. "you have used your 25 images for today")."""
-    return _REASONS[refusal.kind](refusal)
+    return _REASONS[refusal.reason](refusal)
 
 
 def refusal_sentence(refusal: Refusal) -> str:

@@ -7,7 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import FIELDS, Secret, Settings, SettingsError, load_settings, render_env_example
+from bot.config import (
+    FIELDS,
+    Secret,
+    Settings,
+    SettingsError,
+    load_settings,
+    parse_poll_strategy,
+    parse_trusted_hosts,
+    render_env_example,
+    settings_from_mapping,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,3 +137,38 @@ def test_shards_are_parsed_and_checked() -> None:
         load_settings(env_file=None, environ={"SHARD_COUNT": "2", "SHARD_IDS": "0,2"})
     with pytest.raises(SettingsError, match="comma-separated"):
         load_settings(env_file=None, environ={"SHARD_COUNT": "2", "SHARD_IDS": "zero"})
+
+
+# ---- POLL_STRATEGY and TRUSTED_IMAGE_HOSTS, parsed here for the poller and the download guard
+
+
+@pytest.mark.parametrize(
+    "spec", ["fast", "fixed:0", "fixed:", "backoff:2:0.5:5", "backoff:2:1.3:1", "fixed:-1"]
+)
+def test_poll_strategy_nonsense_is_refused_with_what_is_accepted(spec: str) -> None:
+    with pytest.raises(ValueError, match="adaptive, fixed"):
+        parse_poll_strategy(spec)
+    with pytest.raises(SettingsError, match="POLL_STRATEGY"):
+        settings_from_mapping({"POLL_STRATEGY": spec})
+
+
+def test_trusted_hosts_are_parsed_and_normalised() -> None:
+    assert parse_trusted_hosts("") == ()
+    assert parse_trusted_hosts(" 127.0.0.1:8089 , Images.Example.:443,[::1]:80") == (
+        "127.0.0.1:8089", "images.example:443", "[::1]:80",
+    )
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1", "host:", ":80", "host:0", "host:70000",
+                                  "host:http", "::1:80"])
+def test_malformed_trusted_hosts_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_trusted_hosts(text)
+
+
+def test_trusted_hosts_setting_reports_bad_entries() -> None:
+    settings = settings_from_mapping({"TRUSTED_IMAGE_HOSTS": "127.0.0.1:8089,localhost:9000"})
+    assert settings.trusted_image_hosts == ("127.0.0.1:8089", "localhost:9000")
+    assert settings_from_mapping({}).trusted_image_hosts == ()
+    with pytest.raises(SettingsError, match="TRUSTED_IMAGE_HOSTS"):
+        settings_from_mapping({"TRUSTED_IMAGE_HOSTS": "127.0.0.1"})

@@ -23,7 +23,7 @@ from bot.imaging import MAX_PROMPT_CHARS
 from bot.interactions.checks import may_manage_job
 from bot.interactions.edit_flow import NO_IMAGE_HERE, RESULT_GONE, EditFlows, ParentImage
 from bot.interactions.transport.replies import reply_ephemeral, report_error
-from bot.storage.reliability.failures import database_unreachable
+from bot.storage.reliability.outage import is_database_unavailable
 from bot.wording.messages import DATABASE_UNAVAILABLE
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class RemixButton(_JobButton, template=r"imagine:remix:(?P<job>\d+)"):
         try:
             stored = await asyncio.wait_for(lookup, REMIX_LOOKUP_TIMEOUT)
         except Exception as exc:
-            if not isinstance(exc, TimeoutError) and not database_unreachable(exc):
+            if not isinstance(exc, TimeoutError) and not is_database_unavailable(exc):
                 raise
             log.warning("remix of job %s: its prompt could not be read in time (%s)",
                         self.job_id, type(exc).__name__)

@@ -1,6 +1,7 @@
 """Acknowledge database-backed commands inside Discord's 3 s window, however slow the database.
 
-`/imagine-quota` and `/imagine-admin …` answer ephemerally after reading the database. If that
+A command marked `@uses_database` where it is declared (`/imagine-quota`, the `/imagine-admin`
+group and so every subcommand under it) answers ephemerally after reading the database. If that
 takes longer than `DEFER_AFTER` (a stalled PostgreSQL can take its whole command timeout), the
 interaction is deferred ephemerally ("thinking…") so Discord does not show "This interaction
 failed"; the answer then arrives as the follow-up. `reply_ephemeral` calls `settle()` first, so
@@ -13,17 +14,42 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final, TypeVar
 
 import discord
+from discord import app_commands
+
+from bot.clock import Sleep
 
 log = logging.getLogger(__name__)
 
-# Commands whose answer needs the database (and never answers publicly).
-DATABASE_COMMANDS: Final = frozenset({"imagine-quota", "imagine-admin"})
+AppCommand = app_commands.Command[Any, ..., Any] | app_commands.Group | app_commands.ContextMenu
+CommandT = TypeVar("CommandT", bound=AppCommand)
+
+# The key in a command's `extras` that `uses_database` sets.
+USES_DATABASE: Final = "imagine_uses_database"
 # Leave room inside Discord's 3 s for the deferral's own round trip.
 DEFER_AFTER: Final = 1.5
 _KEY: Final = "imagine_auto_defer"
+
+
+def uses_database(command: CommandT) -> CommandT:
+    """Mark a command (or a group: all its subcommands) whose answer needs the database and is
+    always ephemeral, so a slow database makes it defer instead of failing.
+
+    Put it above `@app_commands.command`, or wrap the `app_commands.Group(...)`.
+    """
+    command.extras[USES_DATABASE] = True
+    return command
+
+
+def needs_database(command: AppCommand | None) -> bool:
+    """True if `command` or a group it belongs to is marked `@uses_database`."""
+    while command is not None:
+        if command.extras.get(USES_DATABASE):
+            return True
+        command = command.parent if not isinstance(command, app_commands.ContextMenu) else None
+    return False
 
 
 @dataclass(eq=False)
@@ -32,22 +58,24 @@ class _AutoDefer:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-def watch(interaction: discord.Interaction, after: float = DEFER_AFTER) -> None:
-    """Defer `interaction` ephemerally if nothing answered it within `after` seconds."""
+def watch(
+    interaction: discord.Interaction, after: float = DEFER_AFTER, sleep: Sleep = asyncio.sleep
+) -> None:
+    """Defer a `@uses_database` command ephemerally if nothing answered it within `after` s."""
     if interaction.type is not discord.InteractionType.application_command:
         return
-    data: dict[str, object] = dict(interaction.data or {})
-    name = data.get("name")
-    if name not in DATABASE_COMMANDS or _KEY in interaction.extras:
+    if not needs_database(interaction.command) or _KEY in interaction.extras:
         return
     state = _AutoDefer()
     interaction.extras[_KEY] = state
-    state.task = asyncio.create_task(_defer_later(interaction, state, after),
+    state.task = asyncio.create_task(_defer_later(interaction, state, after, sleep),
                                      name=f"auto-defer-{interaction.id}")
 
 
-async def _defer_later(interaction: discord.Interaction, state: _AutoDefer, after: float) -> None:
-    await asyncio.sleep(after)
+async def _defer_later(
+    interaction: discord.Interaction, state: _AutoDefer, after: float, sleep: Sleep
+) -> None:
+    await sleep(after)
     state.sleeping = False
     if interaction.response.is_done():
         return

@@ -1,16 +1,22 @@
 """Numbered schema migrations, applied in order at start-up (read them in order: v1, v2, v3, v4, …).
 
-Each migration is a module with `VERSION`, `NAME` and `async def upgrade(conn)`; it defines the
-tables *as they were at that version*, so old migrations never change. `schema_version` keeps one
-row per applied migration. All pending migrations run in one transaction under the write lock,
-so two processes starting together cannot both apply them, and a failure leaves the old schema.
+Each migration is a module `v<N>_<name>.py` in this package with `VERSION` (= N), `NAME` and
+`async def upgrade(conn)`; it defines the tables *as they were at that version*, so old
+migrations never change. Adding one is adding its module: they are found by name, ordered by
+`VERSION`, and start-up refuses a gap, a duplicate or a file whose number is not its `VERSION`.
+`schema_version` keeps one row per applied migration. All pending migrations run in one
+transaction under the write lock, so two processes starting together cannot both apply them,
+and a failure leaves the old schema.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
-from collections.abc import Awaitable, Callable
+import pkgutil
+import re
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -18,18 +24,6 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.columns import UtcTimestamp
-from bot.storage.migrations import (
-    v1_core,
-    v2_jobs,
-    v3_state,
-    v4_result_messages,
-    v5_crash_journal,
-    v6_admission_cache,
-    v7_job_kind,
-    v8_pending_deliveries,
-    v9_parent_link,
-    v10_job_stage,
-)
 
 if TYPE_CHECKING:
     from bot.storage.database import Database
@@ -44,16 +38,37 @@ class Migration:
     upgrade: Callable[[AsyncConnection], Awaitable[None]]
 
 
-MIGRATIONS: Final[tuple[Migration, ...]] = tuple(
-    Migration(module.VERSION, module.NAME, module.upgrade)
-    for module in (
-        v1_core, v2_jobs, v3_state, v4_result_messages, v5_crash_journal, v6_admission_cache,
-        v7_job_kind,
-        v8_pending_deliveries,
-        v9_parent_link,
-        v10_job_stage,
-    )
-)
+class MigrationOrderError(RuntimeError):
+    """The migration modules do not number 1..N, each once: a release packaging mistake."""
+
+
+_MODULE_NAME: Final = re.compile(r"^v(\d+)_\w+$")
+
+
+def in_order(migrations: Iterable[Migration]) -> tuple[Migration, ...]:
+    """`migrations` sorted by version, which must run 1..N without a gap or a duplicate."""
+    ordered = tuple(sorted(migrations, key=lambda migration: migration.version))
+    versions = [migration.version for migration in ordered]
+    if versions != list(range(1, len(versions) + 1)):
+        raise MigrationOrderError(f"migration versions must be 1..N, each once; found {versions}")
+    return ordered
+
+
+def discover(package: str = __name__) -> tuple[Migration, ...]:
+    """Every `v<N>_<name>` module of `package`, in version order (checked by `in_order`)."""
+    found: list[Migration] = []
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        named = _MODULE_NAME.match(info.name)
+        if named is None:
+            continue
+        module = importlib.import_module(f"{package}.{info.name}")
+        if int(named.group(1)) != module.VERSION:
+            raise MigrationOrderError(f"{info.name} declares VERSION = {module.VERSION}")
+        found.append(Migration(module.VERSION, module.NAME, module.upgrade))
+    return in_order(found)
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = discover()
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 MIGRATION_LOCK: Final = "schema-migrations"
 

@@ -89,15 +89,3 @@ def _scrub(line: str, url: str) -> str:
         line = line.replace(str(password), "********")
     return " ".join(line.split())
 
-
-def database_unreachable(error: BaseException) -> bool:
-    """The database could not be reached or did not answer (not a bug in a query).
-
-    Such a failure is worth a "try again later"; anything else is an error to report.
-    """
-    if isinstance(error, OSError | TimeoutError):
-        return True
-    return isinstance(
-        error,
-        exc.OperationalError | exc.InterfaceError | exc.DisconnectionError | exc.TimeoutError,
-    )

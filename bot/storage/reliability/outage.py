@@ -21,7 +21,12 @@ QUIET_AFTER: Final = 60.0
 
 
 def is_database_unavailable(error: BaseException) -> bool:
-    """The database could not be reached or did not answer in time (not a bug in a query)."""
+    """The database could not be reached or did not answer in time (not a bug in a query).
+
+    The one outage predicate: such a failure is worth a "try again in a minute", anything else
+    is an error to report with an id. A lost connection counts whichever class carries it (an
+    OS error, SQLAlchemy's wrapper, or asyncpg's own exception).
+    """
     if isinstance(error, TimeoutError | ConnectionError | OSError):
         return True
     if isinstance(error, exc.DBAPIError):

@@ -49,7 +49,7 @@ class JournalEntry:
     state: JobStage = JobStage.WAITING
     created_at: dt.datetime | None = None  # set by the journal
     updated_at: dt.datetime | None = None
-    # `bot.limits.pricing.JobKind`: an edit resumes on the edit duration model, and one not yet
+    # `bot.jobs.model.JobKind`: an edit resumes on the edit duration model, and one not yet
     # submitted cannot be resubmitted (its input image is not kept).
     kind: str = "generate"
     # An Edit's or Remix's parent result (its jump link), shown again on a resumed job's result.

@@ -14,7 +14,6 @@ from bot.limits.admin import (
     AdminInputError,
     EffectiveLimit,
     LimitChange,
-    LimitName,
     RoleLimitsInput,
     SettingsSnapshot,
     SpendReport,
@@ -24,6 +23,7 @@ from bot.limits.admin import (
     parse_role_limits,
     policy_value,
 )
+from bot.limits.names import LimitName
 from bot.limits.policy import GuildLimits, LimitPolicy, MemberLimits, UserLimits, quota_status
 from bot.storage.repositories.guild_settings import GuildConfig, NsfwPolicy
 from bot.storage.repositories.ledger import HistoryPage, LedgerEntry

@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
-from bot.limits.admin import AdminInputError, AdminProblem, LimitName
+from bot.limits.admin import AdminInputError, AdminProblem
 from bot.limits.blocked_terms import TermProblem
-from bot.limits.policy import GuildLimits, LimitKind, LimitPolicy, Refusal, UserLimits, evaluate
+from bot.limits.names import LimitName, RefusalReason
+from bot.limits.policy import GuildLimits, LimitPolicy, Refusal, UserLimits, evaluate
 from bot.usage import Usage
 from bot.wording.refusals import (
     admin_error_text,
@@ -44,30 +45,33 @@ def test_window_and_daily_refusals_name_their_numbers() -> None:
 @pytest.mark.parametrize(
     ("refusal", "sentence"),
     [
-        (Refusal(LimitKind.BANNED), "Sorry, you are not allowed to make images in this server."),
         (
-            Refusal(LimitKind.BLOCKED_TERM, blocked_term="heron"),
+            Refusal(RefusalReason.BANNED),
+            "Sorry, you are not allowed to make images in this server.",
+        ),
+        (
+            Refusal(RefusalReason.BLOCKED_TERM, blocked_term="heron"),
             "Sorry, your prompt contains a blocked word (heron).",
         ),
         (
-            Refusal(LimitKind.BOT_SPEND, NOW),
+            Refusal(RefusalReason.BOT_SPEND, NOW),
             "Sorry, the bot has reached its spending limit for today.",
         ),
         (
-            Refusal(LimitKind.GUILD_SPEND, NOW),
+            Refusal(RefusalReason.GUILD_SPEND_USD, NOW),
             "Sorry, this server has reached its spending limit for today.",
         ),
         (
-            Refusal(LimitKind.GUILD_DAILY, NOW, limit=1),
+            Refusal(RefusalReason.GUILD_DAILY, NOW, limit=1),
             "Sorry, this server has used its 1 image for today.",
         ),
         (
-            Refusal(LimitKind.GUILD_CONCURRENT, limit=3, in_progress=3),
+            Refusal(RefusalReason.GUILD_CONCURRENT, limit=3, in_progress=3),
             "Sorry, this server already has 3 images in progress; try again when one of them "
             "is done.",
         ),
         (
-            Refusal(LimitKind.USER_CONCURRENT, limit=2, in_progress=2),
+            Refusal(RefusalReason.USER_CONCURRENT, limit=2, in_progress=2),
             "Sorry, you already have 2 images in progress (the limit is 2); try again when one "
             "of them is done.",
         ),
@@ -77,8 +81,22 @@ def test_every_refusal_reads_as_before(refusal: Refusal, sentence: str) -> None:
     assert refusal_sentence(refusal) == sentence
 
 
+def test_the_user_installed_app_switched_off_reads_as_before() -> None:
+    assert refusal_sentence(Refusal(RefusalReason.USER_INSTALLS_OFF)) == (
+        "Sorry, the bot can't be used as an app installed to your account right now; "
+        "try it in a server that has added it."
+    )
+
+
+@pytest.mark.parametrize("reason", list(RefusalReason))
+def test_every_refusal_reason_has_words(reason: RefusalReason) -> None:
+    figures = Refusal(reason, limit=3, window=dt.timedelta(minutes=10), in_progress=3,
+                      allowed_channel_ids=frozenset({1}))
+    assert refusal_sentence(figures).startswith("Sorry, ")
+
+
 def test_channel_refusals_list_a_few_channels_as_mentions() -> None:
-    refusal = Refusal(LimitKind.CHANNEL, allowed_channel_ids=frozenset(range(1, 8)))
+    refusal = Refusal(RefusalReason.CHANNEL, allowed_channel_ids=frozenset(range(1, 8)))
     assert refusal_sentence(refusal) == (
         "Sorry, images can't be made in this channel; try <#1>, <#2>, <#3>, <#4>, <#5> "
         "or one of 2 more."
@@ -87,12 +105,12 @@ def test_channel_refusals_list_a_few_channels_as_mentions() -> None:
 
 
 def test_the_message_says_when_to_try_again() -> None:
-    timed = refusal_message(Refusal(LimitKind.USER_DAILY, NOW, limit=25))
+    timed = refusal_message(Refusal(RefusalReason.USER_DAILY, NOW, limit=25))
     stamp = int(NOW.timestamp())
     assert timed == (
         f"Sorry, you have used your 25 images for today. You can try again <t:{stamp}:R>."
     )
-    assert refusal_message(Refusal(LimitKind.BANNED)).endswith("in this server.")
+    assert refusal_message(Refusal(RefusalReason.BANNED)).endswith("in this server.")
 
 
 @pytest.mark.parametrize(

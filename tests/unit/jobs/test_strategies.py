@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
-from bot.config import SettingsError, settings_from_mapping
+from bot.config import settings_from_mapping
 from bot.jobs.polling.planner import AdaptivePlanner, ExponentialBackoff, FixedInterval
-from bot.jobs.polling.strategies import parse_poll_strategy, poll_strategy
+from bot.jobs.polling.strategies import poll_strategy
 
 
 def test_default_is_the_adaptive_planner_with_the_configured_bounds() -> None:
@@ -19,13 +17,3 @@ def test_default_is_the_adaptive_planner_with_the_configured_bounds() -> None:
 def test_fixed_and_backoff_spellings_build_the_classic_pollers() -> None:
     assert poll_strategy("fixed:0.5", 0.5, 10) == FixedInterval(0.5)
     assert poll_strategy(" Backoff:2:1.3:5 ", 0.5, 10) == ExponentialBackoff(2.0, 1.3, 5.0)
-
-
-@pytest.mark.parametrize(
-    "spec", ["fast", "fixed:0", "fixed:", "backoff:2:0.5:5", "backoff:2:1.3:1", "fixed:-1"]
-)
-def test_nonsense_is_refused_with_what_is_accepted(spec: str) -> None:
-    with pytest.raises(ValueError, match="adaptive, fixed"):
-        parse_poll_strategy(spec)
-    with pytest.raises(SettingsError, match="POLL_STRATEGY"):
-        settings_from_mapping({"POLL_STRATEGY": spec})

@@ -17,11 +17,11 @@ from bot.limits.admin import (
     AdminInputError,
     AdminProblem,
     GuildAdmin,
-    LimitName,
     RoleLimitsInput,
 )
 from bot.limits.admission import AdmissionService
-from bot.limits.policy import GuildLimits, LimitKind, LimitPolicy, UserLimits
+from bot.limits.names import LimitName, RefusalReason
+from bot.limits.policy import GuildLimits, LimitPolicy, UserLimits
 from bot.storage import ModerationRepo, NsfwPolicy
 from bot.storage.database import Database
 from bot.wording.refusals import admin_error_text
@@ -153,7 +153,7 @@ async def test_channels_bans_and_moderators(database: Database, utc_clock: Manua
     await admin.ban(GUILD, MOD, ALICE, "spam")
     request = JobRequest(GUILD, CHANNEL, ALICE, "x", ImageSize(512, 512))
     refused = await admin.admissions.admit(request)
-    assert refused.refusal is not None and refused.refusal.kind is LimitKind.BANNED
+    assert refused.refusal is not None and refused.refusal.reason is RefusalReason.BANNED
     [ban] = await admin.bans(GUILD)
     assert (ban.user_id, ban.reason, ban.banned_by) == (ALICE, "spam", MOD)
     assert await admin.unban(GUILD, MOD, ALICE)

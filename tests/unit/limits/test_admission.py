@@ -16,7 +16,8 @@ from bot.imaging import ImageSize
 from bot.jobs.model import DIRECT_MESSAGES, JobKind, JobRequest, JobStatus
 from bot.limits.admin import GuildAdmin
 from bot.limits.admission import Admission, AdmissionService
-from bot.limits.policy import LimitKind, LimitPolicy
+from bot.limits.names import RefusalReason
+from bot.limits.policy import LimitPolicy
 from bot.limits.pricing import cost_microusd
 from bot.storage import (
     GuildConfig,
@@ -51,8 +52,8 @@ def request(user: int = USER, prompt: str = "a red fox", **changes: object) -> J
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
-def refused_by(admission: Admission) -> LimitKind | None:
-    return None if admission.refusal is None else admission.refusal.kind
+def refused_by(admission: Admission) -> RefusalReason | None:
+    return None if admission.refusal is None else admission.refusal.reason
 
 
 def service(db: Database, clock: ManualUtcClock, policy: LimitPolicy) -> AdmissionService:
@@ -87,7 +88,7 @@ async def test_failed_and_refused_jobs_do_not_count(
     second = await svc.admit(request())
     assert first.allowed and second.allowed
     refused = await svc.admit(request())
-    assert refused_by(refused) is LimitKind.USER_DAILY
+    assert refused_by(refused) is RefusalReason.USER_DAILY
     assert refused.job_id is None
 
     assert first.job_id is not None and second.job_id is not None
@@ -106,7 +107,7 @@ async def test_rerolls_count_like_new_requests(
     reroll = await svc.admit(request(reroll_of=original.job_id))
     assert reroll.allowed
     assert refused_by(await svc.admit(request(reroll_of=original.job_id))) is (
-        LimitKind.USER_WINDOW
+        RefusalReason.PER_WINDOW
     )
 
 
@@ -139,7 +140,7 @@ async def test_concurrency_frees_when_a_job_finishes_or_goes_stale(
 ) -> None:
     svc = service(database, utc_clock, make_policy(concurrent=1))
     running = await svc.admit(request())
-    assert refused_by(await svc.admit(request())) is LimitKind.USER_CONCURRENT
+    assert refused_by(await svc.admit(request())) is RefusalReason.USER_CONCURRENT
     assert running.job_id is not None
     await svc.finish(running.job_id, JobStatus.SUCCEEDED)
     lost = await svc.admit(request())
@@ -158,13 +159,13 @@ async def test_moderation_refusals(database: Database, utc_clock: ManualUtcClock
     assert (await svc.admit(request(channel_id=500))).allowed
     assert (await svc.admit(request(channel_id=501, parent_channel_id=500))).allowed  # thread
     wrong = await svc.admit(request(channel_id=501))
-    assert wrong.refusal is not None and wrong.refusal.kind is LimitKind.CHANNEL
+    assert wrong.refusal is not None and wrong.refusal.reason is RefusalReason.CHANNEL
     assert wrong.refusal.allowed_channel_ids == {500}
     blocked = await svc.admit(request(channel_id=500, prompt="so much GOREY detail"))
-    assert blocked.refusal is not None and blocked.refusal.kind is LimitKind.BLOCKED_TERM
+    assert blocked.refusal is not None and blocked.refusal.reason is RefusalReason.BLOCKED_TERM
     assert blocked.refusal.blocked_term == "gore*"
     banned = await svc.admit(request(user=666, channel_id=500))
-    assert refused_by(banned) is LimitKind.BANNED
+    assert refused_by(banned) is RefusalReason.BANNED
     # Moderators can't be locked out by the ban list or the allow-list; blocked terms still apply.
     assert (await svc.admit(request(user=666, channel_id=501, is_moderator=True))).allowed
     assert not (await svc.admit(request(prompt="gore", channel_id=500, is_moderator=True))).allowed
@@ -204,7 +205,7 @@ async def test_guild_daily_cap_and_spend_caps(
     with caplog.at_level(logging.WARNING, logger="bot.limits.admission"):
         results = [await spend.admit(request(user=50 + u)) for u in range(5)]
     # 3 images already cost 0.06 > 0.05 bot-wide, so nothing more today.
-    assert {refused_by(a) for a in results} == {LimitKind.BOT_SPEND}
+    assert {refused_by(a) for a in results} == {RefusalReason.BOT_SPEND}
     assert sum("spend cap" in r.message for r in caplog.records) == 1  # one notice a day
     utc_clock.advance(days=1)
     assert (await spend.admit(request())).allowed
@@ -222,7 +223,7 @@ async def test_quota_status_and_spend_report(database: Database, utc_clock: Manu
     assert (status.daily_used, status.daily_remaining, status.active) == (2, 23, 2)
     assert status.window_remaining == 3
     assert status.next_request is not None
-    assert status.next_request.kind is LimitKind.USER_CONCURRENT
+    assert status.next_request.reason is RefusalReason.USER_CONCURRENT
 
     admin = GuildAdmin(database, svc.defaults, clock=utc_clock)
     report = await admin.spend_report(GUILD)
@@ -338,9 +339,9 @@ async def test_an_edit_is_one_image_at_its_own_price_under_the_spend_cap(
     entry = await svc.lookup(first.job_id)
     assert entry is not None and (entry.images, entry.cost_microusd) == (1, 30_000)
     # 0.03 spent: a 0.02 generation still fits under 0.05, a second 0.03 edit would not.
-    assert refused_by(await svc.admit(edit)) is LimitKind.BOT_SPEND
+    assert refused_by(await svc.admit(edit)) is RefusalReason.BOT_SPEND
     assert (await svc.admit(request())).allowed
     # An edit is one image under the member's daily quota, like a generation.
     quota = service(database, utc_clock, make_policy(daily=1))
     assert (await quota.admit(dataclasses.replace(edit, user_id=777))).allowed
-    assert refused_by(await quota.admit(request(user=777))) is LimitKind.USER_DAILY
+    assert refused_by(await quota.admit(request(user=777))) is RefusalReason.USER_DAILY

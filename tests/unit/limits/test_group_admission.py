@@ -14,7 +14,8 @@ from bot.imaging import ImageSize
 from bot.jobs.model import JobRequest
 from bot.limits.admin import GuildAdmin
 from bot.limits.admission import AdmissionService
-from bot.limits.policy import GuildLimits, LimitKind, LimitPolicy, UserLimits
+from bot.limits.names import RefusalReason
+from bot.limits.policy import GuildLimits, LimitPolicy, UserLimits
 from bot.storage import UsageLedger
 from bot.storage.database import Database
 
@@ -51,7 +52,7 @@ async def test_a_burst_is_decided_in_few_transactions_each_answer_exact_and_in_o
         repeats = answers[200:]
         # Member 7 already had one ("member 7"), so two more: the first two in arrival order.
         assert [a.allowed for a in repeats] == [True, True] + [False] * 18
-        assert {a.refusal.kind for a in repeats[2:] if a.refusal} == {LimitKind.USER_WINDOW}
+        assert {a.refusal.reason for a in repeats[2:] if a.refusal} == {RefusalReason.PER_WINDOW}
         # Every job id names the request it was given to.
         for sent, answer in zip(burst, answers, strict=True):
             if answer.job_id is not None:
@@ -89,15 +90,15 @@ async def test_an_admin_change_in_another_process_is_seen_by_the_next_admission(
 
         await admin.add_word(GUILD, ADMIN, "lighthouse")
         refused = await svc.admit(request(1, "a lighthouse at dusk"))
-        assert refused.refusal is not None and refused.refusal.kind is LimitKind.BLOCKED_TERM
+        assert refused.refusal is not None and refused.refusal.reason is RefusalReason.BLOCKED_TERM
         await admin.ban(GUILD, ADMIN, 2)
         banned = await svc.admit(request(2, "a harbour"))
-        assert banned.refusal is not None and banned.refusal.kind is LimitKind.BANNED
+        assert banned.refusal is not None and banned.refusal.reason is RefusalReason.BANNED
         await admin.set_limit(GUILD, ADMIN, "per_window", 1)
         limited = await svc.admit(request(3, "a harbour"))
         assert limited.allowed
         again = await svc.admit(request(3, "a harbour"))
-        assert again.refusal is not None and again.refusal.kind is LimitKind.USER_WINDOW
+        assert again.refusal is not None and again.refusal.reason is RefusalReason.PER_WINDOW
         assert svc._rules.reloads == reloads + 3  # once per change, not per request
     finally:
         await svc.close()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.config import Settings
+from bot.limits.names import RefusalReason
 from bot.limits.policy import (
     GuildLimits,
-    LimitKind,
     LimitOverrides,
     LimitPolicy,
     MemberLimits,
@@ -67,7 +67,7 @@ def test_window_refuses_the_sixth_and_says_when_a_slot_frees() -> None:
     starts = [ago(9), ago(7), ago(5), ago(3), ago(1)]
     assert evaluate(limits, Usage(window_starts=starts[1:], user_today=4), NOW) is None
     decision = refused(limits, Usage(window_starts=starts, user_today=5))
-    assert decision.kind is LimitKind.USER_WINDOW
+    assert decision.reason is RefusalReason.PER_WINDOW
     assert decision.retry_at == ago(9) + WINDOW  # the oldest start leaves the window
     assert (decision.limit, decision.window) == (5, WINDOW)  # worded in test_refusals.py
 
@@ -83,7 +83,7 @@ def test_window_over_the_limit_waits_for_enough_starts_to_expire() -> None:
 def test_daily_quota_resets_at_utc_midnight() -> None:
     limits = policy(daily=3).for_member((), {})
     decision = refused(limits, Usage(user_today=3))
-    assert decision.kind is LimitKind.USER_DAILY
+    assert decision.reason is RefusalReason.USER_DAILY
     assert decision.retry_at == dt.datetime(2025, 3, 15, tzinfo=dt.UTC)
     assert decision.limit == 3  # worded in test_refusals.py
 
@@ -98,7 +98,7 @@ def test_midnight_is_utc_whatever_the_clock_zone() -> None:
 def test_concurrency_has_no_retry_time() -> None:
     limits = policy(concurrent=2).for_member((), {})
     decision = refused(limits, Usage(user_active=2))
-    assert decision.kind is LimitKind.USER_CONCURRENT and decision.retry_at is None
+    assert decision.reason is RefusalReason.USER_CONCURRENT and decision.retry_at is None
     assert (decision.limit, decision.in_progress) == (2, 2)
     assert evaluate(limits, Usage(user_active=1), NOW) is None
 
@@ -118,7 +118,7 @@ def test_zero_means_unlimited_everywhere() -> None:
 def test_the_longest_lasting_refusal_is_reported() -> None:
     limits = policy(per_window=1, concurrent=1, daily=1).for_member((), {})
     decision = refused(limits, Usage([ago(1)], user_today=1, user_active=1))
-    assert decision.kind is LimitKind.USER_DAILY
+    assert decision.reason is RefusalReason.USER_DAILY
 
 
 def test_guild_limits_apply_to_everyone_including_exempt_members() -> None:
@@ -126,8 +126,8 @@ def test_guild_limits_apply_to_everyone_including_exempt_members() -> None:
     exempt = p.for_member([7], {}, exempt_role_ids=[7])
     assert exempt.exempt
     assert evaluate(exempt, Usage(user_today=500, user_active=50), NOW) is None
-    assert refused(exempt, Usage(guild_today=10)).kind is LimitKind.GUILD_DAILY
-    assert refused(exempt, Usage(guild_active=3)).kind is LimitKind.GUILD_CONCURRENT
+    assert refused(exempt, Usage(guild_today=10)).reason is RefusalReason.GUILD_DAILY
+    assert refused(exempt, Usage(guild_active=3)).reason is RefusalReason.GUILD_CONCURRENT
 
 
 def test_guild_overrides_replace_only_what_they_set() -> None:
@@ -163,14 +163,14 @@ def test_spend_cap_is_never_exceeded() -> None:
     limits = policy(guild_spend=1.00, price=0.03).for_member((), {})
     assert evaluate(limits, Usage(guild_spent_today_microusd=960_000), NOW) is None  # 0.99
     decision = refused(limits, Usage(guild_spent_today_microusd=990_000))  # 1.02 > 1
-    assert decision.kind is LimitKind.GUILD_SPEND
+    assert decision.reason is RefusalReason.GUILD_SPEND_USD
     assert decision.retry_at == dt.datetime(2025, 3, 15, tzinfo=dt.UTC)
 
 
 def test_bot_spend_cap_comes_first_and_zero_means_none() -> None:
     capped = policy(bot_spend=5.0).for_member([1], {}, exempt_role_ids=[1])
     decision = refused(capped, Usage(bot_spent_today_microusd=5_000_000))
-    assert decision.kind is LimitKind.BOT_SPEND
+    assert decision.reason is RefusalReason.BOT_SPEND
     uncapped = policy().for_member((), {})
     assert evaluate(uncapped, Usage(bot_spent_today_microusd=10**12), NOW) is None
 

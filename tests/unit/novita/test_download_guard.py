@@ -10,13 +10,11 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from bot.config import SettingsError, settings_from_mapping
 from bot.novita.download_guard import (
     BlockedAddressError,
     DownloadGuard,
     GuardedResolver,
     is_forbidden,
-    parse_trusted_hosts,
 )
 from bot.novita.errors import ImageHostRefusedError
 
@@ -73,26 +71,7 @@ def test_public_addresses_are_allowed(address: str) -> None:
     assert not is_forbidden(ipaddress.ip_address(address))
 
 
-def test_trusted_hosts_are_parsed_and_normalised() -> None:
-    assert parse_trusted_hosts("") == ()
-    assert parse_trusted_hosts(" 127.0.0.1:8089 , Images.Example.:443,[::1]:80") == (
-        "127.0.0.1:8089", "images.example:443", "[::1]:80",
-    )
 
-
-@pytest.mark.parametrize("text", ["127.0.0.1", "host:", ":80", "host:0", "host:70000",
-                                  "host:http", "::1:80"])
-def test_malformed_trusted_hosts_are_refused(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_trusted_hosts(text)
-
-
-def test_trusted_hosts_setting_reports_bad_entries() -> None:
-    settings = settings_from_mapping({"TRUSTED_IMAGE_HOSTS": "127.0.0.1:8089,localhost:9000"})
-    assert settings.trusted_image_hosts == ("127.0.0.1:8089", "localhost:9000")
-    assert settings_from_mapping({}).trusted_image_hosts == ()
-    with pytest.raises(SettingsError, match="TRUSTED_IMAGE_HOSTS"):
-        settings_from_mapping({"TRUSTED_IMAGE_HOSTS": "127.0.0.1"})
 
 
 @pytest.mark.parametrize(
