@@ -6,6 +6,8 @@
   never imports `discord` or the edge (the edge turns cards into embeds).
 - The product package `bot/` never imports `cogs/` (loaded by name as extensions) or the fakes
   (the CLI finds its offline tools by name).
+- Settings (`bot/config.py`) import no other module of `bot/`, and storage imports only the leaves
+  below it (the job model, usage, clocks, image sizes, batching): nothing imports upwards.
 - No module of the product, the cogs, the fakes or the benchmarks passes 600 lines, and no folder
   of `bot/` holds more than 12 modules (its `__init__.py` counted; frozen migrations aside).
 """
@@ -68,6 +70,22 @@ def test_the_core_never_imports_discord_the_edge_or_the_wording(path: Path) -> N
 def test_the_wording_never_imports_discord_or_the_edge(path: Path) -> None:
     bad = imports_any(path, ("discord", *EDGE_PACKAGES))
     assert not bad, f"{relative(path)} imports {bad}"
+
+
+# What storage may import from the rest of `bot/`: leaves, never the services above it.
+STORAGE_MAY_IMPORT = ("bot.storage", "bot.jobs.model", "bot.usage", "bot.clock", "bot.imaging",
+                      "bot.batching")
+
+
+@pytest.mark.parametrize("path", python_files("bot/storage"), ids=relative)
+def test_storage_imports_only_the_leaves_below_it(path: Path) -> None:
+    bad = [m for m in imports_any(path, ("bot",))
+           if m != "bot" and not any(is_under(m, p) for p in STORAGE_MAY_IMPORT)]
+    assert not bad, f"{relative(path)} imports {bad}"
+
+
+def test_settings_import_nothing_above_them() -> None:
+    assert imports_any(ROOT / "bot/config.py", ("bot",)) == []
 
 
 @pytest.mark.parametrize("path", python_files("bot"), ids=relative)
