@@ -100,14 +100,7 @@ class JobDisplays:
         parent: tuple[str, str] | None = None,
     ) -> DiscordJobDisplay:
         """The display of a job started now, edited through its live interaction."""
-        view = ui.JobView(
-            prompt=request.prompt,
-            size=request.size,
-            requester_id=request.user_id,
-            requester_name=request.user_name,
-            started_at=dt.datetime.now(dt.UTC),
-            parent=parent,
-        )
+        view = _job_view(request, dt.datetime.now(dt.UTC), parent)
         status = StatusMessage.of_interaction(interaction, bot_present=bot_present, keep=keep)
         return DiscordJobDisplay(self, job_id, request, view, status)
 
@@ -119,14 +112,7 @@ class JobDisplays:
         if entry.parent_url is not None:  # the "Edit of" / "Remix of" link it showed before
             label = ui.REMIX_OF if request.kind is JobKind.REMIX else ui.EDIT_OF
             parent = (label, entry.parent_url)
-        view = ui.JobView(
-            prompt=request.prompt,
-            size=request.size,
-            requester_id=entry.user_id,
-            requester_name=entry.user_name,
-            started_at=started_at,
-            parent=parent,
-        )
+        view = _job_view(request, started_at, parent)
         status = StatusMessage.from_token(
             self.client,
             application_id=entry.application_id,
@@ -288,3 +274,16 @@ class DiscordJobDisplay:
                 embed=embed, view=view, ping=f"<@{self.status.requester_id}>")
         except (discord.HTTPException, UnknownChannel):
             log.warning("could not show the outcome to the member", exc_info=True)
+
+
+def _job_view(
+    request: JobRequest, started_at: dt.datetime, parent: tuple[str, str] | None
+) -> ui.JobView:
+    return ui.JobView(
+        prompt=request.prompt,
+        size=request.size,
+        requester_id=request.user_id,
+        requester_name=request.user_name,
+        started_at=started_at,
+        parent=parent,
+    )

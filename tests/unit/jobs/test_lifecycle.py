@@ -3,6 +3,9 @@ the real journal and ledger: no Discord anywhere."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from bot.jobs.active import ActiveJob
 from bot.jobs.model import JobStage, JobStatus
 from bot.novita.errors import TaskFailedError
@@ -16,11 +19,24 @@ from tests.unit.jobs.lifecycle_support import (
     GUILD,
     REPLY,
     FakeDisplay,
+    Harness,
     StalledClient,
     lifecycle_over,
 )
 from tests.unit.jobs.test_engine import JPEG, FakeClient
 
+
+@asynccontextmanager
+async def stalled_job(database: Database) -> AsyncIterator[tuple[Harness, int, FakeDisplay]]:
+    """A started job that Novita has taken and never finishes: running until it is stopped."""
+    clock = ManualClock()
+    client = StalledClient(clock)
+    async with lifecycle_over(database, client, clock) as h:
+        job_id, request = await h.admit()
+        display = FakeDisplay()
+        h.lifecycle.start(job_id, request, display, REPLY)
+        await client.polled.wait()
+        yield h, job_id, display
 
 async def test_a_job_is_journaled_run_delivered_and_settled(database: Database) -> None:
     clock = ManualClock(start=100.0)
@@ -62,13 +78,7 @@ async def test_a_failed_task_is_shown_and_refunded(database: Database) -> None:
 
 
 async def test_cancel_stops_the_job_and_says_who(database: Database) -> None:
-    clock = ManualClock()
-    client = StalledClient(clock)
-    async with lifecycle_over(database, client, clock) as h:
-        job_id, request = await h.admit()
-        display = FakeDisplay()
-        h.lifecycle.start(job_id, request, display, REPLY)
-        await client.polled.wait()
+    async with stalled_job(database) as (h, job_id, display):
         assert h.lifecycle.jobs.cancel(job_id, "alice")
         await h.lifecycle.jobs.wait_idle()
 
@@ -81,13 +91,7 @@ async def test_cancel_stops_the_job_and_says_who(database: Database) -> None:
 async def test_shutdown_leaves_a_running_job_journaled_for_the_next_start(
     database: Database,
 ) -> None:
-    clock = ManualClock()
-    client = StalledClient(clock)
-    async with lifecycle_over(database, client, clock) as h:
-        job_id, request = await h.admit()
-        display = FakeDisplay()
-        h.lifecycle.start(job_id, request, display, REPLY)
-        await client.polled.wait()
+    async with stalled_job(database) as (h, job_id, display):
         await h.lifecycle.stop_jobs()
         await h.lifecycle.close()  # the task id still lands through the outbox
 
