@@ -1,4 +1,4 @@
-"""From an interaction to a delivered image: check, defer, run the job, keep one message current.
+"""From an interaction to a started job: check, defer, admit (or refuse privately), start it.
 
 `GenerationService.handle()` is what `/imagine` calls (`reroll()` the Re-roll button). It
 1. validates the prompt and size (pure; bad input is answered ephemerally at once);
@@ -6,8 +6,9 @@
    so every member is answered well inside Discord's 3 s window however loaded the bot is;
 3. asks admission (limits, moderation) whether this person may generate. A refusal removes the
    public placeholder and goes to the member alone as an ephemeral follow-up (see `refuse`);
-4. runs the job in its own task (tracked, so Cancel and shutdown work), editing the one status
-   message as progress changes (throttled), then into the result — the moment it is
+4. starts the job on the core's lifecycle (`bot.jobs.lifecycle`, tracked, so Cancel and
+   shutdown work) with its Discord display (`bot.interactions.display`), which edits the one
+   status message as progress changes (throttled), then into the result — the moment it is
    downloaded — a withheld-image notice, or a short friendly failure. It is never left at
    "thinking…".
 
@@ -17,9 +18,7 @@ would either refuse members it should admit or need the database anyway, and und
 database answer may take longer than Discord's 3 s. Deferring first costs a refused member a
 "thinking…" placeholder that lives for one admission (milliseconds) and is then deleted.
 
-The job's life after admission (journal, slot, Novita, download, recording its end, shutdown)
-is the Discord-free core's (`bot.jobs.lifecycle`); this module gives it the job's Discord
-display (`bot.interactions.display`) and offers the member's kept results beside the new job.
+Beside the new job, the member's kept results (closed DMs) are offered.
 """
 
 from __future__ import annotations
