@@ -32,6 +32,7 @@ from bot.jobs.model import JobRequest
 from bot.limits.admission import AdmissionService
 from bot.limits.policy import LimitPolicy
 from bot.storage.database import Database
+from bot.storage.repository_set import Repositories
 
 DEFAULT_JSON: Final = Path(__file__).resolve().parent / "results" / "admission_bench.json"
 DEFAULT_POSTGRES: Final = os.environ.get(
@@ -62,7 +63,7 @@ async def _admit_all(service: AdmissionService, requests: list[JobRequest]) -> t
 async def sqlite_case(members: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="admission-bench-") as tmp:
         db = await Database.connect(f"sqlite+aiosqlite:///{Path(tmp) / 'imagine.db'}")
-        service = AdmissionService(db, _policy())
+        service = AdmissionService(Repositories.over(db), _policy())
         try:
             await _admit_all(service, _requests(10_000_000, 20))  # warm up: pool, caches
             batches_before = service._batcher.batches
@@ -114,7 +115,7 @@ async def postgres_case(members: int, url: str) -> dict[str, Any]:
 async def worker(url: str, schema: str, first: int, members: int) -> None:
     """One of the PostgreSQL processes: ready, wait for `go`, admit, print JSON."""
     db = await Database.connect(url, schema=schema, migrate=False)
-    service = AdmissionService(db, _policy())
+    service = AdmissionService(Repositories.over(db), _policy())
     try:
         await _admit_all(service, _requests(20_000_000 + first, 20))  # warm up
         print("ready", flush=True)

@@ -190,7 +190,7 @@ class LocalStack:
         self.bot = ImagineBot(self.settings, services=self.services)
         await self._exit.enter_async_context(run_bot_against(self.fake, self.bot))
         # The fake's edit window is scaled down; the bot's progress reserve follows it.
-        self.bot.generation.message_edit_window = self.options.fake_discord.edit_rate_window
+        self.bot.displays.message_edit_window = self.options.fake_discord.edit_rate_window
         return self.bot
 
     async def restart_bot(self) -> ImagineBot:

@@ -31,7 +31,7 @@ from bot.imaging import ImageSize
 from bot.jobs.polling.durations import DurationModel, prior_generation_seconds
 from bot.jobs.polling.keeper import DURATIONS_KEY
 from bot.storage.database import Database
-from bot.storage.repositories.state import DurationStore
+from bot.storage.repository_set import Repositories
 from bot.terminal.cli import main as bot_main
 
 LAG_PERIOD: Final = 0.05
@@ -74,7 +74,8 @@ def scaled_durations(time_scale: float) -> dict[str, Any]:
 async def seed_durations(database_url: str, time_scale: float) -> None:
     database = await Database.connect(database_url)
     try:
-        await DurationStore(database).save(DURATIONS_KEY, scaled_durations(time_scale))
+        durations = Repositories.over(database).durations
+        await durations.save(DURATIONS_KEY, scaled_durations(time_scale))
     finally:
         await database.close()
 

@@ -1,7 +1,8 @@
 """The Discord bot: one `AutoShardedBot` subclass that is the composition root.
 
-`setup_hook` builds the shared services once (`bot.app.composition.Services`), wires the generation
-service, loads the cogs as extensions and syncs commands only when their signature changed.
+`setup_hook` asks the composition root (`bot.app.composition`) for the shared services and for
+this bot's parts (job lifecycle, generation, recovery, retention), loads the cogs as extensions
+and syncs commands only when their signature changed.
 `close()` stops running jobs and closes every session and pool exactly once.
 Each bot has its own metrics registry; with `METRICS_PORT` set it also serves /healthz, /readyz
 and /metrics (`bot.observability`).
@@ -25,28 +26,22 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app.composition import Services, open_database
+from bot.app.composition import BotParts, Services, compose_bot, open_database
 from bot.app.discord_metrics import discord_trace
 from bot.app.endpoints import configure_endpoints
 from bot.config import Settings
-from bot.interactions.components import buttons as components
+from bot.interactions.display import JobDisplays
 from bot.interactions.generation import GenerationService
-from bot.interactions.outcomes import Views
-from bot.interactions.recovery import JobRecovery, new_owner_id
 from bot.interactions.transport import acknowledge
 from bot.interactions.transport.embeds import NO_MENTIONS
 from bot.interactions.transport.replies import reply_ephemeral, report_error
+from bot.jobs.recovery import JobRecovery, new_owner_id
 from bot.observability.http import ObservabilityServer
 from bot.observability.loop_lag import LoopLagMonitor
 from bot.observability.metrics import BotMetrics
 from bot.observability.upstream import meter_edits, meter_engine
 from bot.storage.reliability.failures import describe_database_failure
 from bot.storage.reliability.outage import OutageLog
-from bot.storage.reliability.outbox import WriteOutbox
-from bot.storage.reliability.retention import RetentionTask
-from bot.storage.repositories.journal import JobJournal, ShardOwners
-from bot.storage.repositories.kept_results import KeptResults
-from bot.storage.repositories.ledger import UsageLedger
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +92,7 @@ class ImagineBot(commands.AutoShardedBot):
         self._shutting_down = False
         self._given_services = services
         self._services: Services | None = None
-        self._generation: GenerationService | None = None
-        self._recovery: JobRecovery | None = None
-        self._retention: RetentionTask | None = None
-        # One log line per database outage, shared by commands, writes and heartbeats.
-        self.database_outage = OutageLog()
+        self._parts: BotParts | None = None
         self.job_owner_id = new_owner_id()
         self.sync_on_start = sync_on_start
         self.stop_on_sigterm = stop_on_sigterm
@@ -133,42 +124,33 @@ class ImagineBot(commands.AutoShardedBot):
         return self._services
 
     @property
+    def parts(self) -> BotParts:
+        if self._parts is None:
+            raise RuntimeError("the bot's parts are composed in setup_hook")
+        return self._parts
+
+    @property
     def generation(self) -> GenerationService:
-        if self._generation is None:
-            raise RuntimeError("the generation service is created in setup_hook")
-        return self._generation
+        return self.parts.generation
+
+    @property
+    def displays(self) -> JobDisplays:
+        return self.parts.displays
+
+    @property
+    def recovery(self) -> JobRecovery:
+        return self.parts.recovery
+
+    @property
+    def database_outage(self) -> OutageLog | None:
+        """The process's one outage log (None before `setup_hook`)."""
+        return None if self._services is None else self._services.outage
 
     async def setup_hook(self) -> None:
         self._services = self._given_services or await Services.create(self.settings)
-        database = self._services.database
-        self._generation = GenerationService(
-            self._services.engine,
-            self._services.admissions,
-            Views(running=components.running_view, finished=components.finished_view),
-            slots=self._services.slots,
-            progress_edit_interval=self.settings.progress_edit_interval,
-            progress_edits_per_second=self.settings.progress_edits_per_second,
-            metrics=self.metrics,
-            database_usable=lambda: database.is_usable,
-            result_log=self._services.member_history,
-            journal=JobJournal(database),
-            outbox=WriteOutbox(self.database_outage),
-            owner_id=self.job_owner_id,
-            shard_count=lambda: self.shard_count or 1,
-            edits=self._services.edits,
-            kept_results=KeptResults(database),
+        self._parts = compose_bot(
+            self._services, self.settings, self, metrics=self.metrics, owner_id=self.job_owner_id
         )
-        self._recovery = JobRecovery(
-            self,
-            self._generation,
-            JobJournal(database),
-            ShardOwners(database),
-            UsageLedger(database),
-            owner_id=self.job_owner_id,
-            heartbeat_interval=self.settings.job_owner_heartbeat,
-        )
-        self._retention = RetentionTask(database, self.settings.retention_days,
-                                        self.database_outage)
         await self._start_observability()
         if self.stop_on_sigterm:
             # Platforms that run the Procfile stop workers with SIGTERM: close as on Ctrl+C, so
@@ -183,22 +165,15 @@ class ImagineBot(commands.AutoShardedBot):
         if self.sync_on_start:
             await self.sync_if_changed()
 
-    @property
-    def recovery(self) -> JobRecovery:
-        if self._recovery is None:
-            raise RuntimeError("job recovery is created in setup_hook")
-        return self._recovery
-
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Database-backed commands are deferred if the database is slow to answer."""
         acknowledge.watch(interaction)
 
     async def on_ready(self) -> None:
         """Gateway ready: claim our shards, take back our unfinished jobs, settle the rest."""
-        if self._recovery is not None and not self._shutting_down:
-            self._recovery.ready()
-        if self._retention is not None and not self._shutting_down:
-            self._retention.start()
+        if self._parts is not None and not self._shutting_down:
+            self._parts.recovery.ready()
+            self._parts.retention.start()
 
     # ---- health and metrics ------------------------------------------------------------------
 
@@ -306,12 +281,10 @@ class ImagineBot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         self._shutting_down = True  # /readyz says so from now on
-        if self._retention is not None:
-            await self._retention.stop()
-        if self._recovery is not None:
-            await self._recovery.stop()
-        if self._generation is not None:
-            await self._generation.close()  # running jobs stay journaled for the next start
+        if self._parts is not None:
+            await self._parts.retention.stop()
+            await self._parts.recovery.stop()
+            await self._parts.generation.close()  # running jobs stay journaled for the next start
         await super().close()
         await self._stop_observability()
         if self._services is not None and self._given_services is None:

@@ -1,10 +1,15 @@
-"""The shared services one bot process needs, built once and closed once: the composition root.
+"""The composition root: every repository and service built once, and injected.
 
-Production calls `Services.create(settings)`: the database (migrated at start-up), admission
-(limits and moderation over the usage ledger), guild administration, the fair queue in front of
-Novita, the Novita client and the job engine (and the edit runner on it), whose learned durations
-are loaded from and saved to the database. `python -m bot sync` builds the same without Novita
-(`NoNovita` stands in).
+`Services.create(settings)` builds what a process shares: the database (migrated at start-up)
+and every repository over it (`Repositories`), admission (limits and moderation over the usage
+ledger), guild administration, the fair queue in front of Novita, the Novita client and the job
+engine (and the edit runner on it), whose learned durations are loaded from and saved to the
+database. `python -m bot sync` alone builds it without Novita (`NoNovita` stands in).
+
+`compose_bot(services, settings, client, ...)` builds what one running bot adds on top: the job
+lifecycle (`bot.jobs.lifecycle`) with its collaborators, the Discord displays, the generation
+service, job recovery and retention. `ImagineBot.setup_hook` asks for both, and nothing else
+constructs a service.
 """
 
 from __future__ import annotations
@@ -13,21 +18,32 @@ import logging
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+import discord
+
 from bot.config import Settings
 from bot.imaging import ImageSize
+from bot.interactions.components import buttons as components
+from bot.interactions.display import JobDisplays, Views
+from bot.interactions.generation import GenerationCollaborators, GenerationService
 from bot.jobs.edits import EDIT_DURATIONS_KEY, EditClient, EditRunner
 from bot.jobs.engine import JobEngine, JobSettings, TaskClient
 from bot.jobs.fair_queue import FairQueue, JobSlots
+from bot.jobs.lifecycle import JobCollaborators, JobLifecycle
 from bot.jobs.polling.keeper import DurationKeeper
 from bot.jobs.polling.strategies import poll_strategy
+from bot.jobs.recovery import JobRecovery
 from bot.limits.admin import GuildAdmin
 from bot.limits.admission import AdmissionService
 from bot.novita.client import ClientStats, NovitaClient
 from bot.novita.edit import EditSource
 from bot.novita.models import GeneratedImage, TaskResult
+from bot.observability.metrics import BotMetrics
 from bot.storage.database import Database
+from bot.storage.reliability.outage import OutageLog
+from bot.storage.reliability.outbox import WriteOutbox
+from bot.storage.reliability.retention import RetentionTask
 from bot.storage.repositories.member_history import MemberHistory
-from bot.storage.repositories.state import DurationStore, StateStore
+from bot.storage.repository_set import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +69,10 @@ class UpstreamClient(TaskClient, EditClient, Protocol):
 
 @dataclass
 class Services:
+    """What one process shares (a bot restarted in tests runs on the same services)."""
+
     database: Database
+    repositories: Repositories
     admissions: AdmissionService
     guild_admin: GuildAdmin
     client: UpstreamClient
@@ -64,6 +83,8 @@ class Services:
     edit_durations: DurationKeeper
     state: KeyValueState
     member_history: MemberHistory
+    # One log line per database outage, shared by commands, writes and heartbeats.
+    outage: OutageLog
 
     @classmethod
     async def create(
@@ -71,11 +92,12 @@ class Services:
     ) -> Services:
         """Build every service; a `database` already opened (`open_database`) is taken over."""
         database = database or await open_database(settings)
+        repositories = Repositories.over(database)
         try:
-            admissions = AdmissionService.from_settings(database, settings)
-            keeper = await DurationKeeper.load(DurationStore(database), DURATIONS_SAVE_INTERVAL)
+            admissions = AdmissionService.from_settings(repositories, settings)
+            keeper = await DurationKeeper.load(repositories.durations, DURATIONS_SAVE_INTERVAL)
             edit_keeper = await DurationKeeper.load(
-                DurationStore(database), DURATIONS_SAVE_INTERVAL, EDIT_DURATIONS_KEY
+                repositories.durations, DURATIONS_SAVE_INTERVAL, EDIT_DURATIONS_KEY
             )
             client: UpstreamClient = (
                 NovitaClient.from_settings(settings) if with_novita else NoNovita()
@@ -93,16 +115,18 @@ class Services:
         edit_keeper.start()
         return cls(
             database=database,
+            repositories=repositories,
             admissions=admissions,
-            guild_admin=GuildAdmin(database, admissions.defaults),
+            guild_admin=GuildAdmin(repositories, admissions.defaults),
             client=client,
             engine=engine,
             edits=EditRunner(engine, client, edit_keeper.model),
             slots=FairQueue(settings.max_concurrent_upstream_tasks),
             durations=keeper,
             edit_durations=edit_keeper,
-            state=StateStore(database),
-            member_history=MemberHistory(database),
+            state=repositories.state,
+            member_history=repositories.member_history,
+            outage=OutageLog(),
         )
 
     async def close(self) -> None:
@@ -111,6 +135,75 @@ class Services:
         await self.edit_durations.stop()
         await self.client.close()
         await self.database.close()
+
+
+@dataclass(frozen=True)
+class BotParts:
+    """What one running bot adds to the services (built per start: each has its own outbox)."""
+
+    lifecycle: JobLifecycle
+    displays: JobDisplays
+    generation: GenerationService
+    recovery: JobRecovery
+    retention: RetentionTask
+
+
+class ClientShards:
+    """The shards a Discord client runs, as job recovery asks for them."""
+
+    def __init__(self, client: discord.AutoShardedClient) -> None:
+        self._client = client
+
+    def shard_ids(self) -> list[int]:
+        return list(self._client.shards)
+
+    def shard_count(self) -> int:
+        return self._client.shard_count or 1
+
+
+def compose_bot(
+    services: Services,
+    settings: Settings,
+    client: discord.AutoShardedClient,
+    *,
+    metrics: BotMetrics,
+    owner_id: str,
+) -> BotParts:
+    """Wire one bot: the job lifecycle and its Discord display, generation, recovery."""
+    repositories = services.repositories
+    outbox = WriteOutbox(services.outage)
+    shards = ClientShards(client)
+    lifecycle = JobLifecycle(JobCollaborators.over(
+        repositories.journal, outbox, engine=services.engine, edits=services.edits,
+        slots=services.slots, metrics=metrics, owner_id=owner_id,
+        shard_count=shards.shard_count,
+    ))
+    displays = JobDisplays(
+        client,
+        Views(running=components.running_view, finished=components.finished_view),
+        services.admissions,
+        outbox,
+        repositories.member_history,
+        progress_edit_interval=settings.progress_edit_interval,
+        progress_edits_per_second=settings.progress_edits_per_second,
+    )
+    database = services.database
+    generation = GenerationService(GenerationCollaborators(
+        lifecycle=lifecycle,
+        displays=displays,
+        admissions=services.admissions,
+        kept_results=repositories.kept_results,
+        metrics=metrics,
+        database_usable=lambda: database.is_usable,
+    ))
+    recovery = JobRecovery(
+        lifecycle, displays, shards,
+        journal=repositories.journal, owners=repositories.shard_owners,
+        ledger=repositories.ledger, owner_id=owner_id,
+        heartbeat_interval=settings.job_owner_heartbeat,
+    )
+    retention = RetentionTask(database, settings.retention_days, services.outage)
+    return BotParts(lifecycle, displays, generation, recovery, retention)
 
 
 async def open_database(settings: Settings) -> Database:

@@ -3,7 +3,7 @@
 Each flow acknowledges first (a public deferral, as `/imagine` does), then admits the job like
 any generation: one image under every limit, the blocked-term check on the instruction (Edit) or
 the edited prompt (Remix), priced by its kind (`bot.limits.pricing`). An Edit runs
-Qwen-Image-Edit on the image (`GenerationService` hands it to `services.edits` inside the upstream
+Qwen-Image-Edit on the image (the job's lifecycle hands it to the `EditRunner` inside the upstream
 slot); a Remix is a plain new generation. The answer is a new message naming its parent.
 
 Stateless: built per use from the bot (`EditFlows.of`).

@@ -11,6 +11,7 @@ import discord
 
 from bot.batching import Batcher
 from bot.interactions.transport.attachments import image_file, releasing
+from bot.jobs.model import ImageFile
 from bot.storage.repositories.kept_results import KeptResults, PendingDelivery
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ async def show_kept_results(
 
 async def _keep_again(kept_results: KeptResults, items: list[PendingDelivery]) -> None:
     for item in items:
-        image = None if item.image is None or not item.filename else (
+        image = None if item.image is None or not item.filename else ImageFile(
             item.image, item.filename, item.spoiler)
         try:
             await kept_results.keep(item.user_id, item.embed_json, image)

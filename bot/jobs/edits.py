@@ -102,7 +102,6 @@ class EditRunner:
     async def resume(
         self,
         task_id: str,
-        instruction: str,
         size: ImageSize,
         *,
         started_ago: float,
@@ -110,6 +109,6 @@ class EditRunner:
     ) -> JobResult:
         """Continue an edit submitted before a restart (polling needs no image source)."""
         return await self.engine.resume(
-            task_id, instruction, size, started_ago=started_ago, on_progress=on_progress,
+            task_id, size, started_ago=started_ago, on_progress=on_progress,
             durations=self.durations,
         )

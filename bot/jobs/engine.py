@@ -128,8 +128,6 @@ class ReadyTask:
     """A task Novita reports finished, whose image is not downloaded yet (see `fetch_image`)."""
 
     task_id: str
-    prompt: str
-    size: ImageSize
     image: GeneratedImage
     nsfw_flagged: bool
     polls: int
@@ -190,7 +188,7 @@ class JobEngine:
 
         By default the job is txt2img of `prompt` at `size`. Another kind of job (an edit, see
         `bot.jobs.edits`) passes its own `submit` and the `durations` model it learns into;
-        `prompt` and `size` then describe it (the instruction, the size of the image it makes).
+        `size` then files it under a duration bucket (the size of the image it makes).
         """
         started = self._clock()
         deadline = started + self.settings.deadline_seconds
@@ -204,12 +202,11 @@ class JobEngine:
             except Exception:  # a journal hiccup must not lose an already-paid task
                 log.exception("on_submitted hook failed task=%s", task_id)
         job = _Tracker(size, self._clock(), started, deadline, task_id, durations)
-        return await self._until_ready(job, prompt, on_progress)
+        return await self._until_ready(job, on_progress)
 
     async def resume(
         self,
         task_id: str,
-        prompt: str,
         size: ImageSize,
         *,
         started_ago: float,
@@ -218,7 +215,7 @@ class JobEngine:
     ) -> JobResult:
         """Continue a task submitted `started_ago` seconds earlier (e.g. before a restart)."""
         ready = await self.resume_until_ready(
-            task_id, prompt, size, started_ago=started_ago, on_progress=on_progress,
+            task_id, size, started_ago=started_ago, on_progress=on_progress,
             durations=durations,
         )
         return await self.fetch_image(ready, on_progress)
@@ -226,7 +223,6 @@ class JobEngine:
     async def resume_until_ready(
         self,
         task_id: str,
-        prompt: str,
         size: ImageSize,
         *,
         started_ago: float,
@@ -243,7 +239,7 @@ class JobEngine:
         job = _Tracker(size, started, started, started + self.settings.deadline_seconds, task_id,
                        durations)
         log.info("task resumed task=%s started_ago=%.1fs", task_id, started_ago)
-        return await self._until_ready(job, prompt, on_progress)
+        return await self._until_ready(job, on_progress)
 
     async def fetch_image(
         self, ready: ReadyTask, on_progress: ProgressCallback | None = None
@@ -260,8 +256,6 @@ class JobEngine:
                  done - ready.started_at)
         return JobResult(
             task_id=ready.task_id,
-            prompt=ready.prompt,
-            size=ready.size,
             image=image_bytes,
             image_type=ready.image.image_type,
             nsfw_flagged=ready.nsfw_flagged,
@@ -277,7 +271,7 @@ class JobEngine:
     # --- the job's life -------------------------------------------------------------------------
 
     async def _until_ready(
-        self, job: _Tracker, prompt: str, on_progress: ProgressCallback | None
+        self, job: _Tracker, on_progress: ProgressCallback | None
     ) -> ReadyTask:
         estimate = self._durations(job).expected(job.size)
         result, noticed = await self._wait_for_success(job, estimate, on_progress)
@@ -288,8 +282,6 @@ class JobEngine:
             job, JobStage.DOWNLOADING, estimate, noticed, downloading=True))
         return ReadyTask(
             task_id=job.task_id,
-            prompt=prompt,
-            size=job.size,
             image=result.images[0],
             nsfw_flagged=result.nsfw_flagged,
             polls=job.polls,

@@ -1,4 +1,4 @@
-"""What a job is, in words every room shares: its kind, its request, its status in the ledger."""
+"""What a job is, in words every room shares: its kind, request, stage, ledger status and image."""
 
 from __future__ import annotations
 
@@ -93,3 +93,13 @@ class JobStage(enum.StrEnum):
     GENERATING = "generating"  # Novita reports PROCESSING (or a status it does not name)
     DOWNLOADING = "downloading"
     DONE = "done"
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """A finished image as a message attaches it (fitted to the upload limit, named, and shown
+    behind a spoiler or not); also what is kept for a member who could not be reached."""
+
+    data: bytes
+    filename: str
+    spoiler: bool = False

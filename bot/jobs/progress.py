@@ -1,11 +1,10 @@
-"""What a job reports while it runs, and what it returns when done."""
+"""What a job reports while it runs, what it returns when done, and the file that delivers it."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.imaging import ImageSize
 from bot.jobs.model import JobStage
 
 
@@ -33,11 +32,13 @@ class JobTimings:
 
 @dataclass(frozen=True)
 class JobResult:
+    """A finished job's image, downloaded (the job itself knows its prompt and size)."""
+
     task_id: str
-    prompt: str
-    size: ImageSize
     image: bytes
     image_type: str           # "jpeg", "png", "webp" as sent by the image host
     nsfw_flagged: bool
     polls: int
     timings: JobTimings
+
+

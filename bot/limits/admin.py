@@ -23,11 +23,11 @@ from bot.limits.admission import guild_policy
 from bot.limits.blocked_terms import InvalidTermError, TermProblem, normalize_term
 from bot.limits.names import LimitName
 from bot.limits.policy import LimitPolicy, start_of_utc_day, start_of_utc_month
-from bot.storage.database import Database
-from bot.storage.repositories.guild_settings import GuildConfig, GuildSettingsRepo, NsfwPolicy
-from bot.storage.repositories.ledger import DailyUsage, HistoryPage, UsageLedger
-from bot.storage.repositories.moderation import Ban, ModerationRepo
-from bot.storage.repositories.roles import RoleOverride, RoleOverrideRepo
+from bot.storage.repositories.guild_settings import GuildConfig, NsfwPolicy
+from bot.storage.repositories.ledger import DailyUsage, HistoryPage
+from bot.storage.repositories.moderation import Ban
+from bot.storage.repositories.roles import RoleOverride
+from bot.storage.repository_set import Repositories
 from bot.usage import MICRO
 
 log = logging.getLogger(__name__)
@@ -239,13 +239,15 @@ def parse_role_limits(values: RoleLimitsInput) -> RoleLimitsInput:
 class GuildAdmin:
     """Moderator operations for one bot; every method takes the guild and the acting user."""
 
-    def __init__(self, db: Database, defaults: LimitPolicy, *, clock: WallClock = utc_now) -> None:
+    def __init__(
+        self, repositories: Repositories, defaults: LimitPolicy, *, clock: WallClock = utc_now
+    ) -> None:
         self.defaults = defaults  # the bot-wide limits that guild overrides replace
         self._clock = clock
-        self._guild_settings = GuildSettingsRepo(db, clock)
-        self._moderation = ModerationRepo(db, clock)
-        self._roles = RoleOverrideRepo(db, clock)
-        self._ledger = UsageLedger(db, clock)
+        self._guild_settings = repositories.guild_settings
+        self._moderation = repositories.moderation
+        self._roles = repositories.roles
+        self._ledger = repositories.ledger
 
     # --- reading ---------------------------------------------------------------------------
     async def guild_config(self, guild_id: int) -> GuildConfig:

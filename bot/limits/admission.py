@@ -43,18 +43,16 @@ from bot.limits.policy import (
     quota_status,
     start_of_utc_day,
 )
-from bot.storage.database import Backend, Database
-from bot.storage.repositories.guild_settings import GuildSettingsRepo, NsfwPolicy
+from bot.storage.database import Backend
+from bot.storage.repositories.guild_settings import NsfwPolicy
 from bot.storage.repositories.ledger import (
     GuildTotals,
     LedgerEntry,
     NewRow,
-    UsageLedger,
     UsageWindow,
     member_usage,
 )
-from bot.storage.repositories.moderation import ModerationRepo
-from bot.storage.repositories.roles import RoleOverrideRepo
+from bot.storage.repository_set import Repositories
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -121,7 +119,7 @@ def lock_keys(guild_id: int, user_id: int, policy: LimitPolicy) -> list[str]:
 class AdmissionService:
     def __init__(
         self,
-        db: Database,
+        repositories: Repositories,
         defaults: LimitPolicy,
         *,
         clock: WallClock = utc_now,
@@ -132,12 +130,12 @@ class AdmissionService:
         self.defaults = defaults
         self.user_installs = user_installs
         self.active_ttl = active_ttl
-        self._db = db
+        self._db = repositories.database
         self._clock = clock
-        self._guild_settings = GuildSettingsRepo(db, clock)
-        self._moderation = ModerationRepo(db, clock)
-        self._roles = RoleOverrideRepo(db, clock)
-        self._ledger = UsageLedger(db, clock)
+        self._guild_settings = repositories.guild_settings
+        self._moderation = repositories.moderation
+        self._roles = repositories.roles
+        self._ledger = repositories.ledger
         self._spend_notices: set[tuple[str, dt.date]] = set()
         self._rules = GuildRulesCache(defaults, user_installs.blocked_words)
         self._batcher: Batcher[JobRequest, Admission] = Batcher(
@@ -146,7 +144,7 @@ class AdmissionService:
 
     @classmethod
     def from_settings(
-        cls, db: Database, settings: Settings, *, clock: WallClock = utc_now
+        cls, repositories: Repositories, settings: Settings, *, clock: WallClock = utc_now
     ) -> AdmissionService:
         ttl = max(DEFAULT_ACTIVE_TTL, dt.timedelta(seconds=settings.job_deadline * 2))
         user_installs = UserInstallRules(
@@ -155,7 +153,7 @@ class AdmissionService:
             blocked_words=settings.blocked_word_list,
         )
         return cls(
-            db, LimitPolicy.from_settings(settings), clock=clock, active_ttl=ttl,
+            repositories, LimitPolicy.from_settings(settings), clock=clock, active_ttl=ttl,
             user_installs=user_installs,
         )
 

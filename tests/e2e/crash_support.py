@@ -124,7 +124,7 @@ async def ledger_rows(
     database = await Database.connect(database_url, schema=schema)
     try:
         page = await UsageLedger(database).history(guild.id, limit=1000)
-        journal = await JobJournal(database).entries()
+        journal = await JobJournal(database, UsageLedger(database)).entries()
     finally:
         await database.close()
     return page.entries, len(journal)
@@ -135,7 +135,7 @@ async def wait_until_journaled(database_url: str, guild: FakeGuild, jobs: int) -
     database = await Database.connect(database_url)
     try:
         for _ in range(300):
-            entries = await JobJournal(database).entries()
+            entries = await JobJournal(database, UsageLedger(database)).entries()
             if sum(1 for entry in entries if entry.guild_id == guild.id) >= jobs:
                 return
             await asyncio.sleep(0.05)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from bot.interactions.display import DiscordJobDisplay
 from bot.jobs.model import JobStage
-from bot.storage.repositories.journal import JobJournal
 from bot.wording import presentation as ui
 from fakes.discord.server import FakeInteraction, FakeMember, FakeMessage
 from fakes.stack import LocalStack, StackOptions
@@ -199,18 +199,17 @@ async def test_a_second_cancel_click_does_not_interrupt_the_first(
 ) -> None:
     interaction, message = await running_job(stack, stack.alice)
     custom_id = next(cid for cid in message.custom_ids() if cid.startswith("imagine:cancel:"))
-    service = stack.bot.generation
-    show = service.outcomes.show
+    cancelled = DiscordJobDisplay.cancelled
     second_clicks: list[FakeInteraction] = []
 
-    async def show_after_a_second_click(*args: Any, **kwargs: Any) -> None:
+    async def cancelled_after_a_second_click(display: DiscordJobDisplay, by_name: str) -> None:
         # The moderator clicks Cancel too, just as the job is about to say "Cancelled".
         if not second_clicks:
             second_clicks.append(await stack.fake.click(message, custom_id, stack.mod))
             await second_clicks[0].wait_acknowledged()
-        await show(*args, **kwargs)
+        await cancelled(display, by_name)
 
-    monkeypatch.setattr(service.outcomes, "show", show_after_a_second_click)
+    monkeypatch.setattr(DiscordJobDisplay, "cancelled", cancelled_after_a_second_click)
     first = await stack.click(message, "Cancel", stack.alice)
     assert await first.wait_acknowledged() == 6
     final = await stack.wait_result(interaction)
@@ -259,7 +258,7 @@ async def test_a_job_that_cannot_be_taken_back_is_stopped_and_not_counted(
     job_id = job_id_of(message)
     await stack.bot.close()
     # As if the process had died while a submit was on its way: it is never sent again.
-    assert await JobJournal(stack.services.database).update(job_id, state=JobStage.SUBMITTING)
+    assert await stack.services.repositories.journal.update(job_id, state=JobStage.SUBMITTING)
     await stack.start_bot()
     final = await interaction.wait_original(lambda m: title(m) == ui.STOPPED_TITLE)
     assert ui.STOPPED_BY_RESTART_TEXT in description(final) and button_labels(final) == []
@@ -269,7 +268,7 @@ async def test_a_job_that_cannot_be_taken_back_is_stopped_and_not_counted(
     assert entry is not None
     assert str(entry.status) == "refunded"
     assert not entry.counted
-    assert await JobJournal(stack.services.database).get(job_id) is None
+    assert await stack.services.repositories.journal.get(job_id) is None
 
 
 async def test_a_failing_button_answers_with_an_error_id_not_interaction_failed(

@@ -93,6 +93,6 @@ async def test_database_cut_and_stalled_mid_run_nothing_stuck_quotas_exact(
     try:
         page = await UsageLedger(database).history(stack.guild.id)
         assert [str(e.status) for e in page.entries] == ["succeeded", "succeeded"]
-        assert await JobJournal(database).entries() == []
+        assert await JobJournal(database, UsageLedger(database)).entries() == []
     finally:
         await database.close()

@@ -123,7 +123,7 @@ async def test_an_unexpected_error_shows_an_error_id_that_is_in_the_log(
     async def broken_fit(data: bytes, limit: int) -> tuple[bytes, bool]:
         raise RuntimeError("a bug while preparing the upload")
 
-    monkeypatch.setattr("bot.interactions.outcomes.fit_to_limit", broken_fit)
+    monkeypatch.setattr("bot.interactions.display.fit_to_limit", broken_fit)
     with caplog.at_level(logging.ERROR, logger="bot"):
         message = await run_job(stack, "a broken mirror")
     assert title(message) == ui.FAILURE_TITLE

@@ -22,8 +22,9 @@ from typing import Any, Final, cast
 
 import discord
 
-from bot.interactions.transport import status_embeds as ui
 from bot.interactions.transport.attachments import image_file, releasing
+from bot.interactions.transport.embeds import NO_MENTIONS
+from bot.jobs.model import ImageFile
 
 log = logging.getLogger("bot.interactions.generation")
 
@@ -44,7 +45,7 @@ Edit = Callable[..., Awaitable[Any]]
 ChannelLookup = Callable[[], "discord.abc.Messageable | None"]
 OpenDm = Callable[[], Awaitable["discord.abc.Messageable"]]
 # Keeps an outcome for the member's next command: (user id, embed JSON, image).
-Keep = Callable[[int, str, "tuple[bytes, str, bool] | None"], Awaitable[None]]
+Keep = Callable[[int, str, ImageFile | None], Awaitable[None]]
 
 
 class LateDelivery(enum.Enum):
@@ -180,9 +181,9 @@ class StatusMessage:
         embed: discord.Embed,
         view: discord.ui.View | None,
         ping: str,
-        image: tuple[bytes, str, bool] | None = None,
+        image: ImageFile | None = None,
     ) -> discord.Message | None:
-        """Edit the status message into its final form (`image` = bytes, filename, spoiler);
+        """Edit the status message into its final form (with `image` attached, if given);
         returns the message that shows it (None: the status message was deleted).
 
         Past the interaction token's 15 minutes the message can no longer be edited; then the
@@ -192,16 +193,10 @@ class StatusMessage:
         place that fallback lives.
         """
 
-        def attachment() -> list[discord.File]:
-            if image is None:
-                return []
-            data, filename, spoiler = image
-            return [image_file(data, filename, spoiler=spoiler)]
-
         try:
-            with releasing(attachment()) as files:
+            with releasing(_attachment(image)) as files:
                 edited: discord.Message = await self.edit(
-                    embed=embed, view=view, attachments=files, allowed_mentions=ui.NO_MENTIONS
+                    embed=embed, view=view, attachments=files, allowed_mentions=NO_MENTIONS
                 )
             return edited
         except discord.HTTPException as exc:
@@ -217,7 +212,7 @@ class StatusMessage:
         channel = self._channel()
         if channel is None:
             raise UnknownChannel("interaction token expired and the channel is unknown")
-        with releasing(attachment()) as files:
+        with releasing(_attachment(image)) as files:
             return await channel.send(
                 content=ping,
                 embed=embed,
@@ -228,15 +223,14 @@ class StatusMessage:
                 ),
             )
 
-
     async def _send_privately(
         self,
         embed: discord.Embed,
         view: discord.ui.View | None,
-        image: tuple[bytes, str, bool] | None,
+        image: ImageFile | None,
     ) -> discord.Message | None:
         """The late outcome of an interaction-only context: by DM, else kept (never a channel)."""
-        files = [] if image is None else [image_file(image[0], image[1], spoiler=image[2])]
+        files = _attachment(image)
         try:
             if self._open_dm is None:
                 raise UnknownChannel("no way to reach the requester by DM")
@@ -244,7 +238,7 @@ class StatusMessage:
             with releasing(files):
                 return await dm.send(
                     embed=embed, files=files, view=view or discord.utils.MISSING,
-                    allowed_mentions=ui.NO_MENTIONS,
+                    allowed_mentions=NO_MENTIONS,
                 )
         except discord.HTTPException as exc:
             if exc.code != CANNOT_MESSAGE_USER:
@@ -269,6 +263,10 @@ def _expired() -> discord.HTTPException:
         cast(Any, _ExpiredResponse()),
         {"code": INVALID_WEBHOOK_TOKEN, "message": "Invalid Webhook Token (expired, not tried)"},
     )
+
+
+def _attachment(image: ImageFile | None) -> list[discord.File]:
+    return [] if image is None else [image_file(image.data, image.filename, spoiler=image.spoiler)]
 
 
 def _messageable(channel: object) -> discord.abc.Messageable | None:

@@ -57,10 +57,10 @@ class JournalEntry:
 
 
 class JobJournal:
-    def __init__(self, db: Database, clock: WallClock = utc_now) -> None:
+    def __init__(self, db: Database, ledger: UsageLedger, clock: WallClock = utc_now) -> None:
         self._db = db
         self._clock = clock
-        self._ledger = UsageLedger(db, clock)
+        self._ledger = ledger  # settled in the same transaction as the journal row
 
     async def record_many(self, entries: Sequence[JournalEntry]) -> None:
         """Journal jobs in one transaction (a burst's new jobs are group-committed)."""

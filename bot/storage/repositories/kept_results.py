@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Row, delete, insert, select
 
 from bot.clock import WallClock, utc_now
+from bot.jobs.model import ImageFile
 from bot.storage.database import Database
 from bot.storage.schema import pending_deliveries
 
@@ -36,9 +37,10 @@ class KeptResults:
         self,
         user_id: int,
         embed_json: str,
-        image: tuple[bytes, str, bool] | None = None,
+        image: ImageFile | None = None,
     ) -> None:
-        data, filename, spoiler = image if image is not None else (None, None, False)
+        data, filename, spoiler = (None, None, False) if image is None else (
+            image.data, image.filename, image.spoiler)
         async with self._db.write() as conn:
             await conn.execute(insert(pending_deliveries).values(
                 user_id=user_id, embed_json=embed_json, image=data, filename=filename,

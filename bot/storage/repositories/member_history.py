@@ -12,9 +12,7 @@ import logging
 from collections.abc import Collection
 from typing import Final
 
-from bot.clock import WallClock, utc_now
 from bot.jobs.model import DIRECT_MESSAGES
-from bot.storage.database import Database
 from bot.storage.repositories.ledger import HistoryPage, UsageLedger
 
 log = logging.getLogger(__name__)
@@ -27,8 +25,8 @@ def page_count(page: HistoryPage) -> int:
 
 
 class MemberHistory:
-    def __init__(self, db: Database, clock: WallClock = utc_now) -> None:
-        self._ledger = UsageLedger(db, clock)
+    def __init__(self, ledger: UsageLedger) -> None:
+        self._ledger = ledger
 
     async def page(self, user_id: int, guild_id: int | None, page: int = 1) -> HistoryPage:
         """One page (1-based, newest first) of this member's jobs in this server (None: DMs);

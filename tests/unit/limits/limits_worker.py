@@ -20,6 +20,7 @@ from bot.jobs.model import JobRequest
 from bot.limits.admission import AdmissionService
 from bot.limits.policy import GuildLimits, LimitPolicy, UserLimits
 from bot.storage.database import Database
+from bot.storage.repository_set import Repositories
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -28,7 +29,7 @@ async def run(args: argparse.Namespace) -> int:
         policy = LimitPolicy(
             UserLimits(args.per_window, dt.timedelta(minutes=10), 0, 0), GuildLimits(0, 0, 0.0)
         )
-        service = AdmissionService(db, policy)
+        service = AdmissionService(Repositories.over(db), policy)
         async with db.read():
             pass  # open a pooled connection before the start signal
         print("ready", flush=True)

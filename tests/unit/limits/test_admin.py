@@ -24,6 +24,7 @@ from bot.limits.names import LimitName, RefusalReason
 from bot.limits.policy import GuildLimits, LimitPolicy, UserLimits
 from bot.storage import ModerationRepo, NsfwPolicy
 from bot.storage.database import Database
+from bot.storage.repository_set import Repositories
 from bot.wording.refusals import admin_error_text
 
 if TYPE_CHECKING:
@@ -43,8 +44,9 @@ class Admin(GuildAdmin):
     """GuildAdmin with admission over the same database, as the composition root wires them."""
 
     def __init__(self, db: Database, clock: WallClock) -> None:
-        super().__init__(db, DEFAULTS, clock=clock)
-        self.admissions = AdmissionService(db, DEFAULTS, clock=clock)
+        repositories = Repositories.over(db, clock)
+        super().__init__(repositories, DEFAULTS, clock=clock)
+        self.admissions = AdmissionService(repositories, DEFAULTS, clock=clock)
         self.moderation = ModerationRepo(db, clock)
 
 

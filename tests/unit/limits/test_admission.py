@@ -29,6 +29,7 @@ from bot.storage import (
     UsageLedger,
 )
 from bot.storage.database import Database
+from bot.storage.repository_set import Repositories
 from bot.wording.refusals import refusal_sentence
 from tests.unit.limits.test_policy import policy
 
@@ -57,7 +58,7 @@ def refused_by(admission: Admission) -> RefusalReason | None:
 
 
 def service(db: Database, clock: ManualUtcClock, policy: LimitPolicy) -> AdmissionService:
-    return AdmissionService(db, policy, clock=clock)
+    return AdmissionService(Repositories.over(db, clock), policy, clock=clock)
 
 
 async def test_admit_reserves_a_job_and_finish_closes_it(
@@ -225,7 +226,7 @@ async def test_quota_status_and_spend_report(database: Database, utc_clock: Manu
     assert status.next_request is not None
     assert status.next_request.reason is RefusalReason.USER_CONCURRENT
 
-    admin = GuildAdmin(database, svc.defaults, clock=utc_clock)
+    admin = GuildAdmin(Repositories.over(database, utc_clock), svc.defaults, clock=utc_clock)
     report = await admin.spend_report(GUILD)
     assert report.today_usd == pytest.approx(0.04) and report.month_usd == pytest.approx(0.04)
     assert report.daily_cap_usd == 10.0
@@ -234,7 +235,8 @@ async def test_quota_status_and_spend_report(database: Database, utc_clock: Manu
 
 def test_from_settings_uses_the_limit_settings(tmp_path: object) -> None:
     settings = Settings(user_daily_quota=7, job_deadline=1200.0, price_per_image_usd=0.5)
-    svc = AdmissionService.from_settings(None, settings)  # type: ignore[arg-type]
+    svc = AdmissionService.from_settings(
+        Repositories.over(None), settings)  # type: ignore[arg-type]
     assert svc.defaults.user.daily == 7 and svc.defaults.price_per_image_usd == 0.5
     assert svc.active_ttl == dt.timedelta(seconds=2400)
 

@@ -18,6 +18,7 @@ from bot.limits.names import RefusalReason
 from bot.limits.policy import GuildLimits, LimitPolicy, UserLimits
 from bot.storage import UsageLedger
 from bot.storage.database import Database
+from bot.storage.repository_set import Repositories
 
 if TYPE_CHECKING:
     from fakes.clock import ManualUtcClock
@@ -39,10 +40,16 @@ def request(user: int, prompt: str = "a red fox", **changes: object) -> JobReque
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
+
+def admission_over(
+    database: Database, limits: LimitPolicy, clock: ManualUtcClock
+) -> AdmissionService:
+    return AdmissionService(Repositories.over(database, clock), limits, clock=clock)
+
 async def test_a_burst_is_decided_in_few_transactions_each_answer_exact_and_in_order(
     database: Database, utc_clock: ManualUtcClock
 ) -> None:
-    svc = AdmissionService(database, policy(per_window=3), clock=utc_clock)
+    svc = admission_over(database, policy(per_window=3), utc_clock)
     try:
         burst = [request(user, f"member {user}") for user in range(200)]
         burst += [request(7, f"repeat {k}") for k in range(20)]  # one member, a limit of 3
@@ -67,7 +74,7 @@ async def test_a_burst_is_decided_in_few_transactions_each_answer_exact_and_in_o
 async def test_guild_limit_counts_the_members_admitted_earlier_in_the_same_batch(
     database: Database, utc_clock: ManualUtcClock
 ) -> None:
-    svc = AdmissionService(database, policy(guild_concurrent=5), clock=utc_clock)
+    svc = admission_over(database, policy(guild_concurrent=5), utc_clock)
     try:
         answers = await asyncio.gather(*(svc.admit(request(user)) for user in range(30)))
         assert [a.allowed for a in answers] == [True] * 5 + [False] * 25
@@ -80,8 +87,8 @@ async def test_an_admin_change_in_another_process_is_seen_by_the_next_admission(
 ) -> None:
     bot_db = await db_target.connect()
     admin_db = await db_target.connect(migrate=False)  # another process's own connections
-    svc = AdmissionService(bot_db, policy(), clock=utc_clock)
-    admin = GuildAdmin(admin_db, policy())
+    svc = admission_over(bot_db, policy(), utc_clock)
+    admin = GuildAdmin(Repositories.over(admin_db), policy())
     try:
         assert (await svc.admit(request(1, "a lighthouse"))).allowed
         assert (await svc.admit(request(2, "a harbour"))).allowed
@@ -109,7 +116,7 @@ async def test_an_admin_change_in_another_process_is_seen_by_the_next_admission(
 async def test_a_request_abandoned_before_its_batch_is_given_back(
     database: Database, utc_clock: ManualUtcClock
 ) -> None:
-    svc = AdmissionService(database, policy(per_window=1), clock=utc_clock)
+    svc = admission_over(database, policy(per_window=1), utc_clock)
     try:
         abandoned = asyncio.create_task(svc.admit(request(5, "never shown")))
         await asyncio.sleep(0)  # queued; its batch has not been decided yet

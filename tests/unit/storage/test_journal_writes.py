@@ -16,7 +16,7 @@ from bot.storage.repositories.ledger import UsageLedger
 
 class CountingJournal(JobJournal):
     def __init__(self, database: Database) -> None:
-        super().__init__(database)
+        super().__init__(database, UsageLedger(database))
         self.transactions: list[str] = []
 
     async def record_many(self, entries: Sequence[JournalEntry]) -> None:

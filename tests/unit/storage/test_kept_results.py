@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.jobs.model import ImageFile
 from bot.storage.database import Database
 from bot.storage.repositories.kept_results import MAX_KEPT_PER_MEMBER, KeptResults
 
@@ -11,7 +12,7 @@ ALICE, BOB, CAROL = 1_234_567_890_123_456_781, 1_234_567_890_123_456_782, 3
 async def test_members_waiting_answers_a_whole_batch_in_one_query(database: Database) -> None:
     pending = KeptResults(database)
     assert await pending.members_waiting([]) == set()
-    await pending.keep(ALICE, '{"title": "a"}', (b"\xff\xd8jpeg", "a.jpg", False))
+    await pending.keep(ALICE, '{"title": "a"}', ImageFile(b"\xff\xd8jpeg", "a.jpg", False))
     await pending.keep(ALICE, '{"title": "b"}')
     await pending.keep(CAROL, '{"title": "c"}')
     assert await pending.members_waiting([ALICE, BOB, CAROL, ALICE]) == {ALICE, CAROL}

@@ -258,8 +258,8 @@ async def _reserve(database: Database, ledger: UsageLedger, when: dt.datetime) -
 async def test_job_journal_follows_the_ledger(
     database: Database, utc_clock: ManualUtcClock
 ) -> None:
-    journal = JobJournal(database, utc_clock)
     ledger = UsageLedger(database, utc_clock)
+    journal = JobJournal(database, ledger, utc_clock)
     first = await _reserve(database, ledger, utc_clock.now)
     second = await _reserve(database, ledger, utc_clock.now)
     await journal.record_many([JournalEntry(
@@ -298,8 +298,8 @@ async def test_job_journal_follows_the_ledger(
 async def test_job_journal_records_a_batch_in_one_transaction_or_none_of_it(
     database: Database, utc_clock: ManualUtcClock
 ) -> None:
-    journal = JobJournal(database, utc_clock)
     ledger = UsageLedger(database, utc_clock)
+    journal = JobJournal(database, ledger, utc_clock)
     jobs = [await _reserve(database, ledger, utc_clock.now) for _ in range(3)]
     await journal.record_many([])
     await journal.record_many([

@@ -60,7 +60,7 @@ async def test_result_messages_are_recorded_and_forgotten(database: Database) ->
 
 async def test_member_history_shows_only_that_member_in_that_place(database: Database) -> None:
     ledger = UsageLedger(database)
-    history = MemberHistory(database)
+    history = MemberHistory(ledger)
     for n in range(MEMBER_HISTORY_PAGE_SIZE + 2):
         await add(ledger, database, at=MIDNIGHT + dt.timedelta(minutes=n), prompt=f"mine {n}")
     await add(ledger, database, at=MIDNIGHT, user=BOB, prompt="bob's")

@@ -1,25 +1,84 @@
-"""The jobs running in this process, by job id: for Cancel, in-flight metrics and shutdown."""
+"""The jobs running in this process, by job id (for Cancel, in-flight metrics and shutdown), and
+`JobDisplay`: what the lifecycle needs from wherever a member watches their job.
+
+The core never says how a job looks; it tells its display what happened (progress, the result,
+a failure, a cancel, a restart) and the front end (the Discord edge: `bot.interactions.display`)
+words and shows it. A job taken back after a restart gets a display rebuilt from its journal row
+(`DisplayRebuilder`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from dataclasses import dataclass, field
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
 
-from bot.interactions.transport.status_message import StatusMessage
 from bot.jobs.edits import EditJob
-from bot.jobs.model import JobRequest
+from bot.jobs.model import JobOutcome, JobRequest
+from bot.jobs.progress import JobResult, ProgressUpdate
 from bot.storage.repositories.journal import JournalEntry
-from bot.wording import presentation as ui
 
 
-@dataclass
+class JobDisplay(Protocol):
+    """How one job is shown to its member (each call is best effort: a display that cannot be
+    reached logs it; the job's outcome is recorded either way)."""
+
+    async def progress(self, update: ProgressUpdate) -> None:
+        """The job moved on (a queue position, a stage, a percent); may be thinned out."""
+
+    async def end_progress(self) -> None:
+        """No more progress: the next call shows how the job ended."""
+
+    async def deliver(self, result: JobResult) -> JobOutcome:
+        """Show the finished image (or withhold it); says whether the job succeeded."""
+
+    async def failed(self, error: Exception) -> None:
+        """The job failed (refused upstream, timed out, a bug)."""
+
+    async def cancelled(self, by_name: str) -> None:
+        """A member pressed Cancel."""
+
+    async def restarting(self) -> None:
+        """The process is stopping; the job stays journaled and follows after the restart."""
+
+    async def interrupted(self) -> None:
+        """The process is stopping and the job cannot be taken back (not journaled)."""
+
+    async def stopped_by_restart(self) -> None:
+        """Taken back after a restart but not resumable: stopped, not counted."""
+
+
+class DisplayRebuilder(Protocol):
+    """Rebuilds the display of a job taken back from the journal (from its stored reply)."""
+
+    @property
+    def token_lifetime(self) -> dt.timedelta:
+        """How long a stored reply token stays usable; older ones leave the database."""
+
+    def rebuild(
+        self, entry: JournalEntry, request: JobRequest, started_at: dt.datetime
+    ) -> JobDisplay: ...
+
+
+@dataclass(frozen=True)
+class ReplyRecord:
+    """What the journal keeps of the interaction a job answers, so a restart can answer it."""
+
+    application_id: int | None
+    interaction_id: int | None
+    token: str | None
+    interaction_at: dt.datetime | None
+    filesize_limit: int | None
+
+
+@dataclass(eq=False)
 class ActiveJob:
     job_id: int
     request: JobRequest
-    view: ui.JobView
-    status: StatusMessage
+    display: JobDisplay
+    started_monotonic: float  # the lifecycle's monotonic clock, when the member asked
     task: asyncio.Task[None] | None = None
     cancelled_by: str | None = None
     finishing: bool = False  # past the point of no return: recording its outcome
@@ -27,7 +86,7 @@ class ActiveJob:
     journaled: bool = False  # the journal has it: a restart can take it back
     resumed: JournalEntry | None = None  # taken back from the journal after a restart
     edit: EditJob | None = None  # an edit runs Qwen-Image-Edit on this input instead of txt2img
-    started_monotonic: float = field(default_factory=time.monotonic)
+    parent_url: str | None = None  # an Edit's or Remix's parent result, journaled with the job
 
 
 class ActiveJobs:

@@ -1,4 +1,4 @@
-"""The composition root's services against a real SQLite database."""
+"""The composition root (`bot.app.composition`) against a real SQLite database."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.composition import NoNovita, Services
+from bot.app.bot import ImagineBot
+from bot.app.composition import NoNovita, Services, compose_bot
 from bot.config import Secret, Settings
 from bot.imaging import ImageSize
 from bot.jobs.fair_queue import FairQueue
+from bot.observability.metrics import BotMetrics
 
 
 def settings_for(tmp_path: Path, **overrides: object) -> Settings:
@@ -60,4 +62,29 @@ async def test_sync_builds_every_service_with_a_stand_in_for_novita(tmp_path: Pa
         assert (await services.guild_admin.snapshot(1)).guild_id == 1
         assert (await services.admissions.quota_status(1, 2)).next_request is None
     finally:
+        await services.close()
+
+
+async def test_every_repository_is_built_once_and_shared(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    services = await Services.create(settings)
+    bot = ImagineBot(settings, services=services, sync_on_start=False)
+    parts = compose_bot(services, settings, bot, metrics=BotMetrics(), owner_id="this-process")
+    try:
+        repositories = services.repositories
+        assert services.member_history is repositories.member_history
+        assert services.state is repositories.state
+        # One ledger under admission, administration, the journal and member history.
+        for holder in (services.admissions, services.guild_admin, repositories.journal,
+                       repositories.member_history):
+            assert holder._ledger is repositories.ledger  # type: ignore[attr-defined]
+        # One journal for the job's life and for taking jobs back; one outbox per bot.
+        assert parts.lifecycle.collaborators.journal is repositories.journal
+        assert parts.recovery.journal is repositories.journal
+        assert parts.displays.outbox is parts.lifecycle.outbox
+        assert parts.lifecycle.outbox.outage is services.outage
+        assert parts.generation.jobs is parts.lifecycle.jobs
+        assert parts.lifecycle.collaborators.engine is services.engine
+    finally:
+        await parts.generation.close()
         await services.close()

@@ -5,14 +5,14 @@ heartbeat. Then it takes back every journaled job of those shards that no live j
 whoever started it (this process before a crash, or a dead process that ran the shard):
 
 * `submitted`: Novita has the task: polled again and delivered (never submitted twice);
-* `queued`: it never reached Novita: run again under its original admission (same ledger row);
+* `waiting`: it never reached Novita: run again under its original admission (same ledger row);
 * `submitting`: a submit may or may not have reached Novita: not repeated; the member is told
-  "Stopped by a restart — not counted" and the row is refunded.
+  it was stopped by a restart and not counted, and the row is refunded.
 
-Delivery edits the original message through the stored interaction token while it is valid,
-else posts in the channel mentioning only the requester (`StatusMessage`). Finally the sweep
-settles ledger rows still reserved or submitted that no journal row covers (nobody can deliver
-them), so every member's quota is exact again.
+Each job taken back gets its display rebuilt from its journal row (`DisplayRebuilder`: the
+Discord edge answers through the stored interaction token while it is valid, else posts late).
+Finally the sweep settles ledger rows still reserved or submitted that no journal row covers
+(nobody can deliver them), so every member's quota is exact again.
 """
 
 from __future__ import annotations
@@ -24,20 +24,16 @@ import logging
 import os
 import secrets
 import socket
-import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-import discord
-
+from bot.clock import Sleep, WallClock, utc_now
 from bot.imaging import InvalidSizeError, parse_size
-from bot.interactions.active_jobs import ActiveJob
-from bot.interactions.generation import GenerationService
-from bot.interactions.transport.status_message import TOKEN_LIFETIME, StatusMessage
+from bot.jobs.active import ActiveJob, DisplayRebuilder
+from bot.jobs.lifecycle import JobLifecycle
 from bot.jobs.model import JobKind, JobRequest, JobStage, JobStatus, shard_of
 from bot.storage.repositories.journal import JobJournal, JournalEntry, ShardOwners
 from bot.storage.repositories.ledger import ACTIVE, LedgerEntry, UsageLedger
-from bot.wording import presentation as ui
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +50,39 @@ def new_owner_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+class Shards(Protocol):
+    """The gateway shards this process runs (the Discord client knows them once connected)."""
+
+    def shard_ids(self) -> list[int]: ...
+
+    def shard_count(self) -> int: ...
+
+
 class JobRecovery:
     def __init__(
         self,
-        client: discord.AutoShardedClient,
-        generation: GenerationService,
+        lifecycle: JobLifecycle,
+        displays: DisplayRebuilder,
+        shards: Shards,
+        *,
         journal: JobJournal,
         owners: ShardOwners,
         ledger: UsageLedger,
-        *,
         owner_id: str,
         heartbeat_interval: float,
+        clock: WallClock = utc_now,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.client = client
-        self.generation = generation
+        self.lifecycle = lifecycle
+        self.displays = displays
+        self.shards = shards
         self.journal = journal
         self.owners = owners
         self.ledger = ledger
         self.owner_id = owner_id
         self.heartbeat_interval = heartbeat_interval
+        self._clock = clock
+        self._sleep = sleep
         self._started = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.taken_back: list[int] = []  # job ids, for tests and the log
@@ -84,10 +94,7 @@ class JobRecovery:
         return dt.timedelta(seconds=self.heartbeat_interval * MISSED_BEATS)
 
     def shard_ids(self) -> list[int]:
-        return sorted(self.client.shards) or [0]
-
-    def shard_count(self) -> int:
-        return self.client.shard_count or 1
+        return sorted(self.shards.shard_ids()) or [0]
 
     def ready(self) -> None:
         """The gateway is ready (first time only): claim shards, take jobs back, sweep."""
@@ -118,27 +125,29 @@ class JobRecovery:
 
     async def _until_done(self, step: Callable[[], Awaitable[object]], doing: str) -> None:
         """Retry a start-up step through a database outage (logged once)."""
+        outage = self.lifecycle.outage
         delay = 0.25
         while True:
             try:
                 await step()
             except Exception as error:
-                self.generation.outage.failed(error, doing)
-                await asyncio.sleep(delay)
+                outage.failed(error, doing)
+                await self._sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
-            self.generation.outage.succeeded()
+            outage.succeeded()
             return
 
     async def _beat(self) -> None:
+        outage = self.lifecycle.outage
         while True:
-            await asyncio.sleep(self.heartbeat_interval)
+            await self._sleep(self.heartbeat_interval)
             try:
                 kept = await self.owners.heartbeat(self.shard_ids(), self.owner_id)
             except Exception as error:
-                self.generation.outage.failed(error, "renewing the shard heartbeat")
+                outage.failed(error, "renewing the shard heartbeat")
                 continue
-            self.generation.outage.succeeded()
+            outage.succeeded()
             lost = set(self.shard_ids()) - kept
             if lost:  # another process claimed them (two processes configured alike?)
                 log.warning("shards %s are claimed by another process; claiming them back",
@@ -150,16 +159,16 @@ class JobRecovery:
 
     async def take_back(self) -> list[int]:
         mine = set(self.shard_ids())
-        count = self.shard_count()
+        count = self.shards.shard_count() or 1
         taken: list[int] = []
         for entry in await self.journal.entries():
-            if entry.job_id in self.generation.jobs or entry.job_id in self.taken_back:
+            if entry.job_id in self.lifecycle.jobs or entry.job_id in self.taken_back:
                 continue  # running here
             if shard_of(entry.guild_id, count) not in mine:
                 continue  # another process's shard: it takes its own jobs back
             expired = entry.interaction_at is not None and (
-                dt.datetime.now(dt.UTC) - entry.interaction_at > TOKEN_LIFETIME)
-            # A token past its 15 minutes is of no use: it leaves the database now.
+                self._clock() - entry.interaction_at > self.displays.token_lifetime)
+            # A token past its lifetime is of no use: it leaves the database now.
             await self.journal.update(entry.job_id, owner_id=self.owner_id, forget_token=expired)
             stored = await self.ledger.get(entry.job_id)
             self.taken_back.append(entry.job_id)
@@ -171,58 +180,37 @@ class JobRecovery:
 
     def _resume(self, entry: JournalEntry, stored: LedgerEntry | None) -> None:
         started_at = stored.created_at if stored is not None else (
-            entry.created_at or dt.datetime.now(dt.UTC))
+            entry.created_at or self._clock())
         size = None
         if stored is not None:
             with contextlib.suppress(InvalidSizeError):
                 size = parse_size(stored.size)
-        prompt = stored.prompt if stored is not None else ""
         request = JobRequest(
             guild_id=entry.guild_id,
             channel_id=entry.channel_id or None,
             user_id=entry.user_id,
-            prompt=prompt,
+            prompt=stored.prompt if stored is not None else "",
             size=size or parse_size("1024*1024"),
             user_name=entry.user_name,
             channel_is_nsfw=entry.channel_is_nsfw,
             reroll_of=stored.reroll_of if stored is not None else None,
-            kind=_kind(entry),
+            kind=_kind_of(entry),
         )
-        age = max(0.0, (dt.datetime.now(dt.UTC) - started_at).total_seconds())
+        age = max(0.0, (self._clock() - started_at).total_seconds())
         job = ActiveJob(
             job_id=entry.job_id,
             request=request,
-            view=ui.JobView(
-                prompt=prompt,
-                size=request.size,
-                requester_id=entry.user_id,
-                requester_name=entry.user_name,
-                started_at=started_at,
-                parent=_parent(entry),
-            ),
-            status=StatusMessage.from_token(
-                self.client,
-                application_id=entry.application_id,
-                token=entry.interaction_token,
-                interaction_at=entry.interaction_at,
-                channel_id=entry.channel_id,
-                guild_id=entry.guild_id,
-                requester_id=entry.user_id,
-                filesize_limit=entry.filesize_limit,
-            ),
+            display=self.displays.rebuild(entry, request, started_at),
+            started_monotonic=self.lifecycle.collaborators.clock() - age,
             journaled=True,
             resumed=entry,
-            started_monotonic=time.monotonic() - age,
+            parent_url=entry.parent_url,
         )
         why = _why_not_resumable(entry, stored, size is not None)
         if why is None:
-            self.generation.launch(job)
-            return
-        self.generation.jobs.add(job)
-        task = asyncio.create_task(self.generation.stop_unresumable(job, why),
-                                   name=f"job-{job.job_id}")
-        job.task = task
-        task.add_done_callback(lambda _: self.generation.jobs.remove(job.job_id))
+            self.lifecycle.launch(job)
+        else:
+            self.lifecycle.stop_unresumable(job, why)
 
     # ---- the sweep -----------------------------------------------------------------------------
 
@@ -230,7 +218,7 @@ class JobRecovery:
         """Settle active ledger rows that no journal row covers (refunded: nobody can deliver
         them). Rows younger than the grace may be a live process's job being journaled now."""
         grace = max(MIN_SWEEP_GRACE, self.heartbeat_interval * SWEEP_GRACE_BEATS)
-        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=grace)
+        cutoff = self._clock() - dt.timedelta(seconds=grace)
         lost = await self.journal.unjournaled_active(cutoff)
         for job_id in lost:
             await self.journal.settle(
@@ -253,20 +241,14 @@ def _why_not_resumable(
         return "a submit may have been on its way when the process stopped"
     if entry.state is JobStage.SUBMITTED and entry.task_id is None:
         return "its task id was not recorded"
-    if _kind(entry) is JobKind.EDIT and entry.task_id is None:
+    if _kind_of(entry) is JobKind.EDIT and entry.task_id is None:
         return "an edit not yet sent cannot be sent again (its input image is not kept)"
     return None
 
 
-def _parent(entry: JournalEntry) -> tuple[str, str] | None:
-    """The "Edit of" / "Remix of" link the job showed before the restart."""
-    if entry.parent_url is None:
-        return None
-    return (ui.REMIX_OF if _kind(entry) is JobKind.REMIX else ui.EDIT_OF), entry.parent_url
-
-
-def _kind(entry: JournalEntry) -> JobKind:
+def _kind_of(entry: JournalEntry) -> JobKind:
+    """The kind of a journaled job (a kind written by a newer release reads as a generation)."""
     try:
         return JobKind(entry.kind)
-    except ValueError:  # written by a newer release
+    except ValueError:
         return JobKind.GENERATE
