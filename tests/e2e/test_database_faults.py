@@ -20,8 +20,9 @@ from bot.storage.repositories.journal import JobJournal
 from bot.storage.repositories.ledger import UsageLedger
 from bot.wording.messages import DATABASE_UNAVAILABLE
 from fakes.db_proxy import TcpProxy
-from fakes.stack import LocalStack, StackOptions
+from fakes.stack import LocalStack
 from tests.e2e.crash_support import fresh_postgres_database
+from tests.e2e.stacks import StackFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -53,15 +54,15 @@ async def _quota_reply(stack: LocalStack) -> tuple[float, str]:
 
 
 async def test_database_cut_and_stalled_mid_run_nothing_stuck_quotas_exact(
-    proxied_postgres: tuple[TcpProxy, str], caplog: pytest.LogCaptureFixture
+    proxied_postgres: tuple[TcpProxy, str], caplog: pytest.LogCaptureFixture,
+    make_stack: StackFactory,
 ) -> None:
     proxy, url = proxied_postgres
-    options = StackOptions(
+    caplog.set_level(logging.INFO)
+    async with make_stack(
         time_scale=1.0, fixed_duration=1.5, database_url=url,
         settings={"database_command_timeout": 2.0, "database_connect_timeout": 1.0},
-    )
-    caplog.set_level(logging.INFO)
-    async with LocalStack(options) as stack:
+    ) as stack:
         jobs = [await stack.imagine(stack.alice, f"poster {i}", "512*512") for i in range(2)]
         await stack.fake.wait_for(lambda: stack.mock.stats.submits >= 2 or None, timeout=10)
         await asyncio.sleep(0.3)  # let "submitted" land before the cut

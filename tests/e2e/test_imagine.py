@@ -21,7 +21,8 @@ from bot.limits.admission import Admission
 from bot.wording import presentation as ui
 from fakes import demo
 from fakes.discord.server import FakeMember, FakeMessage
-from fakes.stack import LocalStack, StackOptions
+from fakes.stack import LocalStack
+from tests.e2e.stacks import StackFactory
 from tests.e2e.support import (
     DEFERRED,
     assert_pings_nobody,
@@ -131,14 +132,14 @@ async def test_bad_input_is_refused_ephemerally_in_time_and_never_submitted(
     assert_pings_nobody(stack.fake)
 
 
-async def test_progress_edits_keep_the_interval_and_the_result_is_not_held_back() -> None:
+async def test_progress_edits_keep_the_interval_and_the_result_is_not_held_back(
+    make_stack: StackFactory,
+) -> None:
     interval = 0.25
-    options = StackOptions(
-        time_scale=0.01,
+    async with make_stack(
         fixed_duration=120.0,  # 1.2 s of generating: several throttle windows
         settings={"progress_edit_interval": interval},
-    )
-    async with LocalStack(options) as stack:
+    ) as stack:
         interaction = await stack.imagine(stack.alice, "a slow lighthouse", "512*512")
         message = await stack.wait_result(interaction)
     assert title(message) == ui.RESULT_TITLE
@@ -177,9 +178,10 @@ async def test_a_delivered_image_leaves_no_copy_behind_for_the_garbage_collector
         gc.enable()
 
 
-async def test_fifty_members_at_once_all_get_images_without_rate_limits() -> None:
-    options = StackOptions(time_scale=0.01, fixed_duration=10.0, draw_prompt=False)
-    async with LocalStack(options) as stack:
+async def test_fifty_members_at_once_all_get_images_without_rate_limits(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack(fixed_duration=10.0, draw_prompt=False) as stack:
         members = [stack.fake.add_member(stack.guild, f"user{n}") for n in range(50)]
         started = time.monotonic()
         interactions = await asyncio.gather(
@@ -213,13 +215,12 @@ async def test_fifty_members_at_once_all_get_images_without_rate_limits() -> Non
 
 
 async def test_a_burst_shares_a_bounded_pool_of_connections_to_discord(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, make_stack: StackFactory
 ) -> None:
     """discord.py's own pool is unbounded (a connection, and a TLS handshake, per request in
     flight); the bot's keeps a few alive and queues the rest on them."""
     monkeypatch.setattr(ImagineBot, "discord_http_connections", 4)
-    options = StackOptions(time_scale=0.01, fixed_duration=5.0, draw_prompt=False)
-    async with LocalStack(options) as stack:
+    async with make_stack(fixed_duration=5.0, draw_prompt=False) as stack:
         members = [stack.fake.add_member(stack.guild, f"user{n}") for n in range(20)]
         interactions = await asyncio.gather(
             *(stack.imagine(member, f"picture {n}", "512*512") for n, member in enumerate(members))
@@ -243,9 +244,12 @@ async def test_requester_name_is_taken_from_the_member(stack: LocalStack) -> Non
 
 
 async def test_demo_runs_end_to_end_and_writes_a_jpeg(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    make_stack: StackFactory,
 ) -> None:
     monkeypatch.setattr(demo, "DEMO_TIME_SCALE", 0.05)  # the same run, five times faster
+    # The demo's own stack, built by the factory so its requests get the spec check too.
+    monkeypatch.setattr(demo, "LocalStack", lambda options: make_stack(**vars(options)))
     out = tmp_path / "demo.jpeg"
     code = await asyncio.wait_for(demo.run("a poster that says DEMO", "512*512", str(out)), 30)
     assert code == 0
@@ -291,10 +295,10 @@ async def test_imagine_in_a_direct_message(stack: LocalStack) -> None:
 
 
 @pytest.mark.timeout(30)
-async def test_a_slow_limit_check_is_acknowledged_at_once_and_the_job_runs_when_it_answers() -> (
-    None
-):
-    async with LocalStack(StackOptions(time_scale=0.01)) as stack:
+async def test_a_slow_limit_check_is_acknowledged_at_once_and_the_job_runs_when_it_answers(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack() as stack:
         admissions = stack.bot.generation.admissions
         release = asyncio.Event()
         real_admit = admissions.admit

@@ -19,6 +19,7 @@ from sqlalchemy import make_url
 
 from fakes.discord.server import FakeDiscord
 from tests.db_fixtures import POSTGRES_URL, require_postgres
+from tests.e2e.stacks import FakeDiscordFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "secretpw"
@@ -66,8 +67,8 @@ def assert_one_clear_line(code: int, output: str, seconds: float, *expected: str
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as running:
+async def fake(make_fake_discord: FakeDiscordFactory) -> AsyncIterator[FakeDiscord]:
+    async with make_fake_discord() as running:
         yield running
     assert running.calls == []  # never logged in: the database is checked first
 
