@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -29,7 +28,7 @@ from bot.novita.errors import (
 )
 from bot.novita.models import GeneratedImage, TaskResult, TaskStatus
 from bot.novita.retry import RetryPolicy
-from fakes.clock import ManualClock
+from fakes.clock import ManualClock, ScaledClock
 from fakes.novita.faults import Endpoint, Fault
 from fakes.novita.server import MockNovita, MockNovitaConfig
 
@@ -246,11 +245,10 @@ async def test_cancellation_stops_polling() -> None:
     parked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def sleep(seconds: float) -> None:
-        clock.now += seconds
+        await clock.sleep(seconds)
         if len(client.poll_times) >= 3:
             third_poll_slept.set()
             await parked  # hold here until cancelled
-        await asyncio.sleep(0)
 
     engine = JobEngine(client, JobSettings(), clock=clock, sleep=sleep, rng=random.Random(1))
     task = asyncio.create_task(engine.run("a fox", SIZE))
@@ -353,12 +351,9 @@ async def mock_engine(
         retry=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.001),
         trusted_image_hosts=[mock.base_url.removeprefix("http://")],
     ) as client:
-        engine = JobEngine(
-            client, JobSettings(deadline_seconds=120.0),
-            clock=lambda: time.monotonic() / SCALE,
-            sleep=lambda seconds: asyncio.sleep(seconds * SCALE),
-            rng=random.Random(3),
-        )
+        clock = ScaledClock(SCALE)
+        engine = JobEngine(client, JobSettings(deadline_seconds=120.0), clock=clock,
+                           sleep=clock.sleep, rng=random.Random(3))
         yield engine, mock, client
 
 

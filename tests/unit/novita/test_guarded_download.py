@@ -22,21 +22,13 @@ from bot.novita.errors import (
 )
 from bot.novita.models import GeneratedImage
 from bot.novita.retry import RetryPolicy
+from fakes.clock import ManualClock
 from fakes.image_host import FakeImageHost, good_jpeg, good_png
 from tests.unit.novita.test_download_guard import PUBLIC_V4, ScriptedResolver
 
 pytestmark = pytest.mark.timeout(30)
 
 POLICY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.01, jitter=0.0)
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        await asyncio.sleep(0)
 
 
 @pytest.fixture
@@ -54,7 +46,7 @@ def make_client(
 ) -> NovitaClient:
     defaults: dict[str, object] = {
         "retry": POLICY,
-        "sleep": FakeSleep(),
+        "sleep": ManualClock().sleep,
         "trusted_image_hosts": [host.host_port] if trusted else [],
     }
     defaults.update(options)
@@ -203,7 +195,7 @@ async def test_bad_image_bytes_are_a_typed_final_failure(
 
 async def test_refusals_never_leak_the_api_key(host: FakeImageHost) -> None:
     client = NovitaClient(Secret("sk_live_TOPSECRET"), "http://novita.invalid", retry=POLICY,
-                          sleep=FakeSleep())
+                          sleep=ManualClock().sleep)
     with pytest.raises(NovitaError) as info:
         await download(client, host.url("redirect/1/good.jpeg"))
     assert "TOPSECRET" not in f"{info.value!s} {info.value!r}"

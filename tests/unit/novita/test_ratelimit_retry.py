@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.novita.ratelimit import SubmitRateLimiter
 from bot.novita.retry import RetryPolicy, parse_retry_after
-from fakes.clock import ManualClock
+from fakes.clock import GatedClock, ManualClock
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -105,24 +105,6 @@ def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
 
 
 # --- SubmitRateLimiter ---------------------------------------------------------------------
-
-
-class GatedClock(ManualClock):
-    """Sleeps block until the test calls `release()`, so it can look at who is waiting."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = asyncio.Event()
-        self.sleeping = asyncio.Event()
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.sleeping.set()
-        await self.gate.wait()
-        self.now += seconds
-
-    def release(self) -> None:
-        self.gate.set()
 
 
 def limiter(per_minute: int, clock: ManualClock) -> SubmitRateLimiter:
