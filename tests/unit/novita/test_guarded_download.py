@@ -6,7 +6,6 @@ address a test connects to is 127.0.0.1. Retries sleep on a fake clock.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -157,11 +156,9 @@ async def test_dns_rebinding_is_caught_when_the_connection_opens(host: FakeImage
 async def test_a_host_sending_a_byte_at_a_time_is_dropped_early(host: FakeImageHost) -> None:
     # 1 byte every 5 ms is ~200 bytes/s, far under the 50 kB/s minimum.
     client = make_client(host, image_min_bytes_per_second=50_000, slow_download_grace=0.1)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    # The image is whole and valid: only dropping the trickle early can raise this.
     with pytest.raises(ImageHostTooSlowError, match="bytes/s minimum"):
         await download(client, host.url("slow.jpeg"))
-    assert loop.time() - started < 5.0  # the whole image would take several seconds
     assert client.stats.downloads == 1  # a trickling host is not asked again
 
 
