@@ -122,7 +122,7 @@ async def test_happy_path_returns_image_timings_and_calls_hooks() -> None:
     assert result.polls == len(client.poll_times) and client.downloads == 1
     assert 20.0 <= result.timings.wait_seconds <= 21.0  # noticed within one dense gap
     # A fresh model does not trust the prior and explores (~1.7 s gaps); still far fewer than
-    # the 40 polls of a 0.5 s poller. Warm-model efficiency: tests/unit/jobs/test_planner.py.
+    # the 40 polls of a 0.5 s poller. Warm-model efficiency: polling/test_planner.py.
     assert result.polls <= 14
     assert updates[0].stage is JobStage.SUBMITTING and updates[-1].stage is JobStage.DONE
     assert updates[-1].percent == 100.0
@@ -363,7 +363,7 @@ async def test_real_mock_concurrent_jobs_succeed_with_few_polls() -> None:
              ImageSize(1024, 1536), ImageSize(1536, 1536)] * 2
     async with mock_engine(seed=5, queue_probability=0.0) as (engine, mock, client):
         # A warm model, as after a day of jobs: "few polls" is the settled behaviour; a fresh
-        # model explores first (tests/unit/jobs/test_planner.py).
+        # model explores first (tests/unit/jobs/polling/test_planner.py).
         timing = mock.config.timing
         for size in sizes:
             engine.durations.observe(size, timing.mean_seconds(size.width, size.height))
