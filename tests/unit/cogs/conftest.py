@@ -86,6 +86,26 @@ class Calls:
         return method
 
 
+class RecordingBot(SimpleNamespace):
+    """What a cog's `setup`/`teardown` touch of the bot: the cogs added, the dynamic items
+    (persistent buttons) registered and removed; other attributes are given as keywords."""
+
+    def __init__(self, **attributes: Any) -> None:
+        super().__init__(**attributes)
+        self.cogs: list[Any] = []
+        self.added_items: list[Any] = []
+        self.removed_items: list[Any] = []
+
+    async def add_cog(self, cog: Any) -> None:
+        self.cogs.append(cog)
+
+    def add_dynamic_items(self, *items: Any) -> None:
+        self.added_items.extend(items)
+
+    def remove_dynamic_items(self, *items: Any) -> None:
+        self.removed_items.extend(items)
+
+
 def as_interaction(fake: FakeInteraction) -> discord.Interaction[Any]:
     return fake  # type: ignore[return-value]
 

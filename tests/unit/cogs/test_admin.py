@@ -23,6 +23,7 @@ from tests.unit.cogs.conftest import (
     USER_ID,
     Calls,
     FakeInteraction,
+    RecordingBot,
     as_interaction,
     contexts,
     installs,
@@ -136,19 +137,10 @@ async def test_options_reach_guild_admin_with_the_server_and_the_moderator() -> 
 
 
 async def test_setup_registers_the_history_pages_and_teardown_removes_them() -> None:
-    added: list[Any] = []
-    removed: list[Any] = []
-    cogs: list[Any] = []
-
-    async def add_cog(cog: Any) -> None:
-        cogs.append(cog)
-
     guild_admin = Calls()
-    bot = SimpleNamespace(add_dynamic_items=lambda *items: added.extend(items),
-                          remove_dynamic_items=lambda *items: removed.extend(items),
-                          add_cog=add_cog, services=SimpleNamespace(guild_admin=guild_admin))
+    bot = RecordingBot(services=SimpleNamespace(guild_admin=guild_admin))
     await admin.setup(bot)  # type: ignore[arg-type]
     await admin.teardown(bot)  # type: ignore[arg-type]
-    assert added == removed == [HistoryPageButton]
-    [cog] = cogs
+    assert bot.added_items == bot.removed_items == [HistoryPageButton]
+    [cog] = bot.cogs
     assert cog.guild_admin is guild_admin

@@ -4,7 +4,6 @@ generation service unchanged, the size suggestions, and the buttons it registers
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
 
 from discord import AppCommandOptionType as Option
 
@@ -15,6 +14,7 @@ from cogs.imagine import Imagine, size_suggestions
 from tests.unit.cogs.conftest import (
     Calls,
     FakeInteraction,
+    RecordingBot,
     as_interaction,
     contexts,
     installs,
@@ -62,17 +62,8 @@ def test_size_suggestions_offer_presets_and_a_valid_custom_size() -> None:
 
 
 async def test_setup_registers_the_result_buttons_and_teardown_removes_them() -> None:
-    added: list[Any] = []
-    removed: list[Any] = []
-    cogs: list[Any] = []
-
-    async def add_cog(cog: Any) -> None:
-        cogs.append(cog)
-
-    bot = SimpleNamespace(add_dynamic_items=lambda *items: added.extend(items),
-                          remove_dynamic_items=lambda *items: removed.extend(items),
-                          add_cog=add_cog, generation=Calls())
+    bot = RecordingBot(generation=Calls())
     await imagine.setup(bot)  # type: ignore[arg-type]
     await imagine.teardown(bot)  # type: ignore[arg-type]
-    assert added == removed == list(DYNAMIC_ITEMS)
-    assert [type(cog) for cog in cogs] == [Imagine]
+    assert bot.added_items == bot.removed_items == list(DYNAMIC_ITEMS)
+    assert [type(cog) for cog in bot.cogs] == [Imagine]

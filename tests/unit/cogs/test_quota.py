@@ -16,6 +16,7 @@ from tests.unit.cogs.conftest import (
     USER_ID,
     Calls,
     FakeInteraction,
+    RecordingBot,
     as_interaction,
     contexts,
     installs,
@@ -74,14 +75,9 @@ async def test_where_the_bot_is_not_the_bot_wide_limits_apply(
 
 
 async def test_setup_hands_the_cog_the_admission_service_and_kept_results() -> None:
-    added: list[Any] = []
-
-    async def add_cog(cog: Any) -> None:
-        added.append(cog)
-
     admissions, kept = Calls(), Calls()
-    bot = SimpleNamespace(services=SimpleNamespace(admissions=admissions),
-                          generation=SimpleNamespace(kept_results=kept), add_cog=add_cog)
+    bot = RecordingBot(services=SimpleNamespace(admissions=admissions),
+                       generation=SimpleNamespace(kept_results=kept))
     await quota.setup(bot)  # type: ignore[arg-type]
-    [cog] = added
+    [cog] = bot.cogs
     assert cog.admissions is admissions and cog.kept_results is kept
