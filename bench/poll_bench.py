@@ -53,6 +53,7 @@ from bot.jobs.polling.planner import (
 )
 from bot.novita.client import NovitaClient
 from bot.novita.models import GeneratedImage, TaskResult, TaskStatus
+from fakes.clock import ScaledClock
 from fakes.novita.server import MockNovita, MockNovitaConfig
 from fakes.novita.tasks import DEFAULT_SECONDS_BY_PIXELS
 
@@ -231,14 +232,15 @@ async def run_jobs(
     async with MockNovita(config) as mock:
         client = NovitaClient(Secret(config.api_key), mock.base_url, max_submits_per_minute=0)
         watcher = WatchingClient(client)
+        clock = ScaledClock(time_scale)
         engine = JobEngine(
             watcher,
             JobSettings(poll_min_interval=0.5, poll_max_interval=contender.max_interval,
                         deadline_seconds=900.0),
             DurationModel(),  # fresh: no warm-up, every job counts
             planner=contender.planner,
-            clock=lambda: time.monotonic() / time_scale,
-            sleep=lambda seconds: asyncio.sleep(seconds * time_scale),
+            clock=clock,
+            sleep=clock.sleep,
             rng=random.Random(seed),
         )
         slots = asyncio.Semaphore(regime.concurrency)  # FIFO: jobs start (and submit) in order

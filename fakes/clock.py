@@ -2,7 +2,8 @@
 
 One module for every controllable clock in the project: the job engine, the rate limiter and
 the progress throttle take a monotonic `() -> float` (and an async `sleep`); limits and storage
-take a UTC `() -> datetime`; the fake Discord adds an offset to real time to expire tokens.
+take a UTC `() -> datetime`; the fake Discord adds an offset to real time to expire tokens. Every
+fake sleep in the tests is one of these clocks' `sleep`, never a private re-implementation.
 """
 
 from __future__ import annotations
@@ -39,6 +40,43 @@ class ManualClock:
         self.sleeps.append(seconds)
         self.now += seconds
         await asyncio.sleep(0)
+
+
+class GatedClock(ManualClock):
+    """A manual clock whose sleeps wait for `release()`, so a test can look at who is waiting
+    (`sleeping` is set once someone sleeps); time moves only as each sleep is let through."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        super().__init__(start)
+        self.gate = asyncio.Event()
+        self.sleeping = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.sleeping.set()
+        await self.gate.wait()
+        self.now += seconds
+
+    def release(self) -> None:
+        self.gate.set()
+
+
+class ScaledClock:
+    """Real monotonic time, sped up: `ScaledClock(0.01)` reads 1 s per real 10 ms and `sleep(1)`
+    waits 10 ms. For code that talks to a time-scaled mock Novita over real sockets, so the
+    engine still thinks (and learns durations) in the mock's unscaled seconds."""
+
+    def __init__(self, scale: float, base: Callable[[], float] = time.monotonic) -> None:
+        if scale <= 0:
+            raise ValueError("a time scale must be positive")
+        self.scale = scale
+        self._base = base
+
+    def __call__(self) -> float:
+        return self._base() / self.scale
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds * self.scale)
 
 
 class ManualUtcClock:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bot.config import Secret
 from bot.jobs.engine import JobEngine, JobSettings, TaskClient
 from bot.novita.client import NovitaClient
+from fakes.clock import ScaledClock
 from fakes.novita.server import MockNovita, MockNovitaConfig
 
 
@@ -24,9 +23,5 @@ async def mock_engine(time_scale: float) -> AsyncIterator[tuple[JobEngine, float
     ) as client:
         # The engine thinks in unscaled seconds, so its learned durations and polling fit the mock.
         task_client: TaskClient = client
-        yield JobEngine(
-            task_client,
-            JobSettings(),
-            clock=lambda: time.monotonic() / time_scale,
-            sleep=lambda seconds: asyncio.sleep(seconds * time_scale),
-        ), time_scale
+        clock = ScaledClock(time_scale)
+        yield JobEngine(task_client, JobSettings(), clock=clock, sleep=clock.sleep), time_scale

@@ -4,7 +4,7 @@ Shared by the end-to-end tests, `python -m bot demo` and benchmarks, so they all
 same code path production runs (`ImagineBot` → cogs → `GenerationService` → `JobEngine` →
 `NovitaClient` over real sockets; limits in a real database).
 
-    async with LocalStack(StackOptions(time_scale=0.01)) as stack:
+    async with LocalStack(StackOptions()) as stack:  # durations × STACK_TIME_SCALE
         interaction = await stack.imagine(stack.alice, "a poster that says HELLO", "512*512")
         message = await stack.wait_result(interaction)
 """
@@ -47,12 +47,14 @@ MANAGE_GUILD = 1 << 5
 # (40×): loopback jobs keep Discord's proportions instead of tripping a 5-second bucket.
 STACK_EDIT_RATE_WINDOW = 5.0 / 40
 
-# Titles of the embeds a job can end with (see bot.wording.presentation).
+# Mock Novita's durations in every loopback run unless a test asks otherwise: 20 s at 1024²
+# takes 0.2 s, so a job shows progress and still ends in a blink.
+STACK_TIME_SCALE = 0.01
 
 
 @dataclass
 class StackOptions:
-    time_scale: float = 0.01  # mock Novita durations (20 s at 1024² → 0.2 s)
+    time_scale: float = STACK_TIME_SCALE
     fixed_duration: float | None = None  # seconds, before time_scale; None = realistic spread
     queue_probability: float = 0.0
     database_url: str | None = None  # default: a fresh SQLite file in a temp folder

@@ -1,4 +1,6 @@
-"""Shared fixtures: database backends (SQLite always, PostgreSQL when reachable or required)."""
+"""Shared fixtures: database backends (SQLite always, PostgreSQL when reachable or required), and
+the end-to-end stacks and fake Discords (tests/e2e, tests/bench), each checked against Discord's
+OpenAPI spec when the test ends."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+
+from tests.e2e.stacks import DiscordSpecWatch, FakeDiscordFactory, StackFactory
 
 pytest_plugins = ("tests.db_fixtures",)
 
@@ -21,3 +25,27 @@ def _restore_logger_levels() -> Iterator[None]:
     for name, level in saved.items():
         logging.getLogger(name).setLevel(level)
     logging.getLogger().setLevel(root_level)
+
+
+@pytest.fixture
+def discord_spec() -> Iterator[DiscordSpecWatch]:
+    """Every fake Discord the test makes, through `make_stack` or `make_fake_discord`; at
+    teardown, no request the bot sent may have broken Discord's published spec."""
+    watch = DiscordSpecWatch()
+    yield watch
+    watch.assert_none()
+
+
+@pytest.fixture
+def make_stack(discord_spec: DiscordSpecWatch) -> StackFactory:
+    """The one way an end-to-end test builds the bot on loopback: `async with make_stack(
+    fixed_duration=10.0) as stack:` (keywords are `fakes.stack.StackOptions`); restarts and
+    several stacks in one test are all checked."""
+    return StackFactory(discord_spec)
+
+
+@pytest.fixture
+def make_fake_discord(discord_spec: DiscordSpecWatch) -> FakeDiscordFactory:
+    """For tests that run `python -m bot` as a process: `async with make_fake_discord() as
+    fake:` (optionally with a `FakeDiscordConfig`), checked like a stack's."""
+    return discord_spec.fake

@@ -1,8 +1,9 @@
-"""The one `stack` fixture every end-to-end test uses: the real bot on loopback against the
-fake Discord and the mock Novita (`fakes.stack.LocalStack`), time scaled ×0.01.
+"""The `stack` fixture of the end-to-end tests: one `LocalStack` from the `make_stack` factory
+(tests/conftest.py), so it gets the same OpenAPI spec check at teardown as every other stack.
 
 A module or test that needs other options says so with a marker, e.g.
-`pytestmark = pytest.mark.stack(fixed_duration=10.0)`; the keywords go to `StackOptions`.
+`pytestmark = pytest.mark.stack(fixed_duration=10.0)`; the keywords go to `StackOptions`. A test
+that needs several stacks, or one built mid-test, calls `make_stack(...)` itself.
 """
 
 from __future__ import annotations
@@ -12,22 +13,20 @@ from typing import Any
 
 import pytest
 
-from fakes.stack import LocalStack, StackOptions
+from fakes.stack import LocalStack
+from tests.e2e.stacks import StackFactory
 
-E2E_TIME_SCALE = 0.01
 
-
-def stack_options(request: pytest.FixtureRequest) -> StackOptions:
-    options: dict[str, Any] = {"time_scale": E2E_TIME_SCALE}
+def marker_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    options: dict[str, Any] = {}
     for marker in reversed(list(request.node.iter_markers("stack"))):
         options.update(marker.kwargs)  # the closest marker wins
-    return StackOptions(**options)
+    return options
 
 
 @pytest.fixture
-async def stack(request: pytest.FixtureRequest) -> AsyncIterator[LocalStack]:
-    async with LocalStack(stack_options(request)) as running:
+async def stack(
+    request: pytest.FixtureRequest, make_stack: StackFactory
+) -> AsyncIterator[LocalStack]:
+    async with make_stack(**marker_options(request)) as running:
         yield running
-    # Every request the bot sent must follow Discord's published spec (fakes.discord.spec_check).
-    violations = "\n".join(map(str, running.fake.spec_violations))
-    assert not violations, f"the bot broke Discord's OpenAPI spec:\n{violations}"

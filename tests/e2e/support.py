@@ -1,4 +1,9 @@
-"""Helpers shared by the end-to-end tests (tests/test_e2e_*.py): reading the fake's records."""
+"""Helpers shared by the end-to-end tests (tests/e2e/test_*.py): reading the fake's records.
+
+No helper times the bot: the fake Discord refuses an acknowledgement after its `ack_window`
+(Discord's 3 s, answered 404/10062), so `wait_acknowledged()` returning a callback type, or
+`interaction.acknowledged`, is the proof that the bot answered in time.
+"""
 
 from __future__ import annotations
 
@@ -100,8 +105,7 @@ async def private_refusal(interaction: FakeInteraction) -> FakeMessage:
     `/imagine` and Re-roll defer publicly before admission (deferral-first); a refusal deletes
     the public "thinking…" placeholder and sends an ephemeral follow-up.
     """
-    assert await interaction.wait_acknowledged() == DEFERRED
-    assert interaction.ack_latency is not None and interaction.ack_latency < 3.0
+    assert await interaction.wait_acknowledged() == DEFERRED  # inside the fake's 3 s window
     reply = await interaction.wait_private_reply()
     assert reply.ephemeral and not reply.loading
     assert reply.allowed_mentions is not None and reply.allowed_mentions.get("parse") == []

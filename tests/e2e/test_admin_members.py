@@ -14,7 +14,8 @@ import pytest
 from bot.app.bot import ImagineBot
 from bot.wording import presentation as ui
 from fakes.discord.server import FakeMember, FakeMessage, FakeRole
-from fakes.stack import LocalStack, StackOptions
+from fakes.stack import LocalStack
+from tests.e2e.stacks import StackFactory
 from tests.e2e.support import assert_pings_nobody
 from tests.e2e.test_admin import (
     RELATIVE_TIME,
@@ -31,9 +32,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 
 
-def fast(**settings: Any) -> StackOptions:
-    """Each job takes about 0.1 s; `settings` override the stack's Settings."""
-    return StackOptions(time_scale=0.01, fixed_duration=10.0, settings=settings)
+def fast(**settings: Any) -> dict[str, Any]:
+    """Stack options where each job takes about 0.1 s; `settings` override the Settings."""
+    return {"fixed_duration": 10.0, "settings": settings}
 
 
 class RolesStack(LocalStack):
@@ -60,8 +61,8 @@ async def quota(stack: LocalStack, member: FakeMember) -> FakeMessage:
 
 
 @pytest.fixture
-async def roles_stack() -> AsyncIterator[RolesStack]:
-    async with RolesStack(fast(user_generations_per_window=1)) as stack:
+async def roles_stack(make_stack: StackFactory) -> AsyncIterator[RolesStack]:
+    async with make_stack(RolesStack, **fast(user_generations_per_window=1)) as stack:
         yield stack
 
 
@@ -101,9 +102,9 @@ async def test_role_override_replaces_the_default_and_exempt_roles_skip_limits(
     )
 
 
-async def test_quota_shows_what_is_left_and_when_it_comes_back() -> None:
+async def test_quota_shows_what_is_left_and_when_it_comes_back(make_stack: StackFactory) -> None:
     options = fast(user_generations_per_window=3, user_daily_quota=5, user_max_concurrent_jobs=2)
-    async with LocalStack(options) as stack:
+    async with make_stack(**options) as stack:
         fresh = await quota(stack, stack.alice)
         assert fresh.embeds[0]["description"] == "You can make an image now."
         assert fields(fresh)["This window"] == "**3** of 3 left (every 10 minutes)"
@@ -130,8 +131,8 @@ async def test_quota_shows_what_is_left_and_when_it_comes_back() -> None:
         assert fields(await ephemeral_reply(dm))["This window"].startswith("**3** of 3 left")
 
 
-async def test_usage_and_history_show_the_right_numbers() -> None:
-    async with LocalStack(fast()) as stack:
+async def test_usage_and_history_show_the_right_numbers(make_stack: StackFactory) -> None:
+    async with make_stack(**fast()) as stack:
         long_prompt = "**bold** @everyone " + "x" * 400
         await imagine_ok(stack, stack.alice, long_prompt)
         await imagine_ok(stack, stack.alice, "a second one")
@@ -185,8 +186,10 @@ async def test_usage_and_history_show_the_right_numbers() -> None:
         assert assert_pings_nobody(stack.fake) > 20
 
 
-async def test_nsfw_policy_spoiler_posts_flagged_images_as_spoilers() -> None:
-    async with LocalStack(fast()) as stack:
+async def test_nsfw_policy_spoiler_posts_flagged_images_as_spoilers(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack(**fast()) as stack:
         withheld = await stack.imagine(stack.alice, "a fox [mock:nsfw]", "512*512")
         message = await stack.wait_result(withheld)
         assert message.embeds[0]["title"] == ui.WITHHELD_TITLE and not message.attachments
@@ -199,11 +202,11 @@ async def test_nsfw_policy_spoiler_posts_flagged_images_as_spoilers() -> None:
         assert message.channel_id == stack.channel.id and not stack.channel.nsfw
 
 
-async def test_second_member_sees_their_queue_position_while_the_slot_is_busy() -> None:
-    options = StackOptions(
-        time_scale=0.01, fixed_duration=60.0, settings={"max_concurrent_upstream_tasks": 1}
-    )
-    async with LocalStack(options) as stack:
+async def test_second_member_sees_their_queue_position_while_the_slot_is_busy(
+    make_stack: StackFactory,
+) -> None:
+    options = {"fixed_duration": 60.0, "settings": {"max_concurrent_upstream_tasks": 1}}
+    async with make_stack(**options) as stack:
         first = await stack.imagine(stack.alice, "the slow first job", "512*512")
         await stack.fake.wait_for(lambda: len(stack.mock.tasks) == 1)
         second = await stack.imagine(stack.bob, "waits its turn", "512*512")

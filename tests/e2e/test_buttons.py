@@ -11,7 +11,8 @@ from bot.interactions.display import DiscordJobDisplay
 from bot.jobs.model import JobStage
 from bot.wording import presentation as ui
 from fakes.discord.server import FakeInteraction, FakeMember, FakeMessage
-from fakes.stack import LocalStack, StackOptions
+from fakes.stack import LocalStack
+from tests.e2e.stacks import StackFactory
 from tests.e2e.support import (
     assert_pings_nobody,
     button_labels,
@@ -219,9 +220,8 @@ async def test_a_second_cancel_click_does_not_interrupt_the_first(
     assert second_clicks[0].response_type == 6  # acknowledged quietly: it is being cancelled
 
 
-async def test_cancel_while_waiting_for_a_slot_never_submits() -> None:
-    options = StackOptions(time_scale=0.01, settings={"max_concurrent_upstream_tasks": 1})
-    async with LocalStack(options) as stack:
+async def test_cancel_while_waiting_for_a_slot_never_submits(make_stack: StackFactory) -> None:
+    async with make_stack(settings={"max_concurrent_upstream_tasks": 1}) as stack:
         first, _ = await running_job(stack, stack.alice)  # holds the only upstream slot
         waiting = await stack.imagine(stack.bob, "a patient heron", "512*512")
         message = await waiting.wait_original(lambda m: "In the queue" in title(m))

@@ -15,7 +15,7 @@ import pytest
 
 from bot.jobs.model import JobStatus
 from bot.wording import presentation as ui
-from fakes.discord.server import FakeDiscord, FakeDiscordConfig, FakeInteraction
+from fakes.discord.server import FakeDiscordConfig, FakeInteraction
 from fakes.novita.server import MockNovita, MockNovitaConfig
 from tests.e2e.crash_support import (
     BotProcess,
@@ -25,6 +25,7 @@ from tests.e2e.crash_support import (
     wait_for_log,
     wait_until_journaled,
 )
+from tests.e2e.stacks import FakeDiscordFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -38,11 +39,12 @@ def _titles(interaction: FakeInteraction) -> str:
 
 
 async def _run_and_interrupt(
-    tmp_path: Path, how: signal.Signals, *, tokens_expire_while_down: bool = False
+    tmp_path: Path, make_fake_discord: FakeDiscordFactory, how: signal.Signals, *,
+    tokens_expire_while_down: bool = False,
 ) -> None:
     mock_config = MockNovitaConfig(time_scale=1.0, fixed_duration=3.0, queue_probability=0.0)
     fake_config = FakeDiscordConfig(edit_rate_window=0.5)
-    async with MockNovita(mock_config) as mock, FakeDiscord(fake_config) as fake:
+    async with MockNovita(mock_config) as mock, make_fake_discord(fake_config) as fake:
         guild = fake.add_guild("Art Club")
         channel = fake.add_channel(guild, "art")
         members = [fake.add_member(guild, f"m{i}") for i in range(JOBS)]
@@ -106,13 +108,21 @@ async def _run_and_interrupt(
         assert sorted(str(e.status) for e in entries) == ["succeeded"] * JOBS, log[-4000:]
 
 
-async def test_sigkill_with_jobs_in_every_phase_then_restart(tmp_path: Path) -> None:
-    await _run_and_interrupt(tmp_path, signal.SIGKILL)
+async def test_sigkill_with_jobs_in_every_phase_then_restart(
+    tmp_path: Path, make_fake_discord: FakeDiscordFactory
+) -> None:
+    await _run_and_interrupt(tmp_path, make_fake_discord, signal.SIGKILL)
 
 
-async def test_sigterm_leaves_jobs_for_the_next_start(tmp_path: Path) -> None:
-    await _run_and_interrupt(tmp_path, signal.SIGTERM)
+async def test_sigterm_leaves_jobs_for_the_next_start(
+    tmp_path: Path, make_fake_discord: FakeDiscordFactory
+) -> None:
+    await _run_and_interrupt(tmp_path, make_fake_discord, signal.SIGTERM)
 
 
-async def test_after_the_token_expired_results_are_posted_in_the_channel(tmp_path: Path) -> None:
-    await _run_and_interrupt(tmp_path, signal.SIGKILL, tokens_expire_while_down=True)
+async def test_after_the_token_expired_results_are_posted_in_the_channel(
+    tmp_path: Path, make_fake_discord: FakeDiscordFactory
+) -> None:
+    await _run_and_interrupt(
+        tmp_path, make_fake_discord, signal.SIGKILL, tokens_expire_while_down=True
+    )

@@ -24,6 +24,7 @@ from tests.e2e.crash_support import (
     wait_for_log,
     wait_until_journaled,
 )
+from tests.e2e.stacks import FakeDiscordFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -36,12 +37,14 @@ def _guild_on_shard(fake: FakeDiscord, shard: int) -> FakeGuild:
     raise AssertionError("no guild id landed on that shard")
 
 
-async def test_kill_one_of_two_processes_its_jobs_follow_it_back(tmp_path: Path) -> None:
+async def test_kill_one_of_two_processes_its_jobs_follow_it_back(
+    tmp_path: Path, make_fake_discord: FakeDiscordFactory
+) -> None:
     mock_config = MockNovitaConfig(time_scale=1.0, fixed_duration=2.0, queue_probability=0.0)
     async with (
         fresh_postgres_database() as database_url,
         MockNovita(mock_config) as mock,
-        FakeDiscord() as fake,
+        make_fake_discord() as fake,
     ):
         guilds = [_guild_on_shard(fake, 0), _guild_on_shard(fake, 1)]
         channels = [fake.add_channel(guild, "art") for guild in guilds]

@@ -155,7 +155,7 @@ async def test_remix_with_a_stalled_database_answers_in_time_and_says_why(
     click = await stack.click(original, "Remix", stack.bob)
     reply = await click.wait_private_reply()
     assert stalled.is_set() and click.modal is None
-    assert click.ack_latency is not None and click.ack_latency < 3.0
+    assert click.acknowledged  # inside the fake's 3 s window, although the lookup stalled
     assert reply.ephemeral and reply.content == DATABASE_UNAVAILABLE
     assert len(stack.mock.tasks) == 1  # nothing new was started
 

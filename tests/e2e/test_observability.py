@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.interactions.generation import DATABASE_UNAVAILABLE
 from bot.storage.repositories.ledger import UsageLedger
 from fakes.discord.state import FakeDiscordConfig
-from fakes.stack import LocalStack, StackOptions
+from fakes.stack import LocalStack
+from tests.e2e.stacks import StackFactory
 from tests.e2e.support import title
 
 pytestmark = pytest.mark.e2e
@@ -31,9 +32,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def metrics_options(**more: Any) -> StackOptions:
+def metrics_options(**more: Any) -> dict[str, Any]:
+    """Stack options with the metrics server on a free port."""
     settings = {"metrics_port": free_port(), **more.pop("settings", {})}
-    return StackOptions(time_scale=0.01, settings=settings, **more)
+    return {"settings": settings, **more}
 
 
 def base_url(stack: LocalStack) -> str:
@@ -81,7 +83,7 @@ async def finished_job(stack: LocalStack, prompt: str = "a poster that says HELL
     await stack.bot.generation.jobs.wait_idle()  # outcome recorded
 
 
-@pytest.mark.stack(**vars(metrics_options()))
+@pytest.mark.stack(**metrics_options())
 async def test_metrics_after_a_job_over_a_real_socket(stack: LocalStack) -> None:
     status, body = await get_json(stack, "/healthz")
     assert (status, body) == (200, {"alive": True})
@@ -109,8 +111,8 @@ async def test_metrics_after_a_job_over_a_real_socket(stack: LocalStack) -> None
     assert value(samples, "imagine_upstream_retries_total") == 0
     # Discord: the deferral was timed, the status message edited (progress and result).
     assert value(samples, "imagine_interaction_ack_seconds_count") == 1
-    ack = value(samples, "imagine_interaction_ack_seconds_sum")
-    assert 0 <= ack < 3
+    # A real duration was recorded (the fake accepted the ack, so it was inside 3 s).
+    assert value(samples, "imagine_interaction_ack_seconds_sum") > 0
     edits = [c for c in stack.fake.calls if c.method == "PATCH" and c.status == 200]
     assert value(samples, "imagine_discord_edits_total", target="interaction") == len(edits)
     assert total(samples, "imagine_discord_rate_limited_total") == 0
@@ -122,12 +124,12 @@ async def test_metrics_after_a_job_over_a_real_socket(stack: LocalStack) -> None
     await eventually(lag_measured)
 
 
-@pytest.mark.stack(**vars(metrics_options(
+@pytest.mark.stack(**metrics_options(
     fixed_duration=150.0,
     fake_discord=FakeDiscordConfig(
         edit_rate_limit=2, edit_rate_window=0.5, advertise_rate_limits=False
     ),
-)))
+))
 async def test_discord_429s_are_counted(stack: LocalStack) -> None:
     await finished_job(stack, "a slow poster")
     samples = await scrape(stack)
@@ -138,7 +140,7 @@ async def test_discord_429s_are_counted(stack: LocalStack) -> None:
     assert all(dict(labels)["kind"] == "edit_interaction" for labels in limited)
 
 
-@pytest.mark.stack(**vars(metrics_options()))
+@pytest.mark.stack(**metrics_options())
 async def test_sqlite_file_deleted_under_the_bot(
     stack: LocalStack, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -167,18 +169,18 @@ async def test_sqlite_file_deleted_under_the_bot(
     assert len(lines) == 1 and lines[0].levelno == logging.ERROR
 
 
-async def test_readiness_says_shutting_down_once_closing() -> None:
-    async with LocalStack(metrics_options()) as stack:
+async def test_readiness_says_shutting_down_once_closing(make_stack: StackFactory) -> None:
+    async with make_stack(**metrics_options()) as stack:
         assert await stack.bot.readiness_problems() == []
         await stack.bot.close()
         assert "shutting down" in await stack.bot.readiness_problems()
 
 
 async def test_status_message_deleted_mid_job_stops_progress_once(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, make_stack: StackFactory
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot")
-    async with LocalStack(StackOptions(time_scale=0.01, fixed_duration=200.0)) as stack:
+    async with make_stack(fixed_duration=200.0) as stack:
         interaction = await stack.imagine(stack.alice, "a slow sunrise", "512*512")
         message = await interaction.wait_original(lambda m: bool(m.embeds))
         message.deleted_at = stack.fake.clock()  # a moderator deletes the status message

@@ -11,17 +11,19 @@ import pytest
 
 from bot.storage.database import Database
 from bot.storage.repositories.ledger import UsageLedger
-from fakes.discord.server import FakeDiscord
 from fakes.novita.server import MockNovita, MockNovitaConfig
 from tests.e2e.crash_support import process_env
+from tests.e2e.stacks import FakeDiscordFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
-async def test_python_m_bot_serves_imagine_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    async with MockNovita(MockNovitaConfig(time_scale=0.02)) as mock, FakeDiscord() as fake:
+async def test_python_m_bot_serves_imagine_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, make_fake_discord: FakeDiscordFactory
+) -> None:
+    async with MockNovita(MockNovitaConfig(time_scale=0.02)) as mock, make_fake_discord() as fake:
         guild = fake.add_guild("Art Club")
         channel = fake.add_channel(guild, "art")
         alice = fake.add_member(guild, "alice")

@@ -13,7 +13,8 @@ from bot.storage.schema import pending_deliveries
 from bot.wording import presentation as ui
 from fakes.discord.models import FakeChannel, FakeMessage
 from fakes.discord.server import FakeDiscord
-from fakes.stack import LocalStack, StackOptions
+from fakes.stack import LocalStack
+from tests.e2e.stacks import StackFactory
 from tests.e2e.support import jpeg_size, private_refusal, title
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
@@ -46,8 +47,8 @@ async def test_user_installed_imagine_in_a_server_without_the_bot(stack: LocalSt
     assert status.daily_used == 1
 
 
-async def test_in_a_group_dm_the_late_result_goes_by_dm() -> None:
-    async with LocalStack(StackOptions(time_scale=0.01, fixed_duration=50.0)) as stack:
+async def test_in_a_group_dm_the_late_result_goes_by_dm(make_stack: StackFactory) -> None:
+    async with make_stack(fixed_duration=50.0) as stack:
         fake = stack.fake
         carol_user = fake.add_outsider(fake.add_foreign_channel(), "carol")
         group = fake.add_group_dm(carol_user.user, stack.alice.user)
@@ -75,8 +76,10 @@ async def _kept_count(stack: LocalStack, user_id: int) -> int:
 
 
 @pytest.mark.parametrize("command", ["imagine-quota", "imagine-history"])
-async def test_closed_dms_keep_the_result_for_the_next_command(command: str) -> None:
-    async with LocalStack(StackOptions(time_scale=0.01, fixed_duration=50.0)) as stack:
+async def test_closed_dms_keep_the_result_for_the_next_command(
+    command: str, make_stack: StackFactory
+) -> None:
+    async with make_stack(fixed_duration=50.0) as stack:
         fake = stack.fake
         elsewhere = fake.add_foreign_channel()
         dave = fake.add_outsider(elsewhere, "dave", accepts_dms=False)

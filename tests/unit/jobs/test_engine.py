@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -29,7 +28,7 @@ from bot.novita.errors import (
 )
 from bot.novita.models import GeneratedImage, TaskResult, TaskStatus
 from bot.novita.retry import RetryPolicy
-from fakes.clock import ManualClock
+from fakes.clock import ManualClock, ScaledClock
 from fakes.novita.faults import Endpoint, Fault
 from fakes.novita.server import MockNovita, MockNovitaConfig
 
@@ -123,7 +122,7 @@ async def test_happy_path_returns_image_timings_and_calls_hooks() -> None:
     assert result.polls == len(client.poll_times) and client.downloads == 1
     assert 20.0 <= result.timings.wait_seconds <= 21.0  # noticed within one dense gap
     # A fresh model does not trust the prior and explores (~1.7 s gaps); still far fewer than
-    # the 40 polls of a 0.5 s poller. Warm-model efficiency: tests/unit/jobs/test_planner.py.
+    # the 40 polls of a 0.5 s poller. Warm-model efficiency: polling/test_planner.py.
     assert result.polls <= 14
     assert updates[0].stage is JobStage.SUBMITTING and updates[-1].stage is JobStage.DONE
     assert updates[-1].percent == 100.0
@@ -246,11 +245,10 @@ async def test_cancellation_stops_polling() -> None:
     parked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def sleep(seconds: float) -> None:
-        clock.now += seconds
+        await clock.sleep(seconds)
         if len(client.poll_times) >= 3:
             third_poll_slept.set()
             await parked  # hold here until cancelled
-        await asyncio.sleep(0)
 
     engine = JobEngine(client, JobSettings(), clock=clock, sleep=sleep, rng=random.Random(1))
     task = asyncio.create_task(engine.run("a fox", SIZE))
@@ -353,12 +351,9 @@ async def mock_engine(
         retry=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.001),
         trusted_image_hosts=[mock.base_url.removeprefix("http://")],
     ) as client:
-        engine = JobEngine(
-            client, JobSettings(deadline_seconds=120.0),
-            clock=lambda: time.monotonic() / SCALE,
-            sleep=lambda seconds: asyncio.sleep(seconds * SCALE),
-            rng=random.Random(3),
-        )
+        clock = ScaledClock(SCALE)
+        engine = JobEngine(client, JobSettings(deadline_seconds=120.0), clock=clock,
+                           sleep=clock.sleep, rng=random.Random(3))
         yield engine, mock, client
 
 
@@ -368,7 +363,7 @@ async def test_real_mock_concurrent_jobs_succeed_with_few_polls() -> None:
              ImageSize(1024, 1536), ImageSize(1536, 1536)] * 2
     async with mock_engine(seed=5, queue_probability=0.0) as (engine, mock, client):
         # A warm model, as after a day of jobs: "few polls" is the settled behaviour; a fresh
-        # model explores first (tests/unit/jobs/test_planner.py).
+        # model explores first (tests/unit/jobs/polling/test_planner.py).
         timing = mock.config.timing
         for size in sizes:
             engine.durations.observe(size, timing.mean_seconds(size.width, size.height))

@@ -1,7 +1,8 @@
 """NovitaClient against aioresponses: requests sent, replies parsed, errors typed, retries bounded.
 
-Time is fake: the client sleeps through `FakeTime.sleep`, which records each delay and returns
-at once, so retry/backoff tests check exact delays and never really wait.
+Time is fake: the client sleeps through the manual clock `fake_time` (the folder's conftest.py),
+which records each delay and returns at once, so retry/backoff tests check exact delays and
+never really wait.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from bot.novita.errors import (
 )
 from bot.novita.models import GeneratedImage, TaskStatus
 from bot.novita.retry import RetryPolicy
+from fakes.clock import ManualClock
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -62,25 +64,6 @@ JPEG = _tiny_jpeg()  # downloads are decoded before they are returned, so it mus
 POLICY = RetryPolicy(attempts=4, base_delay=0.5, max_delay=4.0, multiplier=2.0, jitter=0.0)
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
-
-
 @pytest.fixture
 def mocked() -> Iterator[aioresponses]:
     with aioresponses() as m:
@@ -88,10 +71,10 @@ def mocked() -> Iterator[aioresponses]:
 
 
 @pytest.fixture
-async def client(fake_time: FakeTime) -> AsyncIterator[NovitaClient]:
+async def client(fake_time: ManualClock) -> AsyncIterator[NovitaClient]:
     async with NovitaClient(
         Secret(KEY), BASE + "/", max_download_bytes=4096, max_submits_per_minute=0,
-        retry=POLICY, clock=fake_time.clock, sleep=fake_time.sleep,
+        retry=POLICY, clock=fake_time, sleep=fake_time.sleep,
     ) as c:
         yield c
 
@@ -244,7 +227,7 @@ async def test_submit_is_not_retried_when_server_disconnects(
     "exc_factory", [connector_error, lambda: aiohttp.ConnectionTimeoutError("connect")]
 )
 async def test_submit_retries_when_the_connection_never_opened(
-    client: NovitaClient, mocked: aioresponses, fake_time: FakeTime, exc_factory: Any
+    client: NovitaClient, mocked: aioresponses, fake_time: ManualClock, exc_factory: Any
 ) -> None:
     mocked.post(SUBMIT_URL, exception=exc_factory())
     mocked.post(SUBMIT_URL, exception=exc_factory())
@@ -266,7 +249,7 @@ async def test_submit_connection_failure_exhausted_raises_connection_failed(
 
 
 async def test_submit_429_honours_retry_after_seconds(
-    client: NovitaClient, mocked: aioresponses, fake_time: FakeTime
+    client: NovitaClient, mocked: aioresponses, fake_time: ManualClock
 ) -> None:
     mocked.post(SUBMIT_URL, status=429, payload=error_body(429, "RATE_LIMIT_EXCEEDED"),
                 headers={"Retry-After": "7"})
@@ -277,7 +260,7 @@ async def test_submit_429_honours_retry_after_seconds(
 
 
 async def test_submit_429_without_retry_after_uses_backoff(
-    client: NovitaClient, mocked: aioresponses, fake_time: FakeTime
+    client: NovitaClient, mocked: aioresponses, fake_time: ManualClock
 ) -> None:
     for _ in range(3):
         mocked.post(SUBMIT_URL, status=429, payload=error_body(429, "RATE_LIMIT_EXCEEDED"))
@@ -287,7 +270,7 @@ async def test_submit_429_without_retry_after_uses_backoff(
 
 
 async def test_submit_429_exhausted_raises_rate_limited(
-    client: NovitaClient, mocked: aioresponses, fake_time: FakeTime
+    client: NovitaClient, mocked: aioresponses, fake_time: ManualClock
 ) -> None:
     mocked.post(SUBMIT_URL, status=429, payload=error_body(429, "RATE_LIMIT_EXCEEDED"),
                 headers={"Retry-After": "3"}, repeat=True)
@@ -300,7 +283,7 @@ async def test_submit_429_exhausted_raises_rate_limited(
 
 
 async def test_retry_after_longer_than_policy_allows_gives_up_at_once(
-    client: NovitaClient, mocked: aioresponses, fake_time: FakeTime
+    client: NovitaClient, mocked: aioresponses, fake_time: ManualClock
 ) -> None:
     mocked.post(SUBMIT_URL, status=429, body="", headers={"Retry-After": "3600"}, repeat=True)
     with pytest.raises(RateLimitedError) as info:
@@ -310,11 +293,11 @@ async def test_retry_after_longer_than_policy_allows_gives_up_at_once(
 
 
 async def test_429_makes_every_submitter_hold_off(
-    fake_time: FakeTime, mocked: aioresponses
+    fake_time: ManualClock, mocked: aioresponses
 ) -> None:
     async with NovitaClient(
         Secret(KEY), BASE, max_submits_per_minute=100, retry=POLICY,
-        clock=fake_time.clock, sleep=fake_time.sleep,
+        clock=fake_time, sleep=fake_time.sleep,
     ) as client:
         mocked.post(SUBMIT_URL, status=429, body="", headers={"Retry-After": "5"})
         mocked.post(SUBMIT_URL, payload={"task_id": TASK_ID}, repeat=True)
@@ -326,11 +309,11 @@ async def test_429_makes_every_submitter_hold_off(
 
 
 async def test_submit_waits_in_the_local_rate_limiter(
-    fake_time: FakeTime, mocked: aioresponses
+    fake_time: ManualClock, mocked: aioresponses
 ) -> None:
     async with NovitaClient(
         Secret(KEY), BASE, max_submits_per_minute=2, retry=POLICY,
-        clock=fake_time.clock, sleep=fake_time.sleep,
+        clock=fake_time, sleep=fake_time.sleep,
     ) as client:
         mocked.post(SUBMIT_URL, payload={"task_id": TASK_ID}, repeat=True)
         for _ in range(3):
@@ -415,7 +398,7 @@ async def test_get_task_tolerates_extra_fields_and_reads_nsfw(
     ],
 )
 async def test_get_task_retries_transient_statuses_then_succeeds(
-    client: NovitaClient, mocked: aioresponses, fake_time: FakeTime, status: int,
+    client: NovitaClient, mocked: aioresponses, fake_time: ManualClock, status: int,
     kwargs: dict[str, Any],
 ) -> None:
     mocked.get(POLL_URL, status=status, **kwargs)
@@ -442,7 +425,7 @@ async def test_get_task_retries_network_failures(
 
 
 async def test_get_task_exhausted_retries_raise_upstream_unavailable(
-    client: NovitaClient, mocked: aioresponses, fake_time: FakeTime
+    client: NovitaClient, mocked: aioresponses, fake_time: ManualClock
 ) -> None:
     mocked.get(POLL_URL, status=503, body="", repeat=True)
     with pytest.raises(UpstreamUnavailableError) as info:
@@ -454,7 +437,7 @@ async def test_get_task_exhausted_retries_raise_upstream_unavailable(
 
 
 async def test_get_task_honours_retry_after_http_date(
-    client: NovitaClient, mocked: aioresponses, fake_time: FakeTime
+    client: NovitaClient, mocked: aioresponses, fake_time: ManualClock
 ) -> None:
     mocked.get(POLL_URL, status=429, body="",
                headers={"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"})  # in the past → 0
@@ -628,7 +611,7 @@ async def test_download_empty_body_is_unavailable(
 
 
 async def test_download_retries_5xx_and_network_errors(
-    client: NovitaClient, mocked: aioresponses, fake_time: FakeTime
+    client: NovitaClient, mocked: aioresponses, fake_time: ManualClock
 ) -> None:
     mocked.get(IMAGE_URL, status=503, body="")
     mocked.get(IMAGE_URL, timeout=True)
@@ -714,8 +697,10 @@ async def test_error_excerpt_is_short_and_single_line(
     assert re.search(r"non-JSON HTML reply: gateway says no\.", message)
 
 
-async def test_session_is_lazy_shared_and_closed(fake_time: FakeTime, mocked: aioresponses) -> None:
-    client = NovitaClient(Secret(KEY), BASE, retry=POLICY, clock=fake_time.clock,
+async def test_session_is_lazy_shared_and_closed(
+    fake_time: ManualClock, mocked: aioresponses
+) -> None:
+    client = NovitaClient(Secret(KEY), BASE, retry=POLICY, clock=fake_time,
                           sleep=fake_time.sleep)
     await client.close()  # closing before any use is fine
     client = NovitaClient(Secret(KEY), BASE, retry=POLICY)
@@ -794,15 +779,15 @@ class LoopbackServer:
         await self.runner.cleanup()
 
 
-def loopback_client(base_url: str, fake_time: FakeTime) -> NovitaClient:
+def loopback_client(base_url: str, fake_time: ManualClock) -> NovitaClient:
     return NovitaClient(
         Secret(KEY), base_url, request_timeout=0.2, retry=RetryPolicy(attempts=2, jitter=0.0),
-        clock=fake_time.clock, sleep=fake_time.sleep,
+        clock=fake_time, sleep=fake_time.sleep,
         trusted_image_hosts=[base_url.removeprefix("http://")],
     )
 
 
-async def test_real_timeouts_are_typed_and_submit_is_sent_once(fake_time: FakeTime) -> None:
+async def test_real_timeouts_are_typed_and_submit_is_sent_once(fake_time: ManualClock) -> None:
     async with LoopbackServer() as server, loopback_client(server.base_url, fake_time) as client:
         with pytest.raises(UpstreamUnavailableError, match="timed out"):
             await client.submit("p", ImageSize(512, 512))
@@ -813,7 +798,7 @@ async def test_real_timeouts_are_typed_and_submit_is_sent_once(fake_time: FakeTi
     assert paths == [SUBMIT_PATH, TASK_RESULT_PATH, TASK_RESULT_PATH]
 
 
-async def test_real_image_host_gets_user_agent_but_never_the_key(fake_time: FakeTime) -> None:
+async def test_real_image_host_gets_user_agent_but_never_the_key(fake_time: ManualClock) -> None:
     async with LoopbackServer() as server, loopback_client(server.base_url, fake_time) as client:
         image = GeneratedImage(url=f"{server.base_url}/img.jpeg", url_ttl_seconds=0,
                                image_type="jpeg", nsfw=None)
@@ -825,7 +810,7 @@ async def test_real_image_host_gets_user_agent_but_never_the_key(fake_time: Fake
     assert KEY not in repr(headers)
 
 
-async def test_real_connection_refused_is_retried_for_submit(fake_time: FakeTime) -> None:
+async def test_real_connection_refused_is_retried_for_submit(fake_time: ManualClock) -> None:
     with socket.socket() as probe:  # find a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -837,7 +822,7 @@ async def test_real_connection_refused_is_retried_for_submit(fake_time: FakeTime
 
 
 async def test_a_huge_retry_after_does_not_freeze_other_submitters(
-    client: NovitaClient, mocked: aioresponses, fake_time: FakeTime
+    client: NovitaClient, mocked: aioresponses, fake_time: ManualClock
 ) -> None:
     mocked.post(SUBMIT_URL, status=429, body="", headers={"Retry-After": "3600"})
     mocked.post(SUBMIT_URL, payload={"task_id": TASK_ID})

@@ -1,7 +1,8 @@
 """`NovitaClient` against the mock Novita over real sockets: the happy path and every fault.
 
-Client and mock share one `ManualClock`; the client's `sleep` advances it instead of waiting, so
-retries, Retry-After and task progress are deterministic and the file runs in about a second.
+Client and mock share one `ManualClock` (`fake_time`, tests/unit/novita/conftest.py); the client's
+`sleep` advances it instead of waiting, so retries, Retry-After and task progress are
+deterministic and the file runs in about a second.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import pytest
 from PIL import Image
@@ -31,7 +31,9 @@ from bot.novita.errors import (
 )
 from bot.novita.models import TaskResult, TaskStatus
 from bot.novita.retry import RetryPolicy
-from fakes.novita.server import Endpoint, Fault, ManualClock, MockNovita, MockNovitaConfig
+from fakes.clock import ManualClock
+from fakes.novita.server import Endpoint, Fault, MockNovita, MockNovitaConfig
+from tests.unit.novita.conftest import MockNovitaFactory
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -40,35 +42,15 @@ SMALL = ImageSize(512, 512)
 POLICY = RetryPolicy(attempts=4, base_delay=0.5, max_delay=4.0)
 
 
-@dataclass
-class FakeTime:
-    """One clock for client and mock; `sleep` moves it forward and records the delay."""
-
-    clock: ManualClock = field(default_factory=ManualClock)
-    slept: list[float] = field(default_factory=list)
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.clock.advance(max(0.0, seconds))
-        await asyncio.sleep(0)
-
-
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+async def mock(make_mock_novita: MockNovitaFactory) -> MockNovita:
+    return await make_mock_novita(api_key=KEY, queue_probability=0.2, seed=5,
+                                  oversized_image_bytes=400_000)
 
 
-@pytest.fixture
-async def mock(fake_time: FakeTime) -> AsyncIterator[MockNovita]:
-    config = MockNovitaConfig(api_key=KEY, clock=fake_time.clock, queue_probability=0.2, seed=5,
-                              oversized_image_bytes=400_000)
-    async with MockNovita(config) as server:
-        yield server
-
-
-def make_client(mock: MockNovita, fake_time: FakeTime, key: str = KEY,
+def make_client(mock: MockNovita, fake_time: ManualClock, key: str = KEY,
                 **options: object) -> NovitaClient:
-    return NovitaClient(Secret(key), mock.base_url, retry=POLICY, clock=fake_time.clock,
+    return NovitaClient(Secret(key), mock.base_url, retry=POLICY, clock=fake_time,
                         sleep=fake_time.sleep, trusted_image_hosts=[loopback_host(mock)],
                         **options)  # type: ignore[arg-type]
 
@@ -79,12 +61,12 @@ def loopback_host(mock: MockNovita) -> str:
 
 
 @pytest.fixture
-async def client(mock: MockNovita, fake_time: FakeTime) -> AsyncIterator[NovitaClient]:
+async def client(mock: MockNovita, fake_time: ManualClock) -> AsyncIterator[NovitaClient]:
     async with make_client(mock, fake_time) as novita:
         yield novita
 
 
-async def wait_until_done(client: NovitaClient, fake_time: FakeTime, task_id: str,
+async def wait_until_done(client: NovitaClient, fake_time: ManualClock, task_id: str,
                           interval: float = 1.0, limit: int = 200) -> TaskResult:
     for _ in range(limit):
         result = await client.get_task(task_id)
@@ -102,7 +84,7 @@ def assert_key_hidden(error: NovitaError) -> None:
 
 
 async def test_submit_poll_download(mock: MockNovita, client: NovitaClient,
-                                    fake_time: FakeTime) -> None:
+                                    fake_time: ManualClock) -> None:
     size = ImageSize(768, 1152)
     task_id = await client.submit("a paper boat on a rainy street", size)
     record = mock.tasks[task_id]
@@ -122,10 +104,10 @@ async def test_submit_poll_download(mock: MockNovita, client: NovitaClient,
 
 
 async def test_many_jobs_in_parallel(mock: MockNovita, client: NovitaClient,
-                                     fake_time: FakeTime) -> None:
+                                     fake_time: ManualClock) -> None:
     sizes = [ImageSize(512, 512), ImageSize(1024, 1024), ImageSize(1536, 1024)]
     ids = [await client.submit(f"job {i}", sizes[i % 3]) for i in range(12)]
-    fake_time.clock.advance(120)
+    fake_time.advance(120)
     results = await asyncio.gather(*(client.get_task(task_id) for task_id in ids))
     assert [r.task_id for r in results] == ids
     assert all(r.status is TaskStatus.SUCCEED for r in results)
@@ -156,7 +138,7 @@ async def test_permanent_submit_errors_are_not_retried(
 
 
 @pytest.mark.parametrize(("key", "status"), [("wrong-key", 403), ("", 400)])
-async def test_wrong_or_missing_key(mock: MockNovita, fake_time: FakeTime, key: str,
+async def test_wrong_or_missing_key(mock: MockNovita, fake_time: ManualClock, key: str,
                                     status: int) -> None:
     async with make_client(mock, fake_time, key=key) as client:
         with pytest.raises(AuthenticationError) as caught:
@@ -172,9 +154,11 @@ async def test_prompt_markers_reach_the_client_as_typed_errors(client: NovitaCli
         await client.submit("a cat [mock:illegal-prompt]", SMALL)
 
 
-async def test_bad_request_from_the_server(fake_time: FakeTime) -> None:
-    config = MockNovitaConfig(api_key=KEY, clock=fake_time.clock, max_prompt_chars=5)
-    async with MockNovita(config) as mock, make_client(mock, fake_time) as client:
+async def test_bad_request_from_the_server(
+    make_mock_novita: MockNovitaFactory, fake_time: ManualClock
+) -> None:
+    mock = await make_mock_novita(api_key=KEY, max_prompt_chars=5)
+    async with make_client(mock, fake_time) as client:
         with pytest.raises(BadRequestError) as caught:
             await client.submit("far too long", SMALL)
     assert caught.value.reason == "INVALID_REQUEST_BODY"
@@ -184,21 +168,21 @@ async def test_bad_request_from_the_server(fake_time: FakeTime) -> None:
 
 
 async def test_submit_rate_limit_honours_retry_after(mock: MockNovita, client: NovitaClient,
-                                                     fake_time: FakeTime) -> None:
+                                                     fake_time: ManualClock) -> None:
     mock.faults.inject(Fault.RATE_LIMIT, retry_after=3)
     task_id = await client.submit("a dog", SMALL)
     assert task_id in mock.tasks
-    assert 3.0 in fake_time.slept
+    assert 3.0 in fake_time.sleeps
     assert mock.stats.submits == 2 and client.stats.retries == 1
 
 
 async def test_submit_rate_limit_without_retry_after_backs_off(
-    mock: MockNovita, client: NovitaClient, fake_time: FakeTime
+    mock: MockNovita, client: NovitaClient, fake_time: ManualClock
 ) -> None:
     mock.faults.inject(Fault.RATE_LIMIT_NO_RETRY_AFTER, times=2)
     await client.submit("a dog", SMALL)
     assert mock.stats.submits == 3
-    assert len([s for s in fake_time.slept if 0 <= s <= POLICY.max_delay]) >= 2
+    assert len([s for s in fake_time.sleeps if 0 <= s <= POLICY.max_delay]) >= 2
 
 
 async def test_endless_rate_limit_gives_up_typed(mock: MockNovita, client: NovitaClient) -> None:
@@ -245,7 +229,7 @@ async def test_persistent_poll_errors_surface_typed(mock: MockNovita, client: No
 
 
 async def test_poll_marker_errors_are_retried_through(mock: MockNovita, client: NovitaClient,
-                                                      fake_time: FakeTime) -> None:
+                                                      fake_time: ManualClock) -> None:
     task_id = await client.submit("a dog [mock:bad-gateway@poll*2]", SMALL)
     result = await wait_until_done(client, fake_time, task_id)
     assert result.status is TaskStatus.SUCCEED
@@ -264,7 +248,7 @@ async def test_task_not_found(mock: MockNovita, client: NovitaClient) -> None:
 # --- task outcomes ----------------------------------------------------------------------------
 
 
-async def test_failed_task(mock: MockNovita, client: NovitaClient, fake_time: FakeTime) -> None:
+async def test_failed_task(mock: MockNovita, client: NovitaClient, fake_time: ManualClock) -> None:
     mock.faults.inject(Fault.FAILED, reason="GPU fell over")
     task_id = await client.submit("a dog", SMALL)
     result = await wait_until_done(client, fake_time, task_id)
@@ -273,9 +257,9 @@ async def test_failed_task(mock: MockNovita, client: NovitaClient, fake_time: Fa
 
 
 async def test_unknown_status_keeps_polling(mock: MockNovita, client: NovitaClient,
-                                            fake_time: FakeTime) -> None:
+                                            fake_time: ManualClock) -> None:
     task_id = await client.submit("a dog [mock:unknown-status]", SMALL)
-    mock.tasks[task_id].processing_at = fake_time.clock()  # skip any queue wait
+    mock.tasks[task_id].processing_at = fake_time()  # skip any queue wait
     first = await client.get_task(task_id)
     assert first.status is TaskStatus.UNKNOWN and not first.status.is_terminal
     assert first.raw_status == "TASK_STATUS_UNKNOWN"
@@ -283,14 +267,14 @@ async def test_unknown_status_keeps_polling(mock: MockNovita, client: NovitaClie
 
 
 async def test_never_finishing_task_stays_in_progress(mock: MockNovita, client: NovitaClient,
-                                                      fake_time: FakeTime) -> None:
+                                                      fake_time: ManualClock) -> None:
     task_id = await client.submit("a dog [mock:never-finish]", SMALL)
-    fake_time.clock.advance(3600)
+    fake_time.advance(3600)
     assert not (await client.get_task(task_id)).status.is_terminal
 
 
 async def test_nsfw_result_is_flagged(mock: MockNovita, client: NovitaClient,
-                                      fake_time: FakeTime) -> None:
+                                      fake_time: ManualClock) -> None:
     task_id = await client.submit("a dog [mock:nsfw]", SMALL)
     result = await wait_until_done(client, fake_time, task_id)
     assert result.nsfw_flagged
@@ -300,12 +284,12 @@ async def test_nsfw_result_is_flagged(mock: MockNovita, client: NovitaClient,
 # --- downloads --------------------------------------------------------------------------------
 
 
-async def finished_image(client: NovitaClient, fake_time: FakeTime, prompt: str) -> TaskResult:
+async def finished_image(client: NovitaClient, fake_time: ManualClock, prompt: str) -> TaskResult:
     task_id = await client.submit(prompt, SMALL)
     return await wait_until_done(client, fake_time, task_id)
 
 
-async def test_expired_image_url(client: NovitaClient, fake_time: FakeTime) -> None:
+async def test_expired_image_url(client: NovitaClient, fake_time: ManualClock) -> None:
     result = await finished_image(client, fake_time, "a dog [mock:expired-image]")
     with pytest.raises(ImageUnavailableError) as caught:
         await client.download(result.images[0], task_id=result.task_id)
@@ -313,7 +297,7 @@ async def test_expired_image_url(client: NovitaClient, fake_time: FakeTime) -> N
 
 
 @pytest.mark.parametrize("marker", ["oversized-image", "oversized-image-chunked"])
-async def test_oversized_image_is_refused(mock: MockNovita, fake_time: FakeTime,
+async def test_oversized_image_is_refused(mock: MockNovita, fake_time: ManualClock,
                                           marker: str) -> None:
     async with make_client(mock, fake_time, max_download_bytes=200_000) as client:
         result = await finished_image(client, fake_time, f"a dog [mock:{marker}]")
@@ -322,7 +306,7 @@ async def test_oversized_image_is_refused(mock: MockNovita, fake_time: FakeTime,
 
 
 async def test_download_gateway_error_is_retried(mock: MockNovita, client: NovitaClient,
-                                                 fake_time: FakeTime) -> None:
+                                                 fake_time: ManualClock) -> None:
     result = await finished_image(client, fake_time, "a dog")
     mock.faults.inject(Fault.SERVICE_UNAVAILABLE, on=Endpoint.DOWNLOAD, times=2)
     data = await client.download(result.images[0], task_id=result.task_id)

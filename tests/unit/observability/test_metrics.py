@@ -1,23 +1,13 @@
-"""The metrics registry, the loop-lag monitor, the metered Novita client and the HTTP server."""
+"""The metrics registry: error kinds as labels, one registry per bot, live values at scrape time."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from dataclasses import dataclass
 
-import aiohttp
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.imaging import ImageSize
 from bot.novita.errors import RateLimitedError, TaskNotFoundError
-from bot.novita.models import GeneratedImage, TaskResult
-from bot.observability.http import ObservabilityServer
-from bot.observability.loop_lag import LoopLagMonitor
 from bot.observability.metrics import BotMetrics, error_kind
-from bot.observability.upstream import MeteredTaskClient
-from fakes.clock import ManualClock
 
 
 def samples(metrics: BotMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -64,106 +54,3 @@ def test_live_values_are_read_at_scrape_time() -> None:
     assert found[("imagine_upstream_retries_total", ())] == 2
     assert found[("imagine_jobs_in_flight", ())] == 3
     assert found[("imagine_database_usable", ())] == 0
-
-
-async def test_loop_lag_records_the_oversleep() -> None:
-    clock = ManualClock()
-    late_by = iter([0.0, 0.1, 0.5])
-
-    async def oversleeping(seconds: float) -> None:
-        await clock.sleep(seconds + next(late_by))
-
-    seen: list[float] = []
-    monitor = LoopLagMonitor(seen.append, interval=0.25, clock=clock, sleep=oversleeping)
-    await monitor.run(rounds=3)
-    assert seen == pytest.approx([0.0, 0.1, 0.5])
-    assert clock.sleeps == pytest.approx([0.25, 0.35, 0.75])
-
-
-async def test_loop_lag_monitor_starts_and_stops() -> None:
-    seen: list[float] = []
-    monitor = LoopLagMonitor(seen.append, interval=0.01)
-    monitor.start()
-    monitor.start()  # idempotent
-    await monitor.stop()
-    await monitor.stop()
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        self.errors: list[tuple[str, str]] = []
-
-    def upstream_request(self, operation: str) -> None:
-        self.requests.append(operation)
-
-    def upstream_error(self, operation: str, kind: str) -> None:
-        self.errors.append((operation, kind))
-
-
-class FlakyClient:
-    def __init__(self) -> None:
-        self.block = asyncio.Event()
-
-    async def submit(self, prompt: str, size: ImageSize) -> str:
-        raise RateLimitedError("slow down")
-
-    async def get_task(self, task_id: str) -> TaskResult:
-        await self.block.wait()  # never set: the call is cancelled
-        raise AssertionError
-
-    async def download(self, image: GeneratedImage, *, task_id: str | None = None) -> bytes:
-        return b"jpeg"
-
-
-async def test_metered_client_counts_calls_and_errors_by_kind() -> None:
-    recorder = Recorder()
-    client = MeteredTaskClient(FlakyClient(), recorder)
-    with pytest.raises(RateLimitedError):
-        await client.submit("p", ImageSize(512, 512))
-    image = GeneratedImage("http://h/i.jpeg", 3600, "jpeg", None)
-    assert await client.download(image, task_id="t") == b"jpeg"
-    poll = asyncio.create_task(client.get_task("t"))
-    await asyncio.sleep(0)
-    poll.cancel()  # a job cancelled mid-poll is not an upstream error
-    with pytest.raises(asyncio.CancelledError):
-        await poll
-    assert recorder.requests == ["submit", "download", "poll"]
-    assert recorder.errors == [("submit", "rate_limited")]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def test_server_answers_health_readiness_and_metrics_over_a_socket() -> None:
-    metrics = BotMetrics()
-    metrics.job_started()
-    reasons: list[str] = []
-
-    async def readiness() -> list[str]:
-        return list(reasons)
-
-    server = ObservabilityServer(metrics.render, readiness, port=free_port())
-    await server.start()
-    base = f"http://127.0.0.1:{server.port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            async with http.get(base + "/healthz") as resp:
-                assert resp.status == 200
-            async with http.get(base + "/readyz") as resp:
-                assert (resp.status, await resp.json()) == (200, {"ready": True, "reasons": []})
-            reasons.append("gateway not connected")
-            async with http.get(base + "/readyz") as resp:
-                assert resp.status == 503
-                assert (await resp.json())["reasons"] == ["gateway not connected"]
-            async with http.get(base + "/metrics") as resp:
-                assert resp.status == 200
-                assert "imagine_jobs_started_total 1.0" in await resp.text()
-    finally:
-        await server.stop()
-    with pytest.raises(aiohttp.ClientConnectionError):
-        async with aiohttp.ClientSession() as http, http.get(base + "/healthz"):
-            pass

@@ -76,12 +76,9 @@ async def test_postgres_statements_time_out() -> None:
     await require_postgres()
     db = await Database.connect(POSTGRES_URL, migrate=False, command_timeout=0.3)
     try:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(Exception) as caught:  # pg_sleep(5) would simply return
             async with db.read() as conn:
                 await conn.execute(text("SELECT pg_sleep(5)"))
-        assert loop.time() - started < 3
         assert "Timeout" in type(caught.value).__name__ + repr(caught.value)
         assert await db.check(within=2) is None  # the pool recovers for the next caller
     finally:

@@ -1,55 +1,14 @@
-"""The write outbox (ordered, retried through an outage, one log line) and retention roll-ups."""
+"""Retention roll-ups on both backends: old rows become daily totals that usage still reads."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
-
-import pytest
 
 from bot.jobs.model import JobStatus
 from bot.storage.database import Database
-from bot.storage.reliability.outage import OutageLog
-from bot.storage.reliability.outbox import WriteOutbox
 from bot.storage.reliability.retention import Retention
 from bot.storage.repositories.ledger import UsageLedger
 from fakes.clock import ManualUtcClock
-
-
-async def test_outbox_retries_in_order_through_an_outage_and_logs_once(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO)
-    landed: list[str] = []
-    failures = {"first": 3}
-
-    def write(name: str) -> object:
-        async def run() -> None:
-            if failures.get(name, 0) > 0:
-                failures[name] -= 1
-                raise ConnectionRefusedError("database down")
-            landed.append(name)
-        return run
-
-    outbox = WriteOutbox(OutageLog(), initial_backoff=0.001, max_backoff=0.002)
-    first = outbox.put("first", write("first"))  # type: ignore[arg-type]
-    second = outbox.put("second", write("second"))  # type: ignore[arg-type]
-    assert await asyncio.wait_for(second, 2) and first.result()
-    assert landed == ["first", "second"]  # in order, though the first needed retries
-    outage = [r for r in caplog.records if "database unavailable" in r.getMessage()]
-    assert len(outage) == 1
-    assert "reachable again" in caplog.text
-    assert await outbox.close() == 0
-
-
-async def test_outbox_drops_a_bug_instead_of_retrying_forever() -> None:
-    async def broken() -> None:
-        raise ValueError("not an outage")
-
-    outbox = WriteOutbox(initial_backoff=0.001)
-    assert await asyncio.wait_for(outbox.put("broken", broken), 2) is False
-    assert outbox.pending == 0
 
 
 async def test_retention_rolls_old_rows_into_daily_totals_that_usage_still_reads(
@@ -94,13 +53,3 @@ async def test_retention_zero_keeps_everything(
     database: Database, utc_clock: ManualUtcClock
 ) -> None:
     assert await Retention(database, 0, utc_clock).roll_up() == 0
-
-
-async def test_blank_prompt_keeps_the_row(database: Database, utc_clock: ManualUtcClock) -> None:
-    ledger = UsageLedger(database, utc_clock)
-    async with database.write() as conn:
-        job_id = await ledger.insert(conn, guild_id=5, channel_id=6, user_id=1, prompt="private",
-                                     size="512*512", created_at=utc_clock.now)
-    assert await ledger.blank_prompt(job_id)
-    entry = await ledger.get(job_id)
-    assert entry is not None and entry.prompt == "" and entry.counted

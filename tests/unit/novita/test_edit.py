@@ -7,10 +7,9 @@ client trusts (`trusted_image_hosts`), as Discord's CDN would be for both in pro
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 import pytest
@@ -43,7 +42,8 @@ from bot.novita.models import TaskStatus
 from bot.novita.retry import RetryPolicy
 from fakes.clock import ManualClock
 from fakes.image_host import FakeImageHost, good_jpeg, good_png, truncated_jpeg
-from fakes.novita.server import Endpoint, Fault, MockNovita, MockNovitaConfig
+from fakes.novita.server import Endpoint, Fault, MockNovita
+from tests.unit.novita.conftest import MockNovitaFactory
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -53,14 +53,12 @@ POLICY = RetryPolicy(attempts=3, base_delay=0.5, max_delay=2.0)
 
 @dataclass
 class Stack:
+    """A mock Novita and an image host on one manual clock, and the clients a test made."""
+
     clock: ManualClock
     mock: MockNovita
     host: FakeImageHost
     clients: list[NovitaClient] = field(default_factory=list)
-
-    async def sleep(self, seconds: float) -> None:
-        self.clock.advance(max(0.0, seconds))
-        await asyncio.sleep(0)
 
     def client(self, mode: EditImageMode = EditImageMode.AUTO, *,
                trust_host: bool = True) -> NovitaClient:
@@ -68,7 +66,7 @@ class Stack:
         if trust_host:
             trusted.append(self.host.host_port)
         client = NovitaClient(Secret(KEY), self.mock.base_url, retry=POLICY, clock=self.clock,
-                              sleep=self.sleep, trusted_image_hosts=trusted,
+                              sleep=self.clock.sleep, trusted_image_hosts=trusted,
                               edit_image_mode=mode)
         self.clients.append(client)
         return client
@@ -81,25 +79,32 @@ class Stack:
         return await client.download(result.images[0], task_id=task_id)
 
 
-@contextlib.asynccontextmanager
-async def make_stack(forms: Iterable[str] = ("url", "base64")) -> AsyncIterator[Stack]:
-    clock = ManualClock()
-    async with FakeImageHost() as host:
-        config = MockNovitaConfig(api_key=KEY, clock=clock, queue_probability=0.0, seed=3,
-                                  accept_image_forms=frozenset(forms),
-                                  edit_fetch_hosts=(host.host_port,))
-        async with MockNovita(config) as mock:
-            stack = Stack(clock, mock, host)
+EditStackFactory = Callable[..., contextlib.AbstractAsyncContextManager[Stack]]
+
+
+@pytest.fixture
+def edit_stack(make_mock_novita: MockNovitaFactory, fake_time: ManualClock) -> EditStackFactory:
+    """`async with edit_stack(forms=["base64"]) as stack:` — which `image` forms the mock reads."""
+
+    @contextlib.asynccontextmanager
+    async def make(forms: Iterable[str] = ("url", "base64")) -> AsyncIterator[Stack]:
+        async with FakeImageHost() as host:
+            mock = await make_mock_novita(api_key=KEY, queue_probability=0.0, seed=3,
+                                          accept_image_forms=frozenset(forms),
+                                          edit_fetch_hosts=(host.host_port,))
+            stack = Stack(fake_time, mock, host)
             try:
                 yield stack
             finally:
                 for client in stack.clients:
                     await client.close()
 
+    return make
+
 
 @pytest.fixture
-async def both() -> AsyncIterator[Stack]:
-    async with make_stack() as stack:
+async def both(edit_stack: EditStackFactory) -> AsyncIterator[Stack]:
+    async with edit_stack() as stack:
         yield stack
 
 
@@ -142,8 +147,10 @@ async def test_output_format_and_seed_reach_novita(both: Stack) -> None:
 # --- the fallback -----------------------------------------------------------------------------
 
 
-async def test_base64_only_novita_refuses_the_url_then_gets_one_data_uri() -> None:
-    async with make_stack(forms=["base64"]) as stack:
+async def test_base64_only_novita_refuses_the_url_then_gets_one_data_uri(
+    edit_stack: EditStackFactory,
+) -> None:
+    async with edit_stack(forms=["base64"]) as stack:
         client = stack.client()
         source = EditSource(url=stack.host.url("good.jpeg"))
         task_id = await client.submit_edit("add a hat", source)
@@ -163,8 +170,10 @@ async def test_base64_only_novita_refuses_the_url_then_gets_one_data_uri() -> No
         assert client.edits.fallbacks == 1
 
 
-async def test_url_only_novita_refuses_data_then_gets_the_url() -> None:
-    async with make_stack(forms=["url"]) as stack:
+async def test_url_only_novita_refuses_data_then_gets_the_url(
+    edit_stack: EditStackFactory,
+) -> None:
+    async with edit_stack(forms=["url"]) as stack:
         client = stack.client()
         client.edits._first = ImageForm.BASE64  # as if base64 had worked before
         source = EditSource(url=stack.host.url("good.png"), data=good_png())
@@ -186,8 +195,10 @@ async def test_an_upload_without_a_url_goes_straight_to_base64(both: Stack) -> N
 # --- pinned modes -----------------------------------------------------------------------------
 
 
-async def test_mode_url_never_falls_back() -> None:
-    async with make_stack(forms=["base64"]) as stack:
+async def test_mode_url_never_falls_back(
+    edit_stack: EditStackFactory,
+) -> None:
+    async with edit_stack(forms=["base64"]) as stack:
         client = stack.client(EditImageMode.URL)
         with pytest.raises(EditImageRejectedError) as caught:
             await client.submit_edit("add a hat", EditSource(url=stack.host.url("good.jpeg")))
@@ -204,8 +215,10 @@ async def test_mode_url_without_a_url_sends_nothing(both: Stack) -> None:
     assert both.mock.stats.submits == 0
 
 
-async def test_mode_base64_sends_only_data() -> None:
-    async with make_stack(forms=["base64"]) as stack:
+async def test_mode_base64_sends_only_data(
+    edit_stack: EditStackFactory,
+) -> None:
+    async with edit_stack(forms=["base64"]) as stack:
         client = stack.client(EditImageMode.BASE64)
         task_id = await client.submit_edit("add a hat",
                                            EditSource(url=stack.host.url("good.jpeg")))
@@ -214,8 +227,10 @@ async def test_mode_base64_sends_only_data() -> None:
         assert stack.mock.tasks[task_id].source_image == good_jpeg()
 
 
-async def test_mode_base64_against_a_url_only_novita_fails_typed() -> None:
-    async with make_stack(forms=["url"]) as stack:
+async def test_mode_base64_against_a_url_only_novita_fails_typed(
+    edit_stack: EditStackFactory,
+) -> None:
+    async with edit_stack(forms=["url"]) as stack:
         client = stack.client(EditImageMode.BASE64)
         with pytest.raises(EditImageRejectedError) as caught:
             await client.submit_edit("add a hat", EditSource(data=good_jpeg()))
@@ -240,8 +255,10 @@ async def test_an_image_invalid_both_ways_is_one_typed_error(both: Stack) -> Non
     assert "base64," not in str(caught.value)
 
 
-async def test_a_result_that_no_longer_decodes_is_caught_by_the_bot() -> None:
-    async with make_stack(forms=["base64"]) as stack:
+async def test_a_result_that_no_longer_decodes_is_caught_by_the_bot(
+    edit_stack: EditStackFactory,
+) -> None:
+    async with edit_stack(forms=["base64"]) as stack:
         client = stack.client()
         with pytest.raises(InvalidImageError):  # decoded after the guarded download
             await client.submit_edit("add a hat", EditSource(url=stack.host.url("truncated.jpeg")))

@@ -3,11 +3,9 @@ same polling, progress, deadline and download as generations, their own duration
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import random
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +23,7 @@ from bot.novita.client import NovitaClient
 from bot.novita.edit import EditSource
 from bot.novita.errors import JobTimeoutError, TaskFailedError
 from bot.novita.retry import RetryPolicy
+from fakes.clock import ScaledClock
 from fakes.image_host import FakeImageHost
 from fakes.novita.server import MockNovita, MockNovitaConfig
 
@@ -51,12 +50,9 @@ async def edit_stack(
             retry=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.001),
             trusted_image_hosts=[mock.base_url.removeprefix("http://"), host.host_port],
         ) as client:
-            engine = JobEngine(
-                client, JobSettings(deadline_seconds=deadline),
-                clock=lambda: time.monotonic() / SCALE,
-                sleep=lambda seconds: asyncio.sleep(seconds * SCALE),
-                rng=random.Random(3),
-            )
+            clock = ScaledClock(SCALE)
+            engine = JobEngine(client, JobSettings(deadline_seconds=deadline), clock=clock,
+                               sleep=clock.sleep, rng=random.Random(3))
             yield EditRunner(engine, client, DurationModel()), mock, host
 
 

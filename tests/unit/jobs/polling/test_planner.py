@@ -12,7 +12,7 @@ from bot.imaging import ImageSize
 from bot.jobs.polling.durations import DurationEstimate, DurationModel
 from bot.jobs.polling.planner import AdaptivePlanner, PollState, finish_distribution
 from bot.novita.models import TaskStatus
-from tests.unit.jobs.upstream import run_sequentially
+from tests.unit.jobs.polling.upstream import run_sequentially
 
 LATE_CAP = AdaptivePlanner().late_max_interval
 

@@ -14,7 +14,7 @@ from bot.interactions.transport.delivery import (
     fit_to_limit,
     fit_to_limit_sync,
 )
-from fakes.clock import ManualClock
+from fakes.clock import GatedClock, ManualClock
 
 
 async def test_throttle_edits_only_changes_and_not_too_often() -> None:
@@ -43,22 +43,17 @@ async def test_throttle_survives_a_failing_edit() -> None:
 
 
 class Recorder:
-    """An edit callback that lets a test wait for the n-th edit, and a sleep that moves a clock."""
+    """An edit callback that lets a test wait for the n-th edit; it sleeps on its manual clock."""
 
     def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
+        self.sleep = clock.sleep
         self.edits: list[int] = []
-        self.slept: list[float] = []
         self.changed = asyncio.Event()
 
     async def edit(self, value: int) -> None:
         self.edits.append(value)
         self.changed.set()
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.clock.now += seconds
-        await asyncio.sleep(0)
 
     async def wait_edits(self, count: int) -> list[int]:
         async with asyncio.timeout(2):
@@ -82,7 +77,7 @@ async def test_throttle_sends_a_held_back_update_once_the_interval_passed() -> N
     recorder.clock.now = 0.5
     assert not await throttle.offer(15)  # too early: held back, not lost
     assert await recorder.wait_edits(2) == [1, 15]
-    assert recorder.slept == [pytest.approx(1.5)]
+    assert recorder.clock.sleeps == [pytest.approx(1.5)]
     await throttle.close()
 
 
@@ -168,20 +163,14 @@ async def test_edit_budget_serves_waiters_in_order_at_its_rate() -> None:
 
 
 async def test_try_take_does_not_jump_the_queue() -> None:
-    clock = ManualClock()
-    release = asyncio.Event()
-
-    async def slow_sleep(seconds: float) -> None:
-        await release.wait()
-        clock.now += seconds
-
-    budget = EditBudget(1.0, burst=1, clock=clock, sleep=slow_sleep)
+    clock = GatedClock()
+    budget = EditBudget(1.0, burst=1, clock=clock, sleep=clock.sleep)
     assert budget.try_take()
     waiter = asyncio.create_task(budget.take())
     await asyncio.sleep(0)
     clock.now += 5  # tokens have refilled, but someone is already waiting
     assert not budget.try_take()
-    release.set()
+    clock.release()
     await waiter
 
 

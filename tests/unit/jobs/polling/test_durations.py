@@ -1,6 +1,6 @@
 """DurationModel: prior by size, learning from finished jobs, persistence.
 
-Interval-censored (bracket) estimation: tests/unit/jobs/test_duration_brackets.py.
+Interval-censored (bracket) estimation: tests/unit/jobs/polling/test_censored_fit.py.
 """
 
 from __future__ import annotations
