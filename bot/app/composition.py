@@ -26,11 +26,10 @@ from bot.interactions.components import buttons as components
 from bot.interactions.display import JobDisplays, Views
 from bot.interactions.generation import GenerationCollaborators, GenerationService
 from bot.jobs.edits import EDIT_DURATIONS_KEY, EditClient, EditRunner
-from bot.jobs.engine import JobEngine, JobSettings, TaskClient
+from bot.jobs.engine import JobEngine, TaskClient
 from bot.jobs.fair_queue import FairQueue, JobSlots
 from bot.jobs.lifecycle import JobCollaborators, JobLifecycle
 from bot.jobs.polling.keeper import DurationKeeper
-from bot.jobs.polling.strategies import poll_strategy
 from bot.jobs.recovery import JobRecovery
 from bot.limits.admin import GuildAdmin
 from bot.limits.admission import AdmissionService
@@ -102,12 +101,7 @@ class Services:
             client: UpstreamClient = (
                 NovitaClient.from_settings(settings) if with_novita else NoNovita()
             )
-            planner = poll_strategy(
-                settings.poll_strategy, settings.poll_min_interval, settings.poll_max_interval
-            )
-            engine = JobEngine(
-                client, JobSettings.from_settings(settings), keeper.model, planner=planner
-            )
+            engine = JobEngine.from_settings(client, settings, keeper.model)
         except BaseException:
             await database.close()
             raise

@@ -31,6 +31,7 @@ from bot.imaging import ImageSize
 from bot.jobs.model import JobStage
 from bot.jobs.polling.durations import DurationEstimate, DurationModel
 from bot.jobs.polling.planner import AdaptivePlanner, PollState, PollStrategy, forecast_finish
+from bot.jobs.polling.strategies import poll_strategy
 from bot.jobs.progress import JobResult, JobTimings, ProgressCallback, ProgressUpdate
 from bot.novita.errors import (
     ImageUnavailableError,
@@ -158,6 +159,16 @@ class JobEngine:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
+
+    @classmethod
+    def from_settings(
+        cls, client: TaskClient, settings: Settings, durations: DurationModel | None = None
+    ) -> JobEngine:
+        """The engine every front end runs: the configured limits and poller (`POLL_STRATEGY`)."""
+        planner = poll_strategy(
+            settings.poll_strategy, settings.poll_min_interval, settings.poll_max_interval
+        )
+        return cls(client, JobSettings.from_settings(settings), durations, planner=planner)
 
     async def run(
         self,

@@ -27,7 +27,7 @@ from bot.imaging import (
     resolve_size,
     validate_prompt,
 )
-from bot.jobs.engine import JobEngine, JobSettings
+from bot.jobs.engine import JobEngine
 from bot.jobs.model import JobStage
 from bot.jobs.progress import ProgressUpdate
 from bot.novita.client import NovitaClient
@@ -91,7 +91,7 @@ async def _engine(args: argparse.Namespace) -> AsyncIterator[tuple[JobEngine, fl
         settings = load_settings()
         settings.require("novita_api_key")
         async with NovitaClient.from_settings(settings) as client:
-            yield JobEngine(client, JobSettings.from_settings(settings)), 1.0
+            yield JobEngine.from_settings(client, settings), 1.0
         return
 
     from bot.terminal.cli import offline_tool

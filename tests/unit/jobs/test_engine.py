@@ -423,3 +423,18 @@ async def test_real_mock_cancel_stops_requests() -> None:
         await asyncio.sleep(20 * SCALE)  # several planned poll gaps
         assert len(mock.tasks[task_ids[0]].poll_times) <= polls_at_cancel + 1
         assert client.stats.polls <= polls_at_cancel + 1
+
+
+def test_from_settings_runs_the_configured_poller_and_limits() -> None:
+    """Every front end (the bot, `generate`) gets the same engine from the same settings."""
+    from bot.config import load_settings
+    from bot.jobs.polling.planner import AdaptivePlanner, FixedInterval
+
+    environ = {"DISCORD_TOKEN": "t", "NOVITA_API_KEY": "k", "POLL_STRATEGY": "fixed:2.5"}
+    settings = load_settings(env_file=None, environ=environ)
+    engine = JobEngine.from_settings(FakeClient(ManualClock()), settings)  # type: ignore[arg-type]
+    assert isinstance(engine.planner, FixedInterval) and engine.planner.interval == 2.5
+    assert engine.settings == JobSettings.from_settings(settings)
+    adaptive = load_settings(env_file=None, environ={**environ, "POLL_STRATEGY": "adaptive"})
+    assert isinstance(JobEngine.from_settings(FakeClient(ManualClock()), adaptive).planner,  # type: ignore[arg-type]
+                      AdaptivePlanner)
