@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import logging
+import pkgutil
 import signal
 import sys
 from collections.abc import Callable
@@ -45,10 +47,24 @@ from bot.storage.reliability.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
-# Loaded by name (discord.py's extension loader), so `bot/` never imports `cogs/`.
-EXTENSIONS: tuple[str, ...] = (
-    "cogs.imagine", "cogs.admin", "cogs.quota", "cogs.history", "cogs.edit"
-)
+COGS_PACKAGE: Final = "cogs"
+
+
+def cog_extensions(package: str = COGS_PACKAGE) -> tuple[str, ...]:
+    """Every module of the cogs package, by name: adding a command is adding a cog module.
+
+    Found without importing them (discord.py's extension loader imports each by name), so
+    `bot/` never imports `cogs/`; modules starting with `_` are not extensions.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.submodule_search_locations is None:
+        raise RuntimeError(f"the {package!r} package is not installed with the bot")
+    return tuple(
+        f"{package}.{module.name}"
+        for module in sorted(pkgutil.iter_modules(spec.submodule_search_locations),
+                             key=lambda found: found.name)
+        if not module.name.startswith("_") and not module.ispkg
+    )
 
 COMMAND_HASH_KEY = "command_tree_hash"
 # /readyz asks the database for a trivial answer; a probe must not hang on a stalled server.
@@ -160,7 +176,7 @@ class ImagineBot(commands.AutoShardedBot):
                 asyncio.get_running_loop().add_signal_handler(
                     signal.SIGTERM, lambda: asyncio.create_task(self.close())
                 )
-        for extension in EXTENSIONS:
+        for extension in cog_extensions():
             await self.load_extension(extension)
         if self.sync_on_start:
             await self.sync_if_changed()

@@ -26,7 +26,7 @@ from bot.interactions.transport.attachments import image_file, releasing
 from bot.interactions.transport.embeds import NO_MENTIONS
 from bot.jobs.model import ImageFile
 
-log = logging.getLogger("bot.interactions.generation")
+log = logging.getLogger(__name__)
 
 # Discord answers 401 / 50027 once an interaction token is older than 15 minutes.
 INVALID_WEBHOOK_TOKEN: Final = 50027

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app.bot import EXTENSIONS
+from bot.app.bot import cog_extensions
 from bot.clock import Sleep
 from bot.interactions.transport import acknowledge
 from bot.interactions.transport.acknowledge import (
@@ -169,7 +169,7 @@ def _leaves(group: app_commands.Group) -> Iterator[AppCommand]:
 
 
 def _top_level_commands() -> Iterator[AppCommand]:
-    for extension in EXTENSIONS:
+    for extension in cog_extensions():
         module = importlib.import_module(extension)
         for cog in vars(module).values():
             if inspect.isclass(cog) and issubclass(cog, commands.Cog) and cog is not commands.Cog:
