@@ -1,1 +1,1 @@
-"""The job engine: submit → poll → download, independent of Discord."""
+"""A job's life, independent of Discord: journaled, submitted, polled, downloaded, delivered."""

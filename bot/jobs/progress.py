@@ -1,4 +1,4 @@
-"""What a job reports while it runs, what it returns when done, and the file that delivers it."""
+"""What a job reports while it runs, and what it returns when done."""
 
 from __future__ import annotations
 
