@@ -14,7 +14,6 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import discord
 
@@ -40,6 +39,7 @@ from bot.limits.admission import AdmissionService
 from bot.storage.reliability.outbox import WriteOutbox
 from bot.storage.repositories.guild_settings import NsfwPolicy
 from bot.storage.repositories.journal import JournalEntry
+from bot.storage.repositories.member_history import MemberHistory
 from bot.wording import presentation as ui
 from bot.wording.messages import describe_error, describe_with_id, new_error_id
 
@@ -56,14 +56,6 @@ class Views:
     finished: ViewFactory  # (job_id, owner_id) -> view with Re-roll and Delete
 
 
-class ResultLog(Protocol):
-    """Where delivered images were posted (`member_history.MemberHistory`)."""
-
-    async def record_result_message(
-        self, job_id: int, channel_id: int, message_id: int
-    ) -> None: ...
-
-
 class JobDisplays:
     """Builds each job's Discord display, and holds what every display of this bot shares."""
 
@@ -73,7 +65,7 @@ class JobDisplays:
         views: Views,
         admissions: AdmissionService,
         outbox: WriteOutbox,
-        result_log: ResultLog,
+        member_history: MemberHistory,  # where each result was posted
         *,
         progress_edit_interval: float = 2.0,
         progress_edits_per_second: float = 0.0,
@@ -82,7 +74,7 @@ class JobDisplays:
         self.views = views
         self.admissions = admissions
         self.outbox = outbox
-        self.result_log = result_log
+        self.member_history = member_history
         self.progress_edit_interval = progress_edit_interval
         self.edit_budget = EditBudget(progress_edits_per_second)  # shared by every job
         # Discord's per-message edit window; progress keeps one of its edits for the result.
@@ -132,10 +124,10 @@ class JobDisplays:
         failed, refunded one."""
         if posted is None:
             return
-        result_log, channel_id, message_id = self.result_log, posted.channel.id, posted.id
+        member_history, channel_id, message_id = self.member_history, posted.channel.id, posted.id
         write = self.outbox.put(
             f"result message of job {job_id}",
-            lambda: result_log.record_result_message(job_id, channel_id, message_id),
+            lambda: member_history.record_result_message(job_id, channel_id, message_id),
         )
         self._result_writes.add(write)
         write.add_done_callback(self._result_writes.discard)
