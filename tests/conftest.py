@@ -29,8 +29,9 @@ def _restore_logger_levels() -> Iterator[None]:
 
 @pytest.fixture
 def discord_spec() -> Iterator[DiscordSpecWatch]:
-    """Every fake Discord the test makes, through `make_stack` or `make_fake_discord`; at
-    teardown, no request the bot sent may have broken Discord's published spec."""
+    """Every fake Discord the test makes, through `make_stack` or `make_fake_discord`, and what
+    one in a process of its own reported (`discord_spec.reported(...)`, e.g. `python -m bench`'s
+    record); at teardown, no request the bot sent may have broken Discord's published spec."""
     watch = DiscordSpecWatch()
     yield watch
     watch.assert_none()

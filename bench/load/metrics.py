@@ -126,6 +126,8 @@ def summarize(
         "rest_calls_total": fake_report["calls"],
         "rest_calls_unattributed": fake_report["unattributed_calls"],
         "rate_limited_429": fake_report["rate_limited"],
+        "spec_violations": fake_report["spec_violations"],
+        "spec_violations_first": fake_report["spec_violations_first"],
         "attachment_bytes_mean": round(sum(sizes) / len(sizes)) if sizes else None,
         "peak_rss_mb": None,
         "loop_lag_p99_ms": _ms(percentile(lag, 0.99)),

@@ -18,6 +18,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("polls", "polls/job"),
     ("rest", "REST/job"),
     ("429", "429s"),
+    ("spec", "spec violations"),
     ("rss", "peak RSS MB"),
     ("lag", "loop lag p99 ms"),
 )
@@ -57,6 +58,7 @@ def row(record: dict[str, Any]) -> dict[str, str]:
         "polls": _one(record["polls_per_job"]),
         "rest": _one(record["rest_calls_per_job"]),
         "429": _one(record["rate_limited_429"]),
+        "spec": _one(record["spec_violations"]),
         "rss": _one(record["peak_rss_mb"]),
         "lag": _one(record["loop_lag_p99_ms"]),
     }

@@ -12,7 +12,10 @@ is system-wide, so other processes can compare their own `time.monotonic()` read
 - `GET /_control/summary` → counts only (cheap to poll while waiting): how many interactions
   are unacknowledged, refused, admitted, delivered, failed and still running.
 - `GET /_control/report` → one record per interaction (`interaction_record`) plus totals:
-  REST calls, calls no interaction can be blamed for, and 429s sent.
+  REST calls, calls no interaction can be blamed for, 429s sent, and the requests that broke
+  Discord's OpenAPI spec (`spec_violations`, a count, and `spec_violations_first`, the first
+  `SPEC_VIOLATIONS_SHOWN` as `fakes.discord.spec_check` prints them): the in-process tests'
+  teardown check (tests/conftest.py `discord_spec`) cannot see a fake in another process.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from fakes.discord.server import FakeDiscord
 from fakes.discord.state import FakeInteraction
 
 CONTROL_PREFIX: Final = "/_control"
+# A report names this many spec violations in full; a broken request usually repeats per job.
+SPEC_VIOLATIONS_SHOWN: Final = 5
 # What a record's `outcome` can be.
 UNACKNOWLEDGED, REFUSED, RUNNING, DELIVERED, FAILED = (
     "unacknowledged", "refused", "running", "delivered", "failed")
@@ -139,6 +144,10 @@ class FakeDiscordControl:
             "calls_by_route": dict(Counter(f"{c.method} {c.route}" for c in self.fake.calls)),
             "rate_limited": self.fake.rate_limited_count,
             "rate_limit_exhausted": self.fake.rate_limit_exhausted_count,
+            "spec_violations": len(self.fake.spec_violations),
+            "spec_violations_first": [
+                str(violation) for violation in self.fake.spec_violations[:SPEC_VIOLATIONS_SHOWN]
+            ],
             "interactions": records,
         }
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.stacks import DiscordSpecWatch
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -21,11 +23,14 @@ RECORD_KEYS = {
     "name", "mode", "n", "poller", "time_scale", "cpu_count", "sent", "acknowledged",
     "ack_p50_s", "ack_p99_s", "admitted", "admissions_per_s", "refusals", "busy", "delivered",
     "failed", "lost", "detection_p50_s", "detection_p99_s", "overhead_p50_ms", "overhead_p99_ms",
-    "polls_per_job", "rest_calls_per_job", "rate_limited_429", "peak_rss_mb", "loop_lag_p99_ms",
+    "polls_per_job", "rest_calls_per_job", "rate_limited_429", "spec_violations",
+    "spec_violations_first", "peak_rss_mb", "loop_lag_p99_ms",
 }
 
 
-def test_python_m_bench_runs_three_members_end_to_end_and_loses_none(tmp_path: Path) -> None:
+def test_python_m_bench_runs_three_members_end_to_end_and_loses_none(
+    tmp_path: Path, discord_spec: DiscordSpecWatch
+) -> None:
     out = tmp_path / "load.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     completed = subprocess.run(
@@ -40,6 +45,11 @@ def test_python_m_bench_runs_three_members_end_to_end_and_loses_none(tmp_path: P
     assert result["machine"]["cpu_count"] == os.cpu_count()
     [run] = result["runs"]
     assert run.keys() >= RECORD_KEYS
+    # The fake Discord ran in its own process: its report is the spec check's only view of it.
+    discord_spec.reported(
+        f"python -m bench run {run['name']}", run["spec_violations"], run["spec_violations_first"]
+    )
+    assert run["spec_violations"] == 0, run["spec_violations_first"]
     assert (run["n"], run["poller"], run["mode"]) == (3, "adaptive", "burst")
     assert run["time_scale"] == 0.02
     assert run["sent"] == run["acknowledged"] == run["admitted"] == run["delivered"] == 3
@@ -48,6 +58,7 @@ def test_python_m_bench_runs_three_members_end_to_end_and_loses_none(tmp_path: P
     assert run["attachment_bytes_mean"] >= 300_000  # realistic JPEG sizes reached Discord
     assert run["peak_rss_mb"] > 0 and run["loop_lag_p99_ms"] is not None
     assert "| burst 3 · adaptive · ×0.02 |" in completed.stdout
+    assert "| spec violations |" in completed.stdout
 
 
 def test_the_quick_plan_runs_the_large_bursts_again_at_real_speed() -> None:

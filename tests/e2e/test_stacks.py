@@ -44,3 +44,14 @@ async def test_every_stack_the_factory_built_is_watched_across_a_restart() -> No
         assert watch.watched() == [stack.fake]  # one fake Discord, whatever the restarts
         assert await post_message(stack.fake, {"content": "x", "embed": {}}) == 400
     assert len(watch.violations()) == 1
+
+
+def test_what_a_fake_discord_process_reported_fails_the_watch() -> None:
+    watch = DiscordSpecWatch()
+    watch.reported("bench run a", 0, [])
+    watch.assert_none()  # a clean report adds nothing
+    first = ["POST /channels/{channel_id}/messages: body.embed: No schema … [UNKNOWN_FIELD]"]
+    watch.reported("bench run b", 3, first)
+    assert watch.violations() == [f"bench run b: {first[0]}", "bench run b: … and 2 more"]
+    with pytest.raises(AssertionError, match="broke Discord's OpenAPI spec"):
+        watch.assert_none()
