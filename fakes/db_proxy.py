@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from types import TracebackType
+
+from fakes.lifecycle import Served
 
 _CHUNK = 64 * 1024
 
@@ -22,7 +23,7 @@ class ProxyMode(enum.Enum):
     STALL = "stall"
 
 
-class TcpProxy:
+class TcpProxy(Served):
     def __init__(self, target_host: str, target_port: int, *, host: str = "127.0.0.1") -> None:
         self.target = (target_host, target_port)
         self.host = host
@@ -48,18 +49,6 @@ class TcpProxy:
         for task in list(self._links):
             task.cancel()
         await asyncio.gather(*self._links, return_exceptions=True)
-
-    async def __aenter__(self) -> TcpProxy:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def url(self, template: str) -> str:
         """`template` with `{port}` replaced, e.g. postgresql+asyncpg://u@127.0.0.1:{port}/db."""

@@ -376,8 +376,7 @@ class JobEngine:
         while True:
             now = self._clock()
             if now >= job.deadline:
-                raise JobTimeoutError(
-                    f"no image after {self.settings.deadline_seconds:g} s", task_id=job.task_id)
+                raise self._timed_out(job.task_id)
             if now >= wake:
                 return
             step = min(wake, job.deadline) - now
@@ -462,14 +461,16 @@ class JobEngine:
         remaining = deadline - self._clock()
         if remaining <= 0:
             call.close()
-            raise JobTimeoutError(
-                f"no image after {self.settings.deadline_seconds:g} s", task_id=task_id)
+            raise self._timed_out(task_id)
         try:
             return await asyncio.wait_for(call, timeout=remaining)
         except TimeoutError:
-            raise JobTimeoutError(
-                f"no image after {self.settings.deadline_seconds:g} s", task_id=task_id
-            ) from None
+            raise self._timed_out(task_id) from None
+
+    def _timed_out(self, task_id: str | None) -> JobTimeoutError:
+        """What a job past its deadline ends with, wherever the deadline caught it."""
+        return JobTimeoutError(f"no image after {self.settings.deadline_seconds:g} s",
+                               task_id=task_id)
 
 
 def _estimated_percent(elapsed: float, expected: float, cap: float) -> float:

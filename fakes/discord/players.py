@@ -194,21 +194,14 @@ class InteractionSender:
             if guild is not None:
                 owners["0"] = str(guild.id)  # the server installed the bot too
             if foreign_guild:
-                payload |= {
-                    "guild_id": str(channel.guild_id),
-                    "guild": {"id": str(channel.guild_id), "locale": locale, "features": []},
-                    "guild_locale": locale,
-                    "member": member.payload(permissions=EVERYONE_PERMISSIONS),
-                    "context": GUILD_CONTEXT,
-                }
+                assert channel.guild_id is not None  # what makes the guild foreign
+                payload |= _in_guild(
+                    channel.guild_id, locale, member.payload(permissions=EVERYONE_PERMISSIONS)
+                ) | {"context": GUILD_CONTEXT}
             elif guild is not None:
-                payload |= {
-                    "guild_id": str(guild.id),
-                    "guild": {"id": str(guild.id), "locale": guild.locale, "features": []},
-                    "guild_locale": guild.locale,
-                    "member": member.payload(permissions=guild.permissions_of(member)),
-                    "context": GUILD_CONTEXT,
-                }
+                payload |= _in_guild(
+                    guild.id, guild.locale, member.payload(permissions=guild.permissions_of(member))
+                ) | {"context": GUILD_CONTEXT}
             else:
                 payload |= {
                     "user": member.user.payload(),
@@ -216,14 +209,9 @@ class InteractionSender:
                 }
             payload["authorizing_integration_owners"] = owners
         elif guild is not None:
-            payload |= {
-                "guild_id": str(guild.id),
-                "guild": {"id": str(guild.id), "locale": guild.locale, "features": []},
-                "guild_locale": guild.locale,
-                "member": member.payload(permissions=guild.permissions_of(member)),
-                "authorizing_integration_owners": {"0": str(guild.id)},
-                "context": 0,
-            }
+            payload |= _in_guild(
+                guild.id, guild.locale, member.payload(permissions=guild.permissions_of(member))
+            ) | {"authorizing_integration_owners": {"0": str(guild.id)}, "context": 0}
         else:
             payload |= {
                 "user": member.user.payload(),
@@ -281,3 +269,13 @@ def submitted(component: JSON, values: Mapping[str, str | Sequence[str]]) -> JSO
     else:
         answer["values"] = list(value)
     return answer
+
+
+def _in_guild(guild_id: int, locale: str, member: JSON) -> JSON:
+    """What an interaction from inside a guild carries: the guild, its locale and the member."""
+    return {
+        "guild_id": str(guild_id),
+        "guild": {"id": str(guild_id), "locale": locale, "features": []},
+        "guild_locale": locale,
+        "member": member,
+    }

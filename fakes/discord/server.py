@@ -88,7 +88,7 @@ Attachments are served back at `{base_url}/attachments/{id}/{filename}`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -120,6 +120,7 @@ from fakes.discord.state import (
     FakeDiscordState,
     FakeInteraction,
 )
+from fakes.lifecycle import Served
 
 __all__ = [
     "FakeAttachment",
@@ -141,7 +142,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-class FakeDiscord:
+class FakeDiscord(Served):
     """The fake Discord server; see the module docstring for the whole API."""
 
     def __init__(
@@ -182,13 +183,6 @@ class FakeDiscord:
         await self.gateway.close_all()
         await self._runner.cleanup()
         self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     @property
     def rest_base(self) -> str:

@@ -29,7 +29,7 @@ import io
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 from PIL import Image, ImageDraw, UnidentifiedImageError
@@ -146,8 +146,9 @@ def image_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def parse_edit_body(raw: bytes, max_prompt_chars: int | None) -> tuple[str, str, int, str]:
-    """(prompt, image field, seed, output_format) from the JSON body, or `EditRefused`."""
+def prompt_body(raw: bytes, max_prompt_chars: int | None) -> tuple[dict[str, Any], str]:
+    """The JSON object of a task-creating request and its prompt, checked as both Novita's
+    txt2img and edit endpoints check them, or `EditRefused` (INVALID_REQUEST_BODY)."""
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -159,6 +160,12 @@ def parse_edit_body(raw: bytes, max_prompt_chars: int | None) -> tuple[str, str,
         raise _invalid_body("prompt is required")
     if max_prompt_chars is not None and len(prompt) > max_prompt_chars:
         raise _invalid_body(f"prompt must be at most {max_prompt_chars} characters")
+    return body, prompt
+
+
+def parse_edit_body(raw: bytes, max_prompt_chars: int | None) -> tuple[str, str, int, str]:
+    """(prompt, image field, seed, output_format) from the JSON body, or `EditRefused`."""
+    body, prompt = prompt_body(raw, max_prompt_chars)
     image = body.get("image")
     if not isinstance(image, str) or not image.strip():
         raise _invalid_body("image is required")

@@ -62,7 +62,14 @@ from bot.clock import Monotonic
 from fakes.clock import ManualClock
 from fakes.lifecycle import Served
 from fakes.novita.control import install_control
-from fakes.novita.edit import EDIT_PATH, EDIT_TASK_TYPE, EditRefused, MockEdits, render_edit
+from fakes.novita.edit import (
+    EDIT_PATH,
+    EDIT_TASK_TYPE,
+    EditRefused,
+    MockEdits,
+    prompt_body,
+    render_edit,
+)
 from fakes.novita.faults import (
     Endpoint,
     Fault,
@@ -354,17 +361,9 @@ class MockNovita(Served):
             return _Rejection(novita_error(400, "INVALID_REQUEST_BODY", message))
 
         try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            raise invalid("request body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise invalid("request body must be a JSON object")
-        prompt = body.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise invalid("prompt is required")
-        limit = self.config.max_prompt_chars
-        if limit is not None and len(prompt) > limit:
-            raise invalid(f"prompt must be at most {limit} characters")
+            body, prompt = prompt_body(await request.read(), self.config.max_prompt_chars)
+        except EditRefused as no:
+            raise _Rejection(novita_error(no.status, no.reason, no.message)) from None
         size = body.get("size", DEFAULT_SIZE)
         match = _SIZE_RE.match(size) if isinstance(size, str) else None
         if match is None:

@@ -45,6 +45,17 @@ async def run_job(
     return await stack.wait_result(interaction)
 
 
+async def posted_after_the_token_expired(stack: LocalStack, prompt: str) -> FakeMessage:
+    """Alice's slow job, its token left to expire (15 minutes on), and the channel post that
+    has to take the place of the interaction's final edit."""
+    interaction = await stack.imagine(stack.alice, prompt, "512*512")
+    await interaction.wait_original(lambda m: bool(m.embeds))
+    stack.fake.clock.advance(stack.fake.config.token_lifetime + 1)
+    return await stack.fake.wait_for(
+        lambda: first_channel_post(stack.fake, stack.channel), timeout=10
+    )
+
+
 async def test_a_failed_task_shows_the_upstream_reason(stack: LocalStack) -> None:
     message = await run_job(stack, "a red fox [mock:failed]")
     assert_failed(
@@ -175,13 +186,7 @@ async def test_after_the_interaction_token_expires_the_image_is_posted_to_the_ch
     make_stack: StackFactory,
 ) -> None:
     async with make_stack(fixed_duration=50.0) as stack:
-        interaction = await stack.imagine(stack.alice, "a very slow sunrise", "512*512")
-        await interaction.wait_original(lambda m: bool(m.embeds))
-        stack.fake.clock.advance(stack.fake.config.token_lifetime + 1)  # 15 minutes later
-
-        late = await stack.fake.wait_for(
-            lambda: first_channel_post(stack.fake, stack.channel), timeout=10
-        )
+        late = await posted_after_the_token_expired(stack, "a very slow sunrise")
         # One progress edit found the token dead; no more were tried after it.
         expired = [c for c in stack.fake.calls if c.status == 401]
         assert len(expired) <= 2  # at most one progress edit, then the final edit
@@ -231,13 +236,7 @@ async def test_a_failure_after_the_token_expired_is_posted_to_the_channel(
     make_stack: StackFactory,
 ) -> None:
     async with make_stack(fixed_duration=50.0) as stack:
-        interaction = await stack.imagine(stack.alice, "a slow failure [mock:failed]", "512*512")
-        await interaction.wait_original(lambda m: bool(m.embeds))
-        stack.fake.clock.advance(stack.fake.config.token_lifetime + 1)  # 15 minutes later
-
-        late = await stack.fake.wait_for(
-            lambda: first_channel_post(stack.fake, stack.channel), timeout=10
-        )
+        late = await posted_after_the_token_expired(stack, "a slow failure [mock:failed]")
         assert late.content == f"<@{stack.alice.id}>"
         assert late.embeds and late.embeds[0].get("title") == ui.FAILURE_TITLE
         assert late.mentioned_user_ids == {stack.alice.id}

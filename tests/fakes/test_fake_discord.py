@@ -323,19 +323,25 @@ async def test_interaction_token_expires(world: World) -> None:
     assert original is not None and original.loading
 
 
+def deferring_then_editing(edits: int, done: asyncio.Future[None]) -> Handler:
+    """A handler that defers, then edits its reply `edits` times ("step 0", ...) as fast as it
+    may, and resolves `done`."""
+
+    async def handler(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        for step in range(edits):
+            await interaction.edit_original_response(content=f"step {step}")
+        done.set_result(None)
+
+    return handler
+
+
 async def test_edit_rate_limit_429_is_retried_by_discord_py(world: World) -> None:
     fake = world.fake
     fake.config.edit_rate_limit, fake.config.edit_rate_window = 2, 0.3
     fake.config.advertise_rate_limits = False  # the bot cannot pace itself: it will hit 429s
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    async def handler(interaction: discord.Interaction) -> None:
-        await interaction.response.defer(thinking=True)
-        for step in range(4):
-            await interaction.edit_original_response(content=f"step {step}")
-        done.set_result(None)
-
-    async with run_bot_against(fake, bot_with(handler)):
+    async with run_bot_against(fake, bot_with(deferring_then_editing(4, done))):
         interaction = await fake.invoke_slash(world.channel, world.alice, "probe")
         await done
     message = interaction.original_message()
@@ -350,14 +356,7 @@ async def test_advertised_rate_limits_let_discord_py_pace_itself(world: World) -
     fake = world.fake
     fake.config.edit_rate_limit, fake.config.edit_rate_window = 2, 0.3
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    async def handler(interaction: discord.Interaction) -> None:
-        await interaction.response.defer(thinking=True)
-        for step in range(3):
-            await interaction.edit_original_response(content=f"step {step}")
-        done.set_result(None)
-
-    async with run_bot_against(fake, bot_with(handler)):
+    async with run_bot_against(fake, bot_with(deferring_then_editing(3, done))):
         await fake.invoke_slash(world.channel, world.alice, "probe")
         await done
     assert fake.rate_limited_count == 0

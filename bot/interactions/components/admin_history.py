@@ -29,13 +29,9 @@ async def history_page(
     return to_embed(show.history_card(found, user_id)), history_view(user_id, page, pages)
 
 
-class HistoryPageButton(
-    PageButton,
-    template=r"imagine-admin:history:(?P<user>\d+):(?P<page>\d+):(?P<way>prev|next)",
-):
+class HistoryPageButton(PageButton, prefix="imagine-admin:history"):
     """Previous / Next on a moderator's history page (user 0: every member)."""
 
-    prefix = "imagine-admin:history"
     refusal = show.NOT_ALLOWED_HERE
 
     def allowed(self, interaction: discord.Interaction) -> bool:

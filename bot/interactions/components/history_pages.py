@@ -29,13 +29,9 @@ async def member_history_page(
     return embed, history_view(user_id, number, page_count(found))
 
 
-class MemberHistoryButton(
-    PageButton,
-    template=r"imagine-history:(?P<user>\d+):(?P<page>\d+):(?P<way>prev|next)",
-):
+class MemberHistoryButton(PageButton, prefix="imagine-history"):
     """Previous / Next on a member's own history page."""
 
-    prefix = "imagine-history"
     refusal = show.NOT_YOUR_HISTORY
 
     def allowed(self, interaction: discord.Interaction) -> bool:

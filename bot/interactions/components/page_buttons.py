@@ -15,11 +15,19 @@ if TYPE_CHECKING:
 
 
 class PageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
-    """One page-turning button. Subclasses set `prefix`, a matching `template`, and `page()`:
-    the embed and buttons of a page; `allowed()` says who may turn it (else `refusal`)."""
+    """One page-turning button. Subclasses name their `prefix` in the class statement
+    (`class X(PageButton, prefix="imagine-history")`, which gives the template that parses the
+    custom id back), set `refusal`, and define `page()`: the embed and buttons of a page;
+    `allowed()` says who may turn it (else `refusal`)."""
 
     prefix: ClassVar[str]
     refusal: ClassVar[str]
+
+    def __init_subclass__(cls, *, prefix: str, **kwargs: Any) -> None:
+        cls.prefix = prefix
+        super().__init_subclass__(
+            template=rf"{prefix}:(?P<user>\d+):(?P<page>\d+):(?P<way>prev|next)", **kwargs
+        )
 
     def __init__(self, user_id: int, page: int, way: str, *, disabled: bool = False) -> None:
         self.user_id, self.page_number, self.way = user_id, page, way

@@ -7,9 +7,10 @@ is exactly what the tables hold, in this process or any other sharing the databa
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.database import Database
@@ -25,6 +26,26 @@ async def bump(db: Database, conn: AsyncConnection, guild_id: int) -> None:
             index_elements=[table.c.guild_id], set_={"version": table.c.version + 1}
         )
     )
+
+
+async def add_guild_row(
+    db: Database, table: Table, guild_id: int, values: Mapping[str, Any]
+) -> bool:
+    """Add one row to a guild's config list, bumping its version in the same transaction; False
+    if the row was there already."""
+    async with db.write() as conn:
+        await bump(db, conn, guild_id)
+        return await db.insert_ignoring_duplicate(conn, table, {"guild_id": guild_id, **values})
+
+
+async def remove_guild_row(db: Database, table: Table, guild_id: int, **keys: object) -> bool:
+    """Delete the guild's config row with these keys, bumping its version in the same
+    transaction; False if there was none."""
+    async with db.write() as conn:
+        await bump(db, conn, guild_id)
+        matches = [table.c[name] == value for name, value in keys.items()]
+        result = await conn.execute(delete(table).where(table.c.guild_id == guild_id, *matches))
+    return bool(result.rowcount)
 
 
 async def read(conn: AsyncConnection, guild_ids: Collection[int]) -> dict[int, int]:

@@ -22,7 +22,9 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Integer,
+    Table,
     and_,
     case,
     func,
@@ -393,22 +395,10 @@ class UsageLedger:
                 by_status[str(status)] = by_status.get(str(status), 0) + int(n or 0)
             counted = and_(*where, t.c.status.in_(COUNTED_VALUES))
             counted_rolled = and_(*rolled, d.c.status.in_(COUNTED_VALUES))
-            images, spent = (
-                await conn.execute(
-                    select(
-                        func.coalesce(func.sum(t.c.images), 0),
-                        func.coalesce(func.sum(t.c.cost_microusd), 0),
-                    ).where(counted)
-                )
-            ).one()
-            old_images, old_spent = (
-                await conn.execute(
-                    select(
-                        func.coalesce(func.sum(d.c.images), 0),
-                        func.coalesce(func.sum(d.c.cost_microusd), 0),
-                    ).where(counted_rolled)
-                )
-            ).one()
+            images, spent = await _sums(conn, t, counted, "images", "cost_microusd")
+            old_images, old_spent = await _sums(
+                conn, d, counted_rolled, "images", "cost_microusd"
+            )
             members = union(
                 select(t.c.user_id).where(counted), select(d.c.user_id).where(counted_rolled)
             ).subquery()
@@ -480,25 +470,15 @@ class UsageLedger:
 
     # --- internals -------------------------------------------------------------------------
     async def _spent(self, conn: AsyncConnection, since: dt.datetime, guild_id: int | None) -> int:
-        t = usage_ledger
+        t, d = usage_ledger, usage_daily
         where = [t.c.created_at >= since, t.c.status.in_(COUNTED_VALUES)]
-        if guild_id is not None:
-            where.append(t.c.guild_id == guild_id)
-        total = (
-            await conn.execute(
-                select(func.coalesce(func.sum(t.c.cost_microusd), 0, type_=Integer)).where(*where)
-            )
-        ).scalar_one()
-        d = usage_daily
         rolled = [d.c.day >= day_of(since), d.c.status.in_(COUNTED_VALUES)]
         if guild_id is not None:
+            where.append(t.c.guild_id == guild_id)
             rolled.append(d.c.guild_id == guild_id)
-        old = (
-            await conn.execute(
-                select(func.coalesce(func.sum(d.c.cost_microusd), 0, type_=Integer)).where(*rolled)
-            )
-        ).scalar_one()
-        return int(total) + int(old)
+        (total,) = await _sums(conn, t, and_(*where), "cost_microusd")
+        (old,) = await _sums(conn, d, and_(*rolled), "cost_microusd")
+        return total + old
 
     async def _transition(
         self,
@@ -517,3 +497,18 @@ class UsageLedger:
             .values(status=str(to), **values)
         )
         return bool(result.rowcount)
+
+
+async def _sums(
+    conn: AsyncConnection, table: Table, where: ColumnElement[bool], *columns: str
+) -> tuple[int, ...]:
+    """The totals of `columns` over the rows `where` picks (0 where none): the ledger's recent
+    rows and the daily totals past retention are summed alike."""
+    totals = (
+        await conn.execute(
+            select(
+                *(func.coalesce(func.sum(table.c[name]), 0, type_=Integer) for name in columns)
+            ).where(where)
+        )
+    ).one()
+    return tuple(int(total) for total in totals)

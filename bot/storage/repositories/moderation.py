@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from bot.clock import WallClock, utc_now
 from bot.storage.database import Database
@@ -42,22 +42,11 @@ class ModerationRepo:
     # --- blocked terms ---------------------------------------------------------------------
     async def add_blocked_term(self, guild_id: int, term: str, added_by: int | None = None) -> bool:
         """True if the term is new for this guild."""
-        values = {
-            "guild_id": guild_id, "term": term, "added_by": added_by, "created_at": self._clock()
-        }
-        async with self._db.write() as conn:
-            await config_versions.bump(self._db, conn, guild_id)
-            return await self._db.insert_ignoring_duplicate(conn, blocked_terms, values)
+        values = {"term": term, "added_by": added_by, "created_at": self._clock()}
+        return await config_versions.add_guild_row(self._db, blocked_terms, guild_id, values)
 
     async def remove_blocked_term(self, guild_id: int, term: str) -> bool:
-        async with self._db.write() as conn:
-            await config_versions.bump(self._db, conn, guild_id)
-            result = await conn.execute(
-                delete(blocked_terms).where(
-                    blocked_terms.c.guild_id == guild_id, blocked_terms.c.term == term
-                )
-            )
-        return bool(result.rowcount)
+        return await config_versions.remove_guild_row(self._db, blocked_terms, guild_id, term=term)
 
     async def blocked_terms(self, guild_id: int) -> list[str]:
         async with self._db.read() as conn:
@@ -70,22 +59,14 @@ class ModerationRepo:
 
     # --- channel allow-list ----------------------------------------------------------------
     async def allow_channel(self, guild_id: int, channel_id: int) -> bool:
-        async with self._db.write() as conn:
-            await config_versions.bump(self._db, conn, guild_id)
-            return await self._db.insert_ignoring_duplicate(
-                conn, allowed_channels, {"guild_id": guild_id, "channel_id": channel_id}
-            )
+        return await config_versions.add_guild_row(
+            self._db, allowed_channels, guild_id, {"channel_id": channel_id}
+        )
 
     async def disallow_channel(self, guild_id: int, channel_id: int) -> bool:
-        async with self._db.write() as conn:
-            await config_versions.bump(self._db, conn, guild_id)
-            result = await conn.execute(
-                delete(allowed_channels).where(
-                    allowed_channels.c.guild_id == guild_id,
-                    allowed_channels.c.channel_id == channel_id,
-                )
-            )
-        return bool(result.rowcount)
+        return await config_versions.remove_guild_row(
+            self._db, allowed_channels, guild_id, channel_id=channel_id
+        )
 
     async def allowed_channels(self, guild_id: int) -> frozenset[int]:
         """Channels where /imagine works; empty means everywhere."""
@@ -111,14 +92,9 @@ class ModerationRepo:
             )
 
     async def unban(self, guild_id: int, user_id: int) -> bool:
-        async with self._db.write() as conn:
-            await config_versions.bump(self._db, conn, guild_id)
-            result = await conn.execute(
-                delete(banned_users).where(
-                    banned_users.c.guild_id == guild_id, banned_users.c.user_id == user_id
-                )
-            )
-        return bool(result.rowcount)
+        return await config_versions.remove_guild_row(
+            self._db, banned_users, guild_id, user_id=user_id
+        )
 
     async def is_banned(self, guild_id: int, user_id: int) -> bool:
         return (await self.rules(guild_id, user_id)).user_banned

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import RowMapping, delete, select
+from sqlalchemy import RowMapping, select
 
 from bot.clock import WallClock, utc_now
 from bot.storage.database import Database
@@ -49,14 +49,9 @@ class RoleOverrideRepo:
             await self._db.upsert(conn, role_overrides, keys, values)
 
     async def remove(self, guild_id: int, role_id: int) -> bool:
-        async with self._db.write() as conn:
-            await config_versions.bump(self._db, conn, guild_id)
-            result = await conn.execute(
-                delete(role_overrides).where(
-                    role_overrides.c.guild_id == guild_id, role_overrides.c.role_id == role_id
-                )
-            )
-        return bool(result.rowcount)
+        return await config_versions.remove_guild_row(
+            self._db, role_overrides, guild_id, role_id=role_id
+        )
 
     async def list(self, guild_id: int) -> list[RoleOverride]:
         async with self._db.read() as conn:
@@ -69,21 +64,14 @@ class RoleOverrideRepo:
 
     async def add_exempt(self, guild_id: int, role_id: int) -> bool:
         """True if the role was not exempt before."""
-        async with self._db.write() as conn:
-            await config_versions.bump(self._db, conn, guild_id)
-            return await self._db.insert_ignoring_duplicate(
-                conn, exempt_roles, {"guild_id": guild_id, "role_id": role_id}
-            )
+        return await config_versions.add_guild_row(
+            self._db, exempt_roles, guild_id, {"role_id": role_id}
+        )
 
     async def remove_exempt(self, guild_id: int, role_id: int) -> bool:
-        async with self._db.write() as conn:
-            await config_versions.bump(self._db, conn, guild_id)
-            result = await conn.execute(
-                delete(exempt_roles).where(
-                    exempt_roles.c.guild_id == guild_id, exempt_roles.c.role_id == role_id
-                )
-            )
-        return bool(result.rowcount)
+        return await config_versions.remove_guild_row(
+            self._db, exempt_roles, guild_id, role_id=role_id
+        )
 
     async def exempt_roles(self, guild_id: int) -> frozenset[int]:
         async with self._db.read() as conn:

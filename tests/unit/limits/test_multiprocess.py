@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +15,7 @@ import pytest
 from bot.storage.repositories.ledger import UsageLedger
 
 if TYPE_CHECKING:
+    from bot.storage.database import Database
     from tests.db_fixtures import DbTarget
 
 
@@ -41,26 +44,36 @@ async def _admitted(worker: asyncio.subprocess.Process) -> int:
     return int(json.loads(out.decode().splitlines()[-1])["admitted"])
 
 
-@pytest.mark.timeout(60)
-async def test_twenty_admissions_from_two_processes_admit_exactly_three(
-    db_target: DbTarget,
-) -> None:
-    db = await db_target.connect()  # migrate once, before the workers race
-    workers = [await _start_worker(db_target) for _ in range(2)]
+@contextlib.asynccontextmanager
+async def _two_racing_workers(
+    target: DbTarget, members: int = 1
+) -> AsyncIterator[tuple[Database, list[int]]]:
+    """Two worker processes, started together, each asking for its members' admissions at once;
+    yields the database (migrated once, before the race) and how many each process admitted."""
+    db = await target.connect()
+    workers = [await _start_worker(target, members) for _ in range(2)]
     try:
         for worker in workers:
             assert worker.stdout is not None
             line = await asyncio.wait_for(worker.stdout.readline(), 30)
             assert line.strip() == b"ready", line
         admitted = await asyncio.wait_for(asyncio.gather(*map(_admitted, workers)), 30)
-        assert sum(admitted) == 3
-        assert (await UsageLedger(db).history(1)).total == 3
+        yield db, list(admitted)
     finally:
         for worker in workers:
             if worker.returncode is None:
                 worker.kill()
                 await worker.wait()
         await db.close()
+
+
+@pytest.mark.timeout(60)
+async def test_twenty_admissions_from_two_processes_admit_exactly_three(
+    db_target: DbTarget,
+) -> None:
+    async with _two_racing_workers(db_target) as (db, admitted):
+        assert sum(admitted) == 3
+        assert (await UsageLedger(db).history(1)).total == 3
 
 
 @pytest.mark.timeout(60)
@@ -68,20 +81,7 @@ async def test_batches_of_several_members_from_two_processes_admit_exactly_three
     db_target: DbTarget,
 ) -> None:
     """Each process decides its members' requests in one transaction (several locks at once)."""
-    db = await db_target.connect()
-    workers = [await _start_worker(db_target, members=4) for _ in range(2)]
-    try:
-        for worker in workers:
-            assert worker.stdout is not None
-            line = await asyncio.wait_for(worker.stdout.readline(), 30)
-            assert line.strip() == b"ready", line
-        admitted = await asyncio.wait_for(asyncio.gather(*map(_admitted, workers)), 30)
+    async with _two_racing_workers(db_target, members=4) as (db, admitted):
         assert sum(admitted) == 4 * 3
         history = await UsageLedger(db).history(1, limit=100)
         assert sorted(e.user_id for e in history.entries) == sorted([7, 8, 9, 10] * 3)
-    finally:
-        for worker in workers:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
-        await db.close()

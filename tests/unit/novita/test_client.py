@@ -43,6 +43,7 @@ from bot.novita.errors import (
 from bot.novita.models import GeneratedImage, TaskStatus
 from bot.novita.retry import RetryPolicy
 from fakes.clock import ManualClock
+from tests.unit.novita.conftest import WIRE_STATUSES
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -70,11 +71,20 @@ def mocked() -> Iterator[aioresponses]:
         yield m
 
 
+def client_on(
+    fake_time: ManualClock, base_url: str = BASE, *, retry: RetryPolicy = POLICY, **options: Any
+) -> NovitaClient:
+    """A client that retries by `retry` and waits on the manual clock (`options` as
+    `NovitaClient` takes them)."""
+    return NovitaClient(
+        Secret(KEY), base_url, retry=retry, clock=fake_time, sleep=fake_time.sleep, **options
+    )
+
+
 @pytest.fixture
 async def client(fake_time: ManualClock) -> AsyncIterator[NovitaClient]:
-    async with NovitaClient(
-        Secret(KEY), BASE + "/", max_download_bytes=4096, max_submits_per_minute=0,
-        retry=POLICY, clock=fake_time, sleep=fake_time.sleep,
+    async with client_on(
+        fake_time, BASE + "/", max_download_bytes=4096, max_submits_per_minute=0
     ) as c:
         yield c
 
@@ -295,10 +305,7 @@ async def test_retry_after_longer_than_policy_allows_gives_up_at_once(
 async def test_429_makes_every_submitter_hold_off(
     fake_time: ManualClock, mocked: aioresponses
 ) -> None:
-    async with NovitaClient(
-        Secret(KEY), BASE, max_submits_per_minute=100, retry=POLICY,
-        clock=fake_time, sleep=fake_time.sleep,
-    ) as client:
+    async with client_on(fake_time, max_submits_per_minute=100) as client:
         mocked.post(SUBMIT_URL, status=429, body="", headers={"Retry-After": "5"})
         mocked.post(SUBMIT_URL, payload={"task_id": TASK_ID}, repeat=True)
         assert await client.submit("p", ImageSize(512, 512)) == TASK_ID
@@ -311,10 +318,7 @@ async def test_429_makes_every_submitter_hold_off(
 async def test_submit_waits_in_the_local_rate_limiter(
     fake_time: ManualClock, mocked: aioresponses
 ) -> None:
-    async with NovitaClient(
-        Secret(KEY), BASE, max_submits_per_minute=2, retry=POLICY,
-        clock=fake_time, sleep=fake_time.sleep,
-    ) as client:
+    async with client_on(fake_time, max_submits_per_minute=2) as client:
         mocked.post(SUBMIT_URL, payload={"task_id": TASK_ID}, repeat=True)
         for _ in range(3):
             await client.submit("p", ImageSize(512, 512))
@@ -326,16 +330,7 @@ async def test_submit_waits_in_the_local_rate_limiter(
 # --- get_task ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("wire", "status", "terminal"),
-    [
-        ("TASK_STATUS_QUEUED", TaskStatus.QUEUED, False),
-        ("TASK_STATUS_PROCESSING", TaskStatus.PROCESSING, False),
-        ("TASK_STATUS_SUCCEED", TaskStatus.SUCCEED, True),
-        ("TASK_STATUS_FAILED", TaskStatus.FAILED, True),
-        ("TASK_STATUS_CANCELED", TaskStatus.UNKNOWN, False),
-    ],
-)
+@pytest.mark.parametrize(("wire", "status", "terminal"), WIRE_STATUSES)
 async def test_get_task_parses_every_status(
     client: NovitaClient, mocked: aioresponses, wire: str, status: TaskStatus, terminal: bool
 ) -> None:
@@ -700,8 +695,7 @@ async def test_error_excerpt_is_short_and_single_line(
 async def test_session_is_lazy_shared_and_closed(
     fake_time: ManualClock, mocked: aioresponses
 ) -> None:
-    client = NovitaClient(Secret(KEY), BASE, retry=POLICY, clock=fake_time,
-                          sleep=fake_time.sleep)
+    client = client_on(fake_time)
     await client.close()  # closing before any use is fine
     client = NovitaClient(Secret(KEY), BASE, retry=POLICY)
     async with client:
@@ -780,9 +774,8 @@ class LoopbackServer:
 
 
 def loopback_client(base_url: str, fake_time: ManualClock) -> NovitaClient:
-    return NovitaClient(
-        Secret(KEY), base_url, request_timeout=0.2, retry=RetryPolicy(attempts=2, jitter=0.0),
-        clock=fake_time, sleep=fake_time.sleep,
+    return client_on(
+        fake_time, base_url, retry=RetryPolicy(attempts=2, jitter=0.0), request_timeout=0.2,
         trusted_image_hosts=[base_url.removeprefix("http://")],
     )
 

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.novita.models import TaskResult, TaskStatus
+from tests.unit.novita.conftest import WIRE_STATUSES
 
 # The Qwen-Image example reply from Novita's docs (docs/novita-api.md §2.1).
 QWEN_EXAMPLE: dict[str, Any] = {
@@ -55,19 +56,7 @@ def test_qwen_example_parses() -> None:
     assert not result.nsfw_flagged
 
 
-@pytest.mark.parametrize(
-    ("wire", "status", "terminal"),
-    [
-        ("TASK_STATUS_QUEUED", TaskStatus.QUEUED, False),
-        ("TASK_STATUS_PROCESSING", TaskStatus.PROCESSING, False),
-        ("TASK_STATUS_SUCCEED", TaskStatus.SUCCEED, True),
-        ("TASK_STATUS_FAILED", TaskStatus.FAILED, True),
-        ("TASK_STATUS_UNKNOWN", TaskStatus.UNKNOWN, False),
-        ("TASK_STATUS_CANCELED", TaskStatus.UNKNOWN, False),
-        ("TASK_STATUS_SUCCEEDED", TaskStatus.UNKNOWN, False),  # the spelling Novita does NOT use
-        ("", TaskStatus.UNKNOWN, False),
-    ],
-)
+@pytest.mark.parametrize(("wire", "status", "terminal"), WIRE_STATUSES)
 def test_statuses(wire: str, status: TaskStatus, terminal: bool) -> None:
     data = example()
     data["task"]["status"] = wire

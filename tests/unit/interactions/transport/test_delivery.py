@@ -18,19 +18,14 @@ from fakes.clock import GatedClock, ManualClock
 
 
 async def test_throttle_edits_only_changes_and_not_too_often() -> None:
-    clock = ManualClock()
-    edits: list[int] = []
-
-    async def edit(value: int) -> None:
-        edits.append(value)
-
-    throttle: ThrottledProgress[int] = ThrottledProgress(edit, lambda v: v // 10, 2.0, clock)
+    recorder = Recorder(ManualClock())
+    throttle = unslept_throttle_for(recorder)
     assert await throttle.offer(1)
     assert not await throttle.offer(5)  # same signature
     assert not await throttle.offer(15)  # changed, but only 0 s since the last edit
-    clock.now = 2.5
+    recorder.clock.now = 2.5
     assert await throttle.offer(15)
-    assert edits == [1, 15]
+    assert recorder.edits == [1, 15]
     assert throttle.seconds_until_allowed() == pytest.approx(2.0)
 
 
@@ -69,6 +64,11 @@ def throttle_for(recorder: Recorder) -> ThrottledProgress[int]:
     )
 
 
+def unslept_throttle_for(recorder: Recorder) -> ThrottledProgress[int]:
+    """A throttle whose held-back flush waits on the real loop: it never fires in these tests."""
+    return ThrottledProgress(recorder.edit, lambda v: v // 10, 2.0, recorder.clock)
+
+
 async def test_throttle_sends_a_held_back_update_once_the_interval_passed() -> None:
     """A queue position that then stays put must still reach the message."""
     recorder = Recorder(ManualClock())
@@ -103,18 +103,13 @@ async def test_throttle_forgets_a_held_back_update_that_the_message_already_show
 
 
 async def test_throttle_close_drops_pending_updates_and_refuses_new_ones() -> None:
-    clock = ManualClock()
-    edits: list[int] = []
-
-    async def edit(value: int) -> None:
-        edits.append(value)
-
-    throttle: ThrottledProgress[int] = ThrottledProgress(edit, lambda v: v // 10, 2.0, clock)
+    recorder = Recorder(ManualClock())
+    throttle = unslept_throttle_for(recorder)
     assert await throttle.offer(1)
     assert not await throttle.offer(15)  # would be sent in 2 s (real time)
     await throttle.close()  # returns at once: the pending flush is cancelled
     assert not await throttle.offer(35)
-    assert edits == [1]
+    assert recorder.edits == [1]
 
 
 def noisy_png(side: int) -> bytes:

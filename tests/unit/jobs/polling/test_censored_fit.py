@@ -27,14 +27,23 @@ def median(model: DurationModel, size: ImageSize) -> float:
     return math.exp(model.generation_log_normal(size)[0])
 
 
+def bracketed_jobs(
+    rng: random.Random, jobs: int, *, median: float, sigma: float, width: float, x: float
+) -> list[Bracket]:
+    """`jobs` square jobs from LogNormal(`median`, `sigma`), each seen only through the bracket
+    of polls `width` seconds apart."""
+    brackets = []
+    for seq in range(jobs):
+        lower, upper = poll_bracket(median * math.exp(rng.gauss(0, sigma)), width, rng)
+        brackets.append(Bracket(bucket_key(SQUARE), x, lower, upper, seq))
+    return brackets
+
+
 def test_censored_fit_recovers_a_known_log_normal() -> None:
     # 400 jobs from LogNormal(median 12 s, sigma 0.25), each seen only through 3 s-wide brackets.
     rng = random.Random(11)
     x = math.log(SQUARE.pixels / (1024 * 1024))
-    brackets = []
-    for seq in range(400):
-        lower, upper = poll_bracket(12.0 * math.exp(rng.gauss(0, 0.25)), 3.0, rng)
-        brackets.append(Bracket(bucket_key(SQUARE), x, lower, upper, seq))
+    brackets = bracketed_jobs(rng, 400, median=12.0, sigma=0.25, width=3.0, x=x)
     fit = fit_brackets(brackets, PRIOR_FIT, [1.0] * len(brackets), pooled=True)
     assert math.exp(fit.log_median(bucket_key(SQUARE), x)) == pytest.approx(12.0, rel=0.03)
     assert fit.log_spread == pytest.approx(0.25, abs=0.03)
@@ -45,10 +54,7 @@ def test_midpoint_imputation_would_be_biased_the_bracket_fit_is_not() -> None:
     # and shift the centre; the joint censored fit gets both right.
     rng = random.Random(5)
     x = 0.0
-    brackets = []
-    for seq in range(300):
-        lower, upper = poll_bracket(10.0 * math.exp(rng.gauss(0, 0.1)), 8.0, rng)
-        brackets.append(Bracket(bucket_key(SQUARE), x, lower, upper, seq))
+    brackets = bracketed_jobs(rng, 300, median=10.0, sigma=0.1, width=8.0, x=x)
     fit = fit_brackets(brackets, PRIOR_FIT, [1.0] * len(brackets), pooled=True)
     assert math.exp(fit.log_median(bucket_key(SQUARE), x)) == pytest.approx(10.0, rel=0.05)
     assert fit.log_spread < 0.2
