@@ -21,7 +21,7 @@ from typing import Final, Protocol
 from bot.imaging import MAX_SIDE, MIN_SIDE, ImageSize
 from bot.jobs.engine import JobEngine, ReadyTask, SubmittedHook
 from bot.jobs.polling.durations import DurationModel
-from bot.jobs.progress import JobResult, ProgressCallback
+from bot.jobs.progress import ProgressCallback
 from bot.novita.edit import EditSource
 
 EDIT_DURATIONS_KEY: Final = "qwen-image-edit"
@@ -58,8 +58,8 @@ class EditJob:
 
 
 class EditRunner:
-    """Runs `EditJob`s on a `JobEngine`: split like generations (`run_until_ready` inside the
-    upstream slot, `fetch_image` outside it) or whole (`run`)."""
+    """Runs `EditJob`s on a `JobEngine` like generations: `run_until_ready` inside the upstream
+    slot, then the engine's `fetch_image` outside it; a resumed edit polls on `durations`."""
 
     def __init__(
         self, engine: JobEngine, client: EditClient, durations: DurationModel | None = None
@@ -81,34 +81,5 @@ class EditRunner:
             on_progress,
             on_submitted=on_submitted,
             submit=lambda: self.client.submit_edit(job.instruction, job.source, seed=job.seed),
-            durations=self.durations,
-        )
-
-    async def fetch_image(
-        self, ready: ReadyTask, on_progress: ProgressCallback | None = None
-    ) -> JobResult:
-        return await self.engine.fetch_image(ready, on_progress)
-
-    async def run(
-        self,
-        job: EditJob,
-        on_progress: ProgressCallback | None = None,
-        *,
-        on_submitted: SubmittedHook | None = None,
-    ) -> JobResult:
-        ready = await self.run_until_ready(job, on_progress, on_submitted=on_submitted)
-        return await self.fetch_image(ready, on_progress)
-
-    async def resume(
-        self,
-        task_id: str,
-        size: ImageSize,
-        *,
-        started_ago: float,
-        on_progress: ProgressCallback | None = None,
-    ) -> JobResult:
-        """Continue an edit submitted before a restart (polling needs no image source)."""
-        return await self.engine.resume(
-            task_id, size, started_ago=started_ago, on_progress=on_progress,
             durations=self.durations,
         )

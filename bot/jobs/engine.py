@@ -215,22 +215,6 @@ class JobEngine:
         job = _Tracker(size, self._clock(), started, deadline, task_id, durations)
         return await self._until_ready(job, on_progress)
 
-    async def resume(
-        self,
-        task_id: str,
-        size: ImageSize,
-        *,
-        started_ago: float,
-        on_progress: ProgressCallback | None = None,
-        durations: DurationModel | None = None,
-    ) -> JobResult:
-        """Continue a task submitted `started_ago` seconds earlier (e.g. before a restart)."""
-        ready = await self.resume_until_ready(
-            task_id, size, started_ago=started_ago, on_progress=on_progress,
-            durations=durations,
-        )
-        return await self.fetch_image(ready, on_progress)
-
     async def resume_until_ready(
         self,
         task_id: str,

@@ -61,7 +61,8 @@ async def test_an_edit_runs_end_to_end_and_learns_in_its_own_model() -> None:
         updates: list[ProgressUpdate] = []
         source = png(600, 400)
         job = EditJob("turn it blue", EditSource(data=source), nominal_size(600, 400))
-        result = await runner.run(job, updates.append)
+        ready = await runner.run_until_ready(job, updates.append)
+        result = await runner.engine.fetch_image(ready, updates.append)
 
         record = mock.tasks[result.task_id]
         assert record.source_image == source and record.prompt == "turn it blue"
@@ -87,7 +88,7 @@ async def test_an_edit_splits_like_a_generation_and_falls_back_to_base64() -> No
         ready = await runner.run_until_ready(job, on_submitted=on_submitted)
         assert submitted == [ready.task_id]
         assert mock.tasks[ready.task_id].downloads == 0
-        result = await runner.fetch_image(ready)
+        result = await runner.engine.fetch_image(ready)
         assert mock.edits.forms_seen == ["url", "base64"]
         # The bucket a tiny image is filed under learned its finish:
         assert runner.durations.expected(ImageSize(256, 256)).observations == 1
@@ -99,7 +100,9 @@ async def test_an_edit_resumes_after_a_restart_into_the_edit_model() -> None:
     async with edit_stack() as (runner, mock, _):
         size = nominal_size(512, 512)
         task_id = await runner.client.submit_edit("make it night", EditSource(data=png(512, 512)))
-        result = await runner.resume(task_id, size, started_ago=1.0)
+        ready = await runner.engine.resume_until_ready(
+            task_id, size, started_ago=1.0, durations=runner.durations)
+        result = await runner.engine.fetch_image(ready)
         assert result.task_id == task_id and mock.tasks[task_id].downloads == 1
         assert runner.durations.expected(size).observations == 1
         assert runner.engine.durations.expected(size).observations == 0
@@ -110,7 +113,7 @@ async def test_an_edit_obeys_the_deadline() -> None:
         job = EditJob("x [mock:never-finish]", EditSource(data=png(300, 300)),
                       nominal_size(300, 300))
         with pytest.raises(JobTimeoutError):
-            await runner.run(job)
+            await runner.run_until_ready(job)
         assert len(mock.tasks) == 1
 
 
@@ -118,7 +121,7 @@ async def test_a_failed_edit_is_a_task_failure() -> None:
     async with edit_stack() as (runner, _, _):
         job = EditJob("x [mock:failed]", EditSource(data=png(300, 300)), nominal_size(300, 300))
         with pytest.raises(TaskFailedError):
-            await runner.run(job)
+            await runner.run_until_ready(job)
 
 
 def test_nominal_size_clamps_into_qwen_sides() -> None:

@@ -290,7 +290,8 @@ async def test_resume_polls_without_submitting() -> None:
     clock, client = setup(finish_after=20.0)
     client.submitted_at = clock() - 15.0  # submitted before a restart
     engine, _ = make_engine(client, clock)
-    result = await engine.resume("task-1", SIZE, started_ago=15.0)
+    ready = await engine.resume_until_ready("task-1", SIZE, started_ago=15.0)
+    result = await engine.fetch_image(ready)
     assert result.image == JPEG
     assert client.poll_times[-1] - client.submitted_at >= 20.0
     assert result.timings.total_seconds == pytest.approx(clock() - client.submitted_at)
@@ -301,7 +302,7 @@ async def test_resume_after_deadline_fails_without_requests() -> None:
     client.submitted_at = clock() - 400.0
     engine, _ = make_engine(client, clock, deadline_seconds=300.0)
     with pytest.raises(JobTimeoutError):
-        await engine.resume("task-1", SIZE, started_ago=400.0)
+        await engine.resume_until_ready("task-1", SIZE, started_ago=400.0)
     assert client.poll_times == []
 
 
