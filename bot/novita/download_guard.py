@@ -93,21 +93,14 @@ def is_forbidden(address: IPAddress) -> bool:
     (an IPv6-only host with DNS64), 6to4 or Teredo is allowed although `is_global` calls Teredo
     non-global; a local-use NAT64 address is always refused.
     """
-    if isinstance(address, ipaddress.IPv4Address):
-        return (
-            not address.is_global
-            or address.is_multicast
-            or address.is_reserved
-            or any(address in network for network in _REFUSED_V4)
-        )
-    embedded = embedded_ipv4s(address)
-    if embedded:
+    if isinstance(address, ipaddress.IPv6Address) and (embedded := embedded_ipv4s(address)):
         return any(is_forbidden(ipv4) for ipv4 in embedded)
+    refused_blocks = _REFUSED_V4 if isinstance(address, ipaddress.IPv4Address) else _REFUSED_V6
     return (
         not address.is_global
         or address.is_multicast
         or address.is_reserved
-        or any(address in network for network in _REFUSED_V6)
+        or any(address in network for network in refused_blocks)
     )
 
 
