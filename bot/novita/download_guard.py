@@ -6,6 +6,8 @@ therefore use their own aiohttp session whose resolver refuses such addresses at
 every hop and every fresh DNS answer, so a name that resolves to a public address once and to
 127.0.0.1 the next time (DNS rebinding) is still caught. aiohttp skips the resolver for hosts that
 look like IP literals, so `DownloadGuard.check_url` vets those (and the scheme) before each hop.
+An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4, Teredo, …) is judged as the
+IPv4 it would reach, so `64:ff9b::127.0.0.1` is refused like 127.0.0.1.
 
 `TRUSTED_IMAGE_HOSTS` (`host:port`, compared with the URL's own host and port) are exempt: the
 local mock Novita and the tests serve images from 127.0.0.1.
@@ -40,19 +42,66 @@ class BlockedAddressError(OSError):
         super().__init__(f"{host} resolves to {address}, which is not a public address")
 
 
-def is_forbidden(address: IPAddress) -> bool:
-    """True unless the address is globally routable unicast.
+# IPv6 forms that carry an IPv4 address in their low 32 bits, beside the IPv4-mapped
+# ::ffff:0:0/96 that `ipaddress` decodes itself. Each is judged as the IPv4 it carries: a NAT64
+# gateway, an SIIT translator or an old dual stack would deliver it to that IPv4 host.
+_LOW_32_BIT_EMBEDDINGS: Final = (
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64 well-known prefix (RFC 6052)
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT, RFC 2765)
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated, RFC 4291); ::, ::1 included
+)
 
-    `is_global` already excludes loopback, RFC 1918, link-local, CGNAT, documentation and reserved
-    ranges; multicast needs its own test. IPv4 embedded in IPv6 is judged as the IPv4 it carries.
+# Refused beside what `is_global`, `is_reserved` and `is_multicast` refuse, checked after the
+# embeddings above. Python 3.11's tables miss some (site-local, 3fff::/20) and changed others
+# between patch releases (local-use NAT64, 2001::/23, 192.0.0.0/24): pinned here so the verdict
+# does not depend on the patch version.
+_REFUSED_V6: Final = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # NAT64 local use (RFC 8215): the operator's own
+    # translator, with an IPv4 position it chooses, so it is never read as an IPv4
+    ipaddress.IPv6Network("fec0::/10"),  # site-local (deprecated, RFC 3879)
+    ipaddress.IPv6Network("2001::/23"),  # IETF protocol assignments: PCP/TURN anycast reach a
+    # server on the bot's own network (Teredo, 2001::/32, is decoded before this applies)
+    ipaddress.IPv6Network("3fff::/20"),  # documentation (RFC 9637)
+)
+_REFUSED_V4: Final = (
+    ipaddress.IPv4Network("192.0.0.0/24"),  # IETF protocol assignments, PCP/TURN anycast too
+)
+
+
+def embedded_ipv4s(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address would deliver to (none for a native IPv6 address):
+    IPv4-mapped, NAT64 (well-known prefix), IPv4-translated, IPv4-compatible, 6to4, and both
+    the Teredo server and client."""
+    if address.ipv4_mapped is not None:
+        return (address.ipv4_mapped,)
+    if address.teredo is not None:
+        return address.teredo
+    if address.sixtofour is not None:
+        return (address.sixtofour,)
+    if any(address in network for network in _LOW_32_BIT_EMBEDDINGS):
+        return (ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF),)
+    return ()
+
+
+def is_forbidden(address: IPAddress) -> bool:
+    """True unless the address is a public unicast host.
+
+    The base rule is `ipaddress`'s `is_global` (which excludes loopback, RFC 1918, link-local,
+    CGNAT, unique-local, documentation, benchmarking, …), plus multicast, reserved space and
+    `_REFUSED_V4` / `_REFUSED_V6`. An IPv6 address that embeds IPv4 (`embedded_ipv4s`) is judged
+    as that IPv4 alone: refused exactly when the IPv4 would be, so a public IPv4 behind NAT64
+    (an IPv6-only host with DNS64), 6to4 or Teredo is allowed although `is_global` calls Teredo
+    non-global; a local-use NAT64 address is always refused.
     """
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address.teredo is not None:
-            embedded = address.teredo[1]
-        if embedded is not None:
-            return is_forbidden(embedded)
-    return not address.is_global or address.is_multicast
+    if isinstance(address, ipaddress.IPv6Address) and (embedded := embedded_ipv4s(address)):
+        return any(is_forbidden(ipv4) for ipv4 in embedded)
+    refused_blocks = _REFUSED_V4 if isinstance(address, ipaddress.IPv4Address) else _REFUSED_V6
+    return (
+        not address.is_global
+        or address.is_multicast
+        or address.is_reserved
+        or any(address in network for network in refused_blocks)
+    )
 
 
 class DownloadGuard:

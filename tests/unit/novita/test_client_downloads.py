@@ -150,6 +150,23 @@ async def test_dns_rebinding_is_caught_when_the_connection_opens(host: FakeImage
     assert host.requests == []
 
 
+
+@pytest.mark.parametrize(
+    "embedded", ["64:ff9b::7f00:1", "64:ff9b:1::7f00:1", "::127.0.0.1", "::ffff:127.0.0.1"]
+)
+async def test_a_name_resolving_to_an_ipv6_form_of_127_0_0_1_is_refused_unfetched(
+    host: FakeImageHost, embedded: str
+) -> None:
+    """NAT64 of 127.0.0.1 (well-known and local-use prefixes), IPv4-compatible and IPv4-mapped:
+    on a network with a NAT64 gateway these reach the bot's own loopback services. The resolver
+    refuses the answer, so no connection opens and the image host sees nothing."""
+    resolver = ScriptedResolver({"nat64.example": [[embedded]]})
+    client = make_client(host, resolver=resolver)
+    with pytest.raises(ImageHostRefusedError, match=f"resolves to {embedded}, ") as info:
+        await download(client, host.url("good.jpeg", host="nat64.example"))
+    assert not info.value.retryable and client.stats.downloads == 1
+    assert resolver.lookups == ["nat64.example"] and host.requests == []
+
 # --- slow hosts ----------------------------------------------------------------------------------
 
 
