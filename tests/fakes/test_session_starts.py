@@ -12,13 +12,9 @@ import pytest
 from discord.ext import commands
 
 from fakes.discord.server import FakeDiscord, FakeDiscordConfig, run_bot_against
+from tests.fakes.test_fake_discord import QuickIdentifyBot
 
 pytestmark = pytest.mark.timeout(30)
-
-
-class QuickIdentifyBot(commands.AutoShardedBot):
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        """discord.py waits 5 s between shard IDENTIFYs by default; the fake needs no pause."""
 
 
 @pytest.fixture
