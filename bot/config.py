@@ -120,6 +120,14 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("SHARD_IDS", "shard_ids", "int_list", None,
           "Comma-separated shard ids this process runs (e.g. 0,1), with SHARD_COUNT set; "
           "empty = all of them.", "Endpoints", example=""),
+    # 20 (2% of the usual 1,000): what a running bot needs for a day of its own re-IDENTIFYs
+    # (sessions Discord will not resume), across the few shards of a small bot, and what the
+    # other processes sharing the token need; a refused start spends none.
+    Field("DISCORD_MIN_SESSION_STARTS", "discord_min_session_starts", "int", 20,
+          "Session starts (gateway IDENTIFYs, about 1,000 a day per bot) to keep unspent: below "
+          "this many after this start's shards, the bot refuses to log in (exit code 75) "
+          "instead of risking Discord resetting its token.", "Endpoints",
+          minimum=0, maximum=100000),
     Field("LOG_LEVEL", "log_level", "level", "INFO",
           "Level for the bot's own loggers (the discord logger never goes below INFO).",
           "Endpoints"),
@@ -240,6 +248,7 @@ class Settings:
     database_command_timeout: float = 10.0
     shard_count: int = 0
     shard_ids: tuple[int, ...] | None = None
+    discord_min_session_starts: int = 20
     log_level: str = "INFO"
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"

@@ -3,7 +3,9 @@
 `setup_hook` asks the composition root (`bot.app.composition`) for the shared services and for
 this bot's parts (job lifecycle, generation, recovery, retention), loads the cogs as extensions
 and syncs commands only when their signature changed.
-`close()` stops running jobs and closes every session and pool exactly once.
+`connect` first reads Discord's session-start budget and refuses to IDENTIFY below the margin
+(`bot.app.session_budget`). `close()` stops running jobs and closes every session and pool
+exactly once.
 Each bot has its own metrics registry; with `METRICS_PORT` set it also serves /healthz, /readyz
 and /metrics (`bot.observability`).
 """
@@ -31,6 +33,14 @@ from discord.ext import commands
 from bot.app.composition import BotParts, Services, compose_bot, open_database
 from bot.app.discord_metrics import discord_trace
 from bot.app.endpoints import configure_endpoints
+from bot.app.session_budget import (
+    EXIT_SESSION_BUDGET_LOW,
+    SessionBudget,
+    SessionBudgetLow,
+    may_start,
+    start_line,
+)
+from bot.clock import utc_now
 from bot.config import Settings
 from bot.interactions.display import JobDisplays
 from bot.interactions.generation import GenerationService
@@ -124,6 +134,32 @@ class ImagineBot(commands.AutoShardedBot):
             self.http.connector = aiohttp.TCPConnector(
                 limit=0, limit_per_host=self.discord_http_connections)
         await super().login(token)
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        """Read Discord's session-start budget before the first IDENTIFY (see session_budget)."""
+        await self.check_session_budget()
+        await super().connect(reconnect=reconnect)
+
+    async def check_session_budget(self) -> SessionBudget | None:
+        """Raise `SessionBudgetLow` when this start's IDENTIFYs would leave too few.
+
+        Asked of `GET /gateway/bot` through discord.py's own HTTP client (the same call it
+        makes to learn the shard count); if Discord cannot answer, the start goes ahead as it
+        did before this check, with a warning.
+        """
+        try:
+            recommended, _, limit = await self.http.get_bot_gateway()
+        except discord.GatewayNotFound:
+            log.warning("could not read Discord's session-start budget; logging in unchecked")
+            return None
+        budget = SessionBudget.from_discord(limit)
+        self.metrics.session_starts(budget.remaining, budget.total)
+        shards = len(self.shard_ids) if self.shard_ids else (self.shard_count or recommended)
+        reserve = self.settings.discord_min_session_starts
+        if not may_start(budget, shards, reserve):
+            raise SessionBudgetLow(budget, shards, reserve, utc_now())
+        log.info(start_line(budget, shards))
+        return budget
 
     @classmethod
     def of(cls, interaction: discord.Interaction) -> ImagineBot:
@@ -348,6 +384,9 @@ async def _serve(settings: Settings) -> int:
     except discord.PrivilegedIntentsRequired:
         print("Discord refused the requested intents; this bot needs no privileged intents.")
         return 2
+    except SessionBudgetLow as low:
+        print(low.line, file=sys.stderr)
+        return EXIT_SESSION_BUDGET_LOW
     finally:
         await services.close()
     return 0

@@ -95,6 +95,15 @@ class BotMetrics:
             "1 while the database is usable (0 after the SQLite file was deleted or replaced).",
             registry=r)
         self._database_usable.set(1)
+        self._session_starts_remaining = Gauge(
+            f"{PREFIX}_discord_session_starts_remaining",
+            "Discord session starts (IDENTIFYs) left in the bot's daily budget, read before "
+            "this process logged in (NaN until read).", registry=r)
+        self._session_starts_remaining.set(float("nan"))
+        self._session_starts_budget = Gauge(
+            f"{PREFIX}_discord_session_starts_budget",
+            "Discord's daily session-start budget for this bot (NaN until read).", registry=r)
+        self._session_starts_budget.set(float("nan"))
 
     # ---- recording -----------------------------------------------------------------------------
 
@@ -135,6 +144,11 @@ class BotMetrics:
 
     def loop_lag(self, seconds: float) -> None:
         self._loop_lag.observe(max(0.0, seconds))
+
+    def session_starts(self, remaining: int, total: int) -> None:
+        """Discord's session-start budget as read before logging in."""
+        self._session_starts_remaining.set(remaining)
+        self._session_starts_budget.set(total)
 
     # ---- live values, read at scrape time ------------------------------------------------------
 

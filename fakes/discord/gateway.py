@@ -2,7 +2,8 @@
 
 Plain-text JSON frames with increasing `s` (discord.py accepts them beside zlib-stream).
 Several connections may be open at once (shards, several bot processes); an event for a
-guild goes to the newest live connection whose shard owns that guild.
+guild goes to the newest live connection whose shard owns that guild. Each IDENTIFY spends one
+of the configured session starts; one past them resets the token, as Discord does.
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ class FakeGateway:
                 code=CLOSE_DISALLOWED_INTENTS, message=b"Disallowed intent(s)."
             )
             return
+        if not self.state.session_starts_left:
+            await self._reset_token()
+            return
+        self.state.identifies += 1
         connection.shard, connection.intents = (shard_id, shard_count), intents
         guilds = [g for g in self.state.guilds.values() if connection.owns_guild(g.id)]
         ready: JSON = {
@@ -137,6 +142,16 @@ class FakeGateway:
         for guild in guilds:
             await connection.send(DISPATCH, self.guild_payload(guild, intents), "GUILD_CREATE")
         await self.state.notify()
+
+    async def _reset_token(self) -> None:
+        """An IDENTIFY past the daily budget: Discord ends every session and resets the token."""
+        self.state.token_resets += 1
+        self.state.config.bot_token = "reset-" + secrets.token_hex(16)
+        for connection in list(self._all):
+            if not connection.ws.closed:
+                await connection.ws.close(
+                    code=CLOSE_AUTH_FAILED, message=b"Session start limit reached; token reset."
+                )
 
     async def _resume(self, connection: GatewayConnection, data: JSON) -> None:
         previous = self._sessions.get(str(data.get("session_id")))

@@ -225,12 +225,7 @@ class FakeRestApi:
             {
                 "url": self._gateway_url(request),
                 "shards": self.state.config.recommended_shards,
-                "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 1000,
-                    "reset_after": 0,
-                    "max_concurrency": 1,
-                },
+                "session_start_limit": self.state.session_start_limit(),
             }
         )
 

@@ -24,7 +24,10 @@ Start it, build a world, run a bot against it, play members::
 - `config` (`FakeDiscordConfig`, mutable): `bot_token`, `ack_window` (3 s), `token_lifetime`
   (15 min), `edit_rate_limit`/`edit_rate_window` (5 edits per 5 s per message),
   `advertise_rate_limits` (send X-RateLimit-* on successful edits, so discord.py paces itself;
-  turn off to make an over-eager bot hit real 429s), `privileged_intents`, `recommended_shards`.
+  turn off to make an over-eager bot hit real 429s), `privileged_intents`, `recommended_shards`,
+  `session_start_total`/`session_starts_remaining`/`session_start_reset_after` (GET /gateway/bot's
+  `session_start_limit`; each IDENTIFY spends one, `state.identifies` counts them, and one past
+  the budget resets the token and closes every session with 4004, counted in `state.token_resets`).
 - `clock` (`OffsetClock`): monotonic time used for every record and window;
   `fake.clock.advance(4)` makes a pending interaction too old to acknowledge without sleeping.
 - Builders (build before bots connect; GUILD_CREATE is sent at IDENTIFY):
@@ -79,7 +82,8 @@ acknowledgement (404/10015); unknown message (404/10008); edits past the per-mes
 (429 with X-RateLimit-*, Retry-After, `Via`, body `retry_after`/`global`); bot routes without
 `Authorization: Bot <token>` (401); channel messages without View Channel (403/50001) or Send
 Messages/Attach Files (403/50013); DMs to members who refuse them (403/50007); gateway IDENTIFY
-with a wrong token (close 4004) or unapproved privileged intents (close 4014).
+with a wrong token (close 4004), past the session-start budget (token reset, every session
+closed 4004) or with unapproved privileged intents (close 4014).
 
 After a type-5 deferral the first followup edits the "thinking…" message (as Discord does).
 Attachments are served back at `{base_url}/attachments/{id}/{filename}`.

@@ -62,6 +62,11 @@ class FakeDiscordConfig:
     heartbeat_interval: float = 41.25
     privileged_intents: int = 0  # privileged intents the app may use (4014 otherwise)
     recommended_shards: int = 1  # what GET /gateway/bot recommends
+    # GET /gateway/bot's session_start_limit: the daily IDENTIFY budget, what is left of it when
+    # the fake starts (each IDENTIFY spends one), and how long until it resets.
+    session_start_total: int = 1000
+    session_starts_remaining: int = 1000
+    session_start_reset_after: float = 24 * 3600.0
     check_spec: bool = True  # check requests against Discord's OpenAPI spec (spec_check)
 
 
@@ -196,11 +201,26 @@ class FakeDiscordState:
         self.spec_violations: list[SpecViolation] = []  # requests that broke Discord's spec
         self.rate_limited_count = 0
         self.rate_limit_exhausted_count = 0
+        self.identifies = 0  # IDENTIFYs accepted: each spent one session start
+        self.token_resets = 0  # IDENTIFYs past the budget: Discord reset the bot token
         self.attachment_base = ""
         # Files members attached to slash commands (served like message attachments).
         self.uploads: dict[int, FakeAttachment] = {}
         self.changed = asyncio.Condition()
         self._edit_buckets: dict[int, _EditBucket] = {}
+
+    @property
+    def session_starts_left(self) -> int:
+        return max(0, self.config.session_starts_remaining - self.identifies)
+
+    def session_start_limit(self) -> JSON:
+        """`session_start_limit` as GET /gateway/bot sends it (`reset_after` in ms)."""
+        return {
+            "total": self.config.session_start_total,
+            "remaining": self.session_starts_left,
+            "reset_after": int(self.config.session_start_reset_after * 1000),
+            "max_concurrency": 1,
+        }
 
     # -- waiting ---------------------------------------------------------------------------
 

@@ -117,6 +117,9 @@ async def test_metrics_after_a_job_over_a_real_socket(stack: LocalStack) -> None
     assert value(samples, "imagine_discord_edits_total", target="interaction") == len(edits)
     assert total(samples, "imagine_discord_rate_limited_total") == 0
     assert value(samples, "imagine_database_usable") == 1
+    # Discord's session-start budget, read before this bot's one IDENTIFY.
+    assert value(samples, "imagine_discord_session_starts_remaining") == 1000
+    assert value(samples, "imagine_discord_session_starts_budget") == 1000
 
     async def lag_measured() -> bool:
         return value(await scrape(stack), "imagine_event_loop_lag_seconds_count") >= 1
