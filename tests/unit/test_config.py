@@ -27,7 +27,7 @@ def test_defaults_work_without_any_setting() -> None:
     assert settings.novita_base_url == "https://api.novita.ai"
     assert settings.discord_api_base_url == "https://discord.com/api/v10"
     assert settings.discord_gateway_url is None
-    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.database_url.reveal().startswith("sqlite+aiosqlite:///")
     assert settings.discord_token is None
 
 

@@ -8,8 +8,10 @@ taken from an exception is scrubbed of it as well.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from typing import Final
+from urllib.parse import urlsplit
 
 from sqlalchemy import exc, make_url
 from sqlalchemy.engine import URL
@@ -83,9 +85,12 @@ def _first_line(text: str) -> str:
 
 
 def _scrub(line: str, url: str) -> str:
+    """The line without the password, as parsed (decoded) or as typed in the URL (encoded)."""
     parsed = _try_parse(url)
-    password = parsed.password if parsed is not None else None
-    if password:
-        line = line.replace(str(password), "********")
+    forms = {str(parsed.password) if parsed is not None and parsed.password else ""}
+    with contextlib.suppress(ValueError):  # a URL urllib cannot split has no typed form
+        forms.add(urlsplit(url).password or "")
+    for password in sorted(forms - {""}, key=len, reverse=True):
+        line = line.replace(password, "********")
     return " ".join(line.split())
 
