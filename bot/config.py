@@ -71,7 +71,7 @@ def masked_url(url: str) -> str:
         parsed = make_url(url)
     except Exception:  # SQLAlchemy raises several types for a malformed URL
         return "********"
-    hidden = {key: "***" for key in parsed.query if "pass" in key.lower()}
+    hidden = {key: "masked" for key in parsed.query if "pass" in key.lower()}
     return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
 
 

@@ -23,7 +23,7 @@ POSTGRES_DEFAULT_PORT: Final = 5432
 
 
 def describe_location(url: str) -> str:
-    """Where `url` points, without credentials: 'PostgreSQL at db.example:5432/imagine'."""
+    """Where `url` points, never with its password: 'PostgreSQL at db.example:5432/imagine'."""
     parsed = _try_parse(url)
     if parsed is None:
         return "DATABASE_URL"
@@ -32,7 +32,8 @@ def describe_location(url: str) -> str:
     if parsed.drivername.startswith("postgresql"):
         port = parsed.port or POSTGRES_DEFAULT_PORT
         return f"PostgreSQL at {parsed.host or 'localhost'}:{port}/{parsed.database or ''}"
-    return f"{parsed.drivername} database"
+    # Any other driver: the URL itself, with its password masked as SQLAlchemy masks it.
+    return f"{parsed.drivername} database at {parsed.render_as_string(hide_password=True)}"
 
 
 def describe_cause(error: BaseException, *, connect_timeout: float | None = None) -> str:
