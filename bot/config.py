@@ -281,7 +281,7 @@ class Settings:
     novita_base_url: str = "https://api.novita.ai"
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str | None = None
-    database_url: SecretUrl = SecretUrl(DEFAULT_DATABASE_URL)
+    database_url: SecretUrl = field(default_factory=lambda: SecretUrl(DEFAULT_DATABASE_URL))
     database_connect_timeout: float = 5.0
     database_command_timeout: float = 10.0
     shard_count: int = 0

@@ -23,6 +23,7 @@ from bot.limits.admission import guild_policy
 from bot.limits.blocked_terms import InvalidTermError, TermProblem, normalize_term
 from bot.limits.names import LimitName
 from bot.limits.policy import (
+    NO_CEILINGS,
     HostCeilings,
     LimitPolicy,
     start_of_utc_day,
@@ -262,7 +263,7 @@ class RoleLimitsInput:
 
 
 def parse_role_limits(
-    values: RoleLimitsInput, ceilings: HostCeilings = HostCeilings()
+    values: RoleLimitsInput, ceilings: HostCeilings = NO_CEILINGS
 ) -> RoleLimitsInput:
     given = dataclasses.asdict(values)
     if all(v is None for v in given.values()):

@@ -99,6 +99,9 @@ class HostCeilings:
         )
 
 
+NO_CEILINGS: Final = HostCeilings()
+
+
 @dataclass(frozen=True)
 class LimitOverrides:
     """A guild's own values; None keeps the bot-wide default."""
@@ -133,7 +136,7 @@ class LimitPolicy:
     guild: GuildLimits
     bot_daily_spend_usd: float = 0.0
     price_per_image_usd: float = 0.0
-    ceilings: HostCeilings = HostCeilings()
+    ceilings: HostCeilings = NO_CEILINGS
 
     def __post_init__(self) -> None:
         ceilings = self.ceilings

@@ -181,7 +181,9 @@ async def test_show_gives_the_effective_values_and_the_ceilings(
     assert by_name[LimitName.PER_WINDOW].ceiling == 0
     card = settings_card(snapshot)
     text = "\n".join([card.description or "", *(f.value for f in card.fields)])
-    assert "Images per day (each member): **3** · server (default 3) · at most 3 on this bot" in text
+    assert (
+        "Images per day (each member): **3** · server (default 3) · at most 3 on this bot" in text
+    )
     assert "This bot's host set ceilings" in text
     assert (await admin.spend_report(GUILD)).daily_cap_usd == 0.10
     assert role_override_line(RoleOverride(7, None, None, 50), 3) == "<@&7>: per day 3"
