@@ -179,8 +179,8 @@ def check_ceiling(
 @dataclass(frozen=True)
 class EffectiveLimit:
     name: LimitName
-    value: LimitValue  # what admission applies: the server's value or the default, held
-    default: LimitValue  # to the ceiling
+    value: LimitValue  # in force: the server's value or the default, held to the ceiling
+    default: LimitValue  # the bot-wide default, held to the ceiling too
     overridden: bool  # True: the server set it; False: the bot-wide default applies
     ceiling: LimitValue = 0  # the host's ceiling over it (0: none)
 
