@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from dotenv import dotenv_values
+from sqlalchemy import make_url
 
+# Money is counted in micro-dollars (`bot.usage.MICRO`; settings import nothing of `bot`):
+# a positive amount below one would round to 0, which means "no cap" or "free".
+SMALLEST_USD: Final = 0.000_001
+
+DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///data/imagine.db"
 ENV_EXAMPLE_HINT: Final = "copy .env.example to .env and fill it in (see README, Configuration)"
 
 
@@ -43,6 +49,30 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+
+class SecretUrl(Secret):
+    """A database URL whose password never shows: `repr`, `str`, logs and errors see the URL
+    with the password masked (`reveal()` gives it whole, for the driver only)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"SecretUrl({masked_url(self._value)!r})"
+
+    def __str__(self) -> str:
+        return masked_url(self._value)
+
+
+def masked_url(url: str) -> str:
+    """The URL as it may be shown: password (and any `password` query value) masked; a URL
+    that does not parse is hidden whole, since nobody can tell where its password is."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # SQLAlchemy raises several types for a malformed URL
+        return "********"
+    hidden = {key: "masked" for key in parsed.query if "pass" in key.lower()}
+    return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
 OFFLINE_HINT: Final = (
@@ -73,8 +103,9 @@ class SettingsError(Exception):
 class Field:
     env: str
     attr: str
-    # "secret", "str", "url", "int", "int_list", "float", "bool", "level", "poll_strategy",
-    # "host_list", "choice" (one of `choices`)
+    # "secret", "secret_url", "str", "url", "int", "int_list", "float", "usd" (a float that is
+    # 0 or at least SMALLEST_USD), "bool", "level", "poll_strategy", "host_list",
+    # "choice" (one of `choices`)
     kind: str
     default: Any
     help: str
@@ -86,6 +117,7 @@ class Field:
 
 
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_SECRET_KINDS: Final = ("secret", "secret_url")
 
 FIELDS: Final[tuple[Field, ...]] = (
     # --- secrets -------------------------------------------------------------------------------
@@ -105,7 +137,7 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("DISCORD_GATEWAY_URL", "discord_gateway_url", "url", None,
           "Discord gateway websocket URL; empty means discord.py's own default.", "Endpoints",
           example=""),
-    Field("DATABASE_URL", "database_url", "str", "sqlite+aiosqlite:///data/imagine.db",
+    Field("DATABASE_URL", "database_url", "secret_url", SecretUrl(DEFAULT_DATABASE_URL),
           "SQLAlchemy URL: SQLite file (default) or postgresql+asyncpg://user:pass@host/db "
           "for several processes.", "Endpoints"),
     Field("DATABASE_CONNECT_TIMEOUT_SECONDS", "database_connect_timeout", "float", 5.0,
@@ -208,19 +240,33 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("MAX_CONCURRENT_UPSTREAM_TASKS", "max_concurrent_upstream_tasks", "int", 8,
           "Novita tasks this process runs at once; more wait in a queue that takes turns "
           "between members. 0 = unlimited.", "Limits", minimum=0, maximum=10000),
-    Field("PRICE_PER_IMAGE_USD", "price_per_image_usd", "float", 0.02,
+    Field("PRICE_PER_IMAGE_USD", "price_per_image_usd", "usd", 0.02,
           "Estimated price of one image, for spend statistics and caps (check your Novita "
           "billing page).", "Limits", minimum=0, maximum=100),
-    Field("PRICE_PER_EDIT_USD", "price_per_edit_usd", "float", 0.02,
+    Field("PRICE_PER_EDIT_USD", "price_per_edit_usd", "usd", 0.02,
           "Estimated price of one edit (Qwen-Image-Edit), for spend statistics and caps; "
           "Novita publishes no price, so this is a guess: check your billing page.", "Limits",
           minimum=0, maximum=100),
-    Field("GUILD_DAILY_SPEND_CAP_USD", "guild_daily_spend_cap_usd", "float", 0.0,
+    Field("GUILD_DAILY_SPEND_CAP_USD", "guild_daily_spend_cap_usd", "usd", 0.0,
           "Estimated spend per server per day (00:00 UTC reset) after which new jobs are "
           "refused. 0 = no cap.", "Limits", minimum=0, maximum=1000000),
-    Field("BOT_DAILY_SPEND_CAP_USD", "bot_daily_spend_cap_usd", "float", 0.0,
+    Field("BOT_DAILY_SPEND_CAP_USD", "bot_daily_spend_cap_usd", "usd", 0.0,
           "Estimated spend of the whole bot per day (00:00 UTC reset) after which new jobs "
           "are refused. 0 = no cap.", "Limits", minimum=0, maximum=1000000),
+    # --- ceilings over every server's own limits (for bots offered to many servers) ------------
+    Field("MAX_USER_DAILY_QUOTA", "max_user_daily_quota", "int", 0,
+          "For bots offered to many servers: the most images one member may make per day in "
+          "one server, whatever its moderators, roles and exemptions say (USER_DAILY_QUOTA and "
+          "USER_INSTALL_DAILY_CAP are held to it too). 0 = no ceiling.", "Limits",
+          minimum=0, maximum=1000000),
+    Field("MAX_GUILD_DAILY_CAP", "max_guild_daily_cap", "int", 0,
+          "For bots offered to many servers: the most images one server may make per day, "
+          "whatever its moderators set (GUILD_DAILY_CAP is held to it too). 0 = no ceiling.",
+          "Limits", minimum=0, maximum=10000000),
+    Field("MAX_GUILD_DAILY_SPEND_CAP_USD", "max_guild_daily_spend_cap_usd", "usd", 0.0,
+          "For bots offered to many servers: the most estimated spend one server may reach per "
+          "day, whatever its moderators set (GUILD_DAILY_SPEND_CAP_USD is held to it too). "
+          "0 = no ceiling.", "Limits", minimum=0, maximum=1000000),
     # --- the user-installable app --------------------------------------------------------------
     Field("USER_INSTALLS_ENABLED", "user_installs_enabled", "bool", True,
           "Whether members may use the bot as a user-installed app (in DMs, group DMs and "
@@ -243,7 +289,7 @@ class Settings:
     novita_base_url: str = "https://api.novita.ai"
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str | None = None
-    database_url: str = "sqlite+aiosqlite:///data/imagine.db"
+    database_url: SecretUrl = field(default_factory=lambda: SecretUrl(DEFAULT_DATABASE_URL))
     database_connect_timeout: float = 5.0
     database_command_timeout: float = 10.0
     shard_count: int = 0
@@ -278,6 +324,9 @@ class Settings:
     price_per_edit_usd: float = 0.02
     guild_daily_spend_cap_usd: float = 0.0
     bot_daily_spend_cap_usd: float = 0.0
+    max_user_daily_quota: int = 0
+    max_guild_daily_cap: int = 0
+    max_guild_daily_spend_cap_usd: float = 0.0
     user_installs_enabled: bool = True
     user_install_daily_cap: int = 0
     blocked_words: str = ""
@@ -308,6 +357,8 @@ def _parse(field_: Field, raw: str) -> Any:
     kind = field_.kind
     if kind == "secret":
         return Secret(raw)
+    if kind == "secret_url":
+        return SecretUrl(raw)
     if kind == "url":
         if not raw.startswith(("http://", "https://", "ws://", "wss://")):
             raise ValueError("must start with http://, https://, ws:// or wss://")
@@ -338,16 +389,23 @@ def _parse(field_: Field, raw: str) -> Any:
         if lowered in {"0", "false", "no", "off"}:
             return False
         raise ValueError("must be true or false")
-    if kind in {"int", "float"}:
+    if kind in {"int", "float", "usd"}:
         number: float
         try:
             number = int(raw) if kind == "int" else float(raw)
         except ValueError:
             raise ValueError(f"must be a{'n integer' if kind == 'int' else ' number'}") from None
+        if number != number:  # NaN passes every comparison, so it would pass every bound
+            raise ValueError("must be a number")
         if field_.minimum is not None and number < field_.minimum:
             raise ValueError(f"must be at least {field_.minimum:g}")
         if field_.maximum is not None and number > field_.maximum:
             raise ValueError(f"must be at most {field_.maximum:g}")
+        if kind == "usd" and 0 < number < SMALLEST_USD:
+            raise ValueError(
+                f"is below the smallest amount counted ({SMALLEST_USD:.6f} USD, one "
+                f"micro-dollar) and would round to 0: set 0 or at least {SMALLEST_USD:.6f}"
+            )
         return number
     return raw
 
@@ -428,7 +486,7 @@ def settings_from_mapping(
         try:
             values[field_.attr] = _parse(field_, raw.strip())
         except ValueError as exc:
-            shown = "(hidden)" if field_.kind == "secret" else repr(raw.strip())
+            shown = "(hidden)" if field_.kind in _SECRET_KINDS else repr(raw.strip())
             problems.append(f"{field_.env}={shown} {exc}")
     if values.get("poll_min_interval", 0.5) > values.get("poll_max_interval", 10.0):
         problems.append("POLL_MIN_INTERVAL_SECONDS must not exceed POLL_MAX_INTERVAL_SECONDS")

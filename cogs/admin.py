@@ -175,7 +175,9 @@ class Admin(commands.Cog):
 
     async def _show_roles(self, interaction: Interaction) -> None:
         snapshot = await self.guild_admin.snapshot(guild_of(interaction))
-        embed = to_embed(show.roles_card(snapshot.role_overrides, snapshot.exempt_roles))
+        ceiling = self.guild_admin.defaults.ceilings.user_daily
+        card = show.roles_card(snapshot.role_overrides, snapshot.exempt_roles, ceiling)
+        embed = to_embed(card)
         await reply_ephemeral(interaction, embed=embed)
 
 

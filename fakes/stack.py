@@ -23,7 +23,7 @@ from yarl import URL
 
 from bot.app.bot import ImagineBot
 from bot.app.composition import Services
-from bot.config import Secret, Settings
+from bot.config import Secret, SecretUrl, Settings
 from bot.wording import presentation as ui
 from fakes.discord.server import (
     FakeAttachment,
@@ -86,7 +86,7 @@ def stack_settings(
         novita_api_key=Secret(api_key),
         discord_token=Secret("fake-bot-token"),
         novita_base_url=mock_base_url,
-        database_url=database_url,
+        database_url=SecretUrl(database_url),
         poll_min_interval=0.01,
         poll_max_interval=0.1,
         job_deadline=30.0,

@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     if args.time_scale is not None:
-        asyncio.run(seed_durations(load_settings(env_file=None).database_url, args.time_scale))
+        database_url = load_settings(env_file=None).database_url.reveal()
+        asyncio.run(seed_durations(database_url, args.time_scale))
     asyncio.set_event_loop_policy(_LagSampledPolicy())
     profiler: Any = None
     if args.profile is not None:

@@ -360,7 +360,9 @@ async def _serve(settings: Settings) -> int:
     except Exception as error:  # one line naming the host and the cause; exit code 2
         print(
             describe_database_failure(
-                settings.database_url, error, connect_timeout=settings.database_connect_timeout
+                settings.database_url.reveal(),
+                error,
+                connect_timeout=settings.database_connect_timeout,
             ),
             file=sys.stderr,
         )

@@ -203,7 +203,7 @@ def compose_bot(
 async def open_database(settings: Settings) -> Database:
     """Open and migrate the configured database, with the configured timeouts."""
     return await Database.connect(
-        settings.database_url,
+        settings.database_url.reveal(),
         connect_timeout=settings.database_connect_timeout,
         command_timeout=settings.database_command_timeout,
     )

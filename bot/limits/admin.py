@@ -22,7 +22,14 @@ from bot.clock import WallClock, utc_now
 from bot.limits.admission import guild_policy
 from bot.limits.blocked_terms import InvalidTermError, TermProblem, normalize_term
 from bot.limits.names import LimitName
-from bot.limits.policy import LimitPolicy, start_of_utc_day, start_of_utc_month
+from bot.limits.policy import (
+    NO_CEILINGS,
+    HostCeilings,
+    LimitPolicy,
+    start_of_utc_day,
+    start_of_utc_month,
+    within_ceiling,
+)
 from bot.storage.repositories.guild_settings import GuildConfig, NsfwPolicy
 from bot.storage.repositories.ledger import DailyUsage, HistoryPage
 from bot.storage.repositories.moderation import Ban
@@ -35,6 +42,8 @@ log = logging.getLogger(__name__)
 MAX_COUNT: Final = 100_000  # images; anything above is a typo, and 0 already means unlimited
 MAX_WINDOW_MINUTES: Final = 7 * 24 * 60
 MAX_SPEND_USD: Final = 100_000.0
+# Moderators set spend in cents; a positive amount below one would round to 0, "no cap".
+SMALLEST_SPEND_USD: Final = 0.01
 MAX_BLOCKED_TERMS: Final = 500  # per guild; each admission scans them all
 MAX_ALLOWED_CHANNELS: Final = 100
 HISTORY_PAGE_SIZE: Final = 8
@@ -52,6 +61,8 @@ class AdminProblem(enum.StrEnum):
     TERM_NOT_BLOCKABLE = "term_not_blockable"  # `term_problem`
     TOO_MANY_TERMS = "too_many_terms"  # `maximum`
     TOO_MANY_CHANNELS = "too_many_channels"  # `maximum`
+    SPEND_BELOW_A_CENT = "spend_below_a_cent"  # `limit`, `minimum`
+    ABOVE_HOST_CEILING = "above_host_ceiling"  # `limit` (a role's: also `role_limit`), `maximum`
 
 
 class AdminInputError(ValueError):
@@ -64,6 +75,7 @@ class AdminInputError(ValueError):
         limit: LimitName | None = None,
         role_limit: str | None = None,
         maximum: float = 0,
+        minimum: float = 0,
         term_problem: TermProblem | None = None,
     ) -> None:
         super().__init__(str(problem))
@@ -71,6 +83,7 @@ class AdminInputError(ValueError):
         self.limit = limit
         self.role_limit = role_limit
         self.maximum = maximum
+        self.minimum = minimum
         self.term_problem = term_problem
 
 
@@ -122,11 +135,18 @@ def policy_value(policy: LimitPolicy, name: LimitName) -> LimitValue:
 
 
 def parse_limit_value(name: LimitName, value: float) -> LimitValue:
-    """Check a moderator's number for this limit; whole numbers for counts, cents for USD."""
+    """Check a moderator's number for this limit; whole numbers for counts, cents for USD.
+
+    A positive spend cap never rounds to 0 ("no cap"): below a cent it is refused.
+    """
     spec = LIMITS[name]
     if value != value or value < 0 or value > spec.maximum:  # `value != value`: NaN
         raise AdminInputError(AdminProblem.LIMIT_OUT_OF_RANGE, limit=name, maximum=spec.maximum)
     if spec.unit is Unit.USD:
+        if 0 < value < SMALLEST_SPEND_USD:
+            raise AdminInputError(
+                AdminProblem.SPEND_BELOW_A_CENT, limit=name, minimum=SMALLEST_SPEND_USD
+            )
         return round(value, 2)
     if value != int(value):
         raise AdminInputError(AdminProblem.NOT_A_WHOLE_NUMBER, limit=name)
@@ -135,12 +155,34 @@ def parse_limit_value(name: LimitName, value: float) -> LimitValue:
     return int(value)
 
 
+def ceiling_of(ceilings: HostCeilings, name: LimitName) -> LimitValue:
+    """The host's ceiling over this limit (0: none; most limits have none)."""
+    values: dict[LimitName, LimitValue] = {
+        LimitName.USER_DAILY: ceilings.user_daily,
+        LimitName.GUILD_DAILY: ceilings.guild_daily,
+        LimitName.GUILD_SPEND_USD: ceilings.guild_daily_spend_usd,
+    }
+    return values.get(name, 0)
+
+
+def check_ceiling(
+    ceilings: HostCeilings, name: LimitName, value: LimitValue, role_limit: str | None = None
+) -> None:
+    """Refuse a value above the host's ceiling; unlimited (0) is above any ceiling too."""
+    ceiling = ceiling_of(ceilings, name)
+    if ceiling and (value == 0 or value > ceiling):
+        raise AdminInputError(
+            AdminProblem.ABOVE_HOST_CEILING, limit=name, role_limit=role_limit, maximum=ceiling
+        )
+
+
 @dataclass(frozen=True)
 class EffectiveLimit:
     name: LimitName
-    value: LimitValue
-    default: LimitValue
+    value: LimitValue  # in force: the server's value or the default, held to the ceiling
+    default: LimitValue  # the bot-wide default, held to the ceiling too
     overridden: bool  # True: the server set it; False: the bot-wide default applies
+    ceiling: LimitValue = 0  # the host's ceiling over it (0: none)
 
     @property
     def spec(self) -> LimitSpec:
@@ -148,18 +190,14 @@ class EffectiveLimit:
 
 
 def effective_limits(defaults: LimitPolicy, config: GuildConfig) -> list[EffectiveLimit]:
+    """Each limit as admission applies it here (`guild_policy` holds the same ceilings)."""
     limits = []
     for name, spec in LIMITS.items():
-        default = policy_value(defaults, name)
+        default = policy_value(defaults, name)  # the defaults are held to the ceilings already
         override: LimitValue | None = getattr(config, spec.config_field)
-        limits.append(
-            EffectiveLimit(
-                name,
-                default if override is None else override,
-                default,
-                override is not None,
-            )
-        )
+        ceiling = ceiling_of(defaults.ceilings, name)
+        value = default if override is None else within_ceiling(override, ceiling)
+        limits.append(EffectiveLimit(name, value, default, override is not None, ceiling))
     return limits
 
 
@@ -224,7 +262,9 @@ class RoleLimitsInput:
     daily: int | None = None
 
 
-def parse_role_limits(values: RoleLimitsInput) -> RoleLimitsInput:
+def parse_role_limits(
+    values: RoleLimitsInput, ceilings: HostCeilings = NO_CEILINGS
+) -> RoleLimitsInput:
     given = dataclasses.asdict(values)
     if all(v is None for v in given.values()):
         raise AdminInputError(AdminProblem.NO_ROLE_LIMIT_GIVEN)
@@ -233,6 +273,8 @@ def parse_role_limits(values: RoleLimitsInput) -> RoleLimitsInput:
             raise AdminInputError(
                 AdminProblem.ROLE_LIMIT_OUT_OF_RANGE, role_limit=key, maximum=MAX_COUNT
             )
+    if values.daily is not None:
+        check_ceiling(ceilings, LimitName.USER_DAILY, values.daily, role_limit="daily")
     return values
 
 
@@ -322,6 +364,7 @@ class GuildAdmin:
         self, guild_id: int, actor_id: int, name: LimitName, value: float
     ) -> LimitChange:
         parsed = parse_limit_value(name, value)
+        check_ceiling(self.defaults.ceilings, name, parsed)
         changes = await self._change_limits(guild_id, actor_id, {name: parsed})
         return changes[0]
 
@@ -366,7 +409,7 @@ class GuildAdmin:
     async def set_role(
         self, guild_id: int, actor_id: int, role_id: int, values: RoleLimitsInput
     ) -> RoleOverride:
-        parse_role_limits(values)
+        parse_role_limits(values, self.defaults.ceilings)
         override = RoleOverride(role_id, values.per_window, values.concurrent, values.daily)
         await self._roles.set(guild_id, override)
         _audit(

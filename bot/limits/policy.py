@@ -7,6 +7,10 @@ Vocabulary:
 * "Today" is the UTC day: daily quotas, daily caps and daily spend reset at 00:00 UTC, the
   same instant for everyone, so `/imagine-quota` can show one exact reset time.
 * The rolling window counts jobs started in the last `window` (default 10 minutes).
+* The host's ceilings (`HostCeilings`) bound what any server sets: a limit above its ceiling,
+  or unlimited, counts as the ceiling. They are applied wherever limits are put together (the
+  bot defaults, a guild's overrides, roles, exemptions), so a ceiling lowered later also holds
+  for settings stored before.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from bot.limits.names import RefusalReason
 from bot.usage import Usage, usd_to_micro
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 UNLIMITED: Final = 0
+Amount = TypeVar("Amount", int, float)
 
 
 def start_of_utc_day(now: dt.datetime) -> dt.datetime:
@@ -38,6 +43,13 @@ def start_of_utc_month(now: dt.datetime) -> dt.datetime:
     return start_of_utc_day(now).replace(day=1)
 
 
+def within_ceiling(value: Amount, ceiling: Amount) -> Amount:
+    """`value` held to `ceiling` (0: no ceiling); unlimited (0) means the ceiling itself."""
+    if ceiling == UNLIMITED:
+        return value
+    if value == UNLIMITED:
+        return ceiling
+    return min(value, ceiling)
 
 
 def most_generous(values: Iterable[int]) -> int | None:
@@ -70,6 +82,27 @@ class GuildLimits:
 
 
 @dataclass(frozen=True)
+class HostCeilings:
+    """The host's ceilings over every server's own limits (0 = no ceiling): for a bot offered to
+    many servers, so no server's moderators can give its members (or itself) more."""
+
+    user_daily: int = 0  # images per member per day
+    guild_daily: int = 0  # images per server per day
+    guild_daily_spend_usd: float = 0.0  # estimated spend per server per day
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HostCeilings:
+        return cls(
+            user_daily=settings.max_user_daily_quota,
+            guild_daily=settings.max_guild_daily_cap,
+            guild_daily_spend_usd=settings.max_guild_daily_spend_cap_usd,
+        )
+
+
+NO_CEILINGS: Final = HostCeilings()
+
+
+@dataclass(frozen=True)
 class LimitOverrides:
     """A guild's own values; None keeps the bot-wide default."""
 
@@ -96,12 +129,27 @@ class RoleLimits:
 
 @dataclass(frozen=True)
 class LimitPolicy:
-    """The limits in force for one guild (bot defaults with the guild's overrides applied)."""
+    """The limits in force for one guild (bot defaults with the guild's overrides applied),
+    held to the host's ceilings however they were put together."""
 
     user: UserLimits
     guild: GuildLimits
     bot_daily_spend_usd: float = 0.0
     price_per_image_usd: float = 0.0
+    ceilings: HostCeilings = NO_CEILINGS
+
+    def __post_init__(self) -> None:
+        ceilings = self.ceilings
+        user = replace(self.user, daily=within_ceiling(self.user.daily, ceilings.user_daily))
+        guild = GuildLimits(
+            concurrent=self.guild.concurrent,
+            daily=within_ceiling(self.guild.daily, ceilings.guild_daily),
+            daily_spend_usd=within_ceiling(
+                self.guild.daily_spend_usd, ceilings.guild_daily_spend_usd
+            ),
+        )
+        object.__setattr__(self, "user", user)  # frozen: the held values replace the given ones
+        object.__setattr__(self, "guild", guild)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LimitPolicy:
@@ -119,6 +167,7 @@ class LimitPolicy:
             ),
             bot_daily_spend_usd=settings.bot_daily_spend_cap_usd,
             price_per_image_usd=settings.price_per_image_usd,
+            ceilings=HostCeilings.from_settings(settings),
         )
 
     def for_guild(self, overrides: LimitOverrides) -> LimitPolicy:
@@ -173,14 +222,19 @@ class LimitPolicy:
 
 @dataclass(frozen=True)
 class MemberLimits:
+    """One member's limits; the daily quota is held to the host's ceiling (exempt roles, roles
+    and the user-installed app's own cap included)."""
+
     policy: LimitPolicy
     user: UserLimits
     exempt: bool
 
+    def __post_init__(self) -> None:
+        daily = within_ceiling(self.user.daily, self.policy.ceilings.user_daily)
+        object.__setattr__(self, "user", replace(self.user, daily=daily))
+
     def cost_microusd(self, images: int) -> int:
         return usd_to_micro(self.policy.price_per_image_usd) * images
-
-
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from bot.limits.admin import (
     UsageReport,
 )
 from bot.limits.names import LimitName
-from bot.limits.policy import QuotaStatus
+from bot.limits.policy import QuotaStatus, within_ceiling
 from bot.storage.repositories.guild_settings import NsfwPolicy
 from bot.storage.repositories.ledger import HistoryPage, LedgerEntry
 from bot.storage.repositories.moderation import Ban
@@ -92,15 +92,23 @@ def _limit_line(limit: EffectiveLimit) -> str:
         if limit.overridden
         else "default"
     )
-    return f"{LIMIT_LABELS[limit.name]}: **{value}** · {source}"
+    ceiling = (
+        f" · at most {format_limit(limit.name, limit.ceiling)} on this bot (set by its host)"
+        if limit.ceiling
+        else ""
+    )
+    return f"{LIMIT_LABELS[limit.name]}: **{value}** · {source}{ceiling}"
 
 
-def role_override_line(override: RoleOverride) -> str:
+def role_override_line(override: RoleOverride, daily_ceiling: int = 0) -> str:
+    """What the role gives, as admission applies it (its daily quota held to the host's
+    ceiling, `daily_ceiling`; 0: none)."""
+    daily = override.daily_quota
     parts = []
     for name, value in (
         (LimitName.PER_WINDOW, override.generations_per_window),
         (LimitName.USER_CONCURRENT, override.max_concurrent_jobs),
-        (LimitName.USER_DAILY, override.daily_quota),
+        (LimitName.USER_DAILY, None if daily is None else within_ceiling(daily, daily_ceiling)),
     ):
         if value is not None:
             parts.append(f"{_SHORT[name]} {format_limit(name, value)}")
@@ -112,6 +120,12 @@ _SHORT: Final = {
     LimitName.USER_CONCURRENT: "at once",
     LimitName.USER_DAILY: "per day",
 }
+
+
+_CEILING_NOTE: Final = (
+    " This bot's host set ceilings (shown below) that no server's values, roles or exemptions "
+    "go above; unlimited here means the ceiling."
+)
 
 
 def settings_card(snapshot: SettingsSnapshot) -> Card:
@@ -131,6 +145,7 @@ def settings_card(snapshot: SettingsSnapshot) -> Card:
         description=(
             "0 means unlimited. Role overrides replace these for members with the role "
             "(the most generous role wins); exempt roles skip the member limits."
+            + _CEILING_NOTE * any(limit.ceiling for limit in snapshot.limits)
         ),
         colour=BRAND_COLOUR,
         fields=(
@@ -147,7 +162,10 @@ def settings_card(snapshot: SettingsSnapshot) -> Card:
             Field("Spend caps (estimated, per UTC day)", "\n".join(spend_caps), inline=False),
             Field(
                 f"Role overrides ({len(snapshot.role_overrides)})",
-                bounded_lines([role_override_line(o) for o in snapshot.role_overrides]),
+                bounded_lines([
+                    role_override_line(o, int(by_name[LimitName.USER_DAILY].ceiling))
+                    for o in snapshot.role_overrides
+                ]),
                 inline=False,
             ),
             Field(
@@ -285,10 +303,12 @@ def list_card(title: str, lines: Sequence[str], empty: str) -> Card:
     )
 
 
-def roles_card(overrides: Sequence[RoleOverride], exempt: Iterable[int]) -> Card:
+def roles_card(
+    overrides: Sequence[RoleOverride], exempt: Iterable[int], daily_ceiling: int = 0
+) -> Card:
     return list_card(
         "Role overrides",
-        [role_override_line(o) for o in overrides],
+        [role_override_line(o, daily_ceiling) for o in overrides],
         "No role overrides: everyone gets the server's limits.",
     ).with_fields(
         Field("Exempt roles", bounded_lines([f"<@&{r}>" for r in sorted(exempt)]), inline=False)

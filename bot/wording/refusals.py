@@ -10,11 +10,11 @@ import datetime as dt
 from collections.abc import Callable, Collection, Mapping
 from typing import Final
 
-from bot.limits.admin import AdminInputError, AdminProblem
+from bot.limits.admin import LIMITS, SMALLEST_SPEND_USD, AdminInputError, AdminProblem, Unit
 from bot.limits.blocked_terms import MAX_TERM_CHARS, MAX_WILDCARDS, TermProblem
-from bot.limits.names import RefusalReason
+from bot.limits.names import LimitName, RefusalReason
 from bot.limits.policy import Refusal
-from bot.wording.limit_words import LIMIT_LABELS
+from bot.wording.limit_words import LIMIT_LABELS, format_limit
 from bot.wording.presentation import refusal_text
 
 CHANNELS_SHOWN: Final = 5
@@ -101,6 +101,11 @@ _TERM_PROBLEMS: Final[Mapping[TermProblem, str]] = {
 }
 
 
+def _smallest(name: LimitName) -> str:
+    """The smallest value that sets a limit rather than lifting it."""
+    return f"${SMALLEST_SPEND_USD:.2f}" if LIMITS[name].unit is Unit.USD else "1"
+
+
 def admin_error_text(error: AdminInputError) -> str:
     """What a moderator reads when `GuildAdmin` can't apply their input."""
     label = LIMIT_LABELS[error.limit] if error.limit is not None else ""
@@ -122,3 +127,17 @@ def admin_error_text(error: AdminInputError) -> str:
             return f"This server already blocks {int(error.maximum)} words; remove some first."
         case AdminProblem.TOO_MANY_CHANNELS:
             return f"At most {int(error.maximum)} channels can be allowed."
+        case AdminProblem.SPEND_BELOW_A_CENT:
+            return (
+                f"{label} must be 0 (no cap) or at least ${error.minimum:.2f}: "
+                "a smaller amount would round to no cap at all."
+            )
+        case AdminProblem.ABOVE_HOST_CEILING:
+            assert error.limit is not None
+            ceiling = format_limit(error.limit, error.maximum)
+            what = f"A role's {error.role_limit}" if error.role_limit else label
+            return (
+                f"{what} can be at most {ceiling} on this bot: its host set that ceiling "
+                f"for every server, so choose a value from {_smallest(error.limit)} to "
+                f"{ceiling} (0, unlimited, would be above it too)."
+            )

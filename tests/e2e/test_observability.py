@@ -150,7 +150,7 @@ async def test_sqlite_file_deleted_under_the_bot(
     await finished_job(stack)
     database = stack.services.database
     assert database is not None and database.is_usable
-    path = stack.settings.database_url.removeprefix("sqlite+aiosqlite:///")
+    path = stack.settings.database_url.reveal().removeprefix("sqlite+aiosqlite:///")
     os.remove(path)  # e.g. a cleanup script, or a volume not mounted where it should be
 
     status, body = await get_json(stack, "/readyz")

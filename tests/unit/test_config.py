@@ -10,6 +10,7 @@ import pytest
 from bot.config import (
     FIELDS,
     Secret,
+    SecretUrl,
     Settings,
     SettingsError,
     load_settings,
@@ -27,7 +28,7 @@ def test_defaults_work_without_any_setting() -> None:
     assert settings.novita_base_url == "https://api.novita.ai"
     assert settings.discord_api_base_url == "https://discord.com/api/v10"
     assert settings.discord_gateway_url is None
-    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.database_url.reveal().startswith("sqlite+aiosqlite:///")
     assert settings.discord_token is None
 
 
@@ -79,6 +80,34 @@ def test_secrets_never_show(caplog: pytest.LogCaptureFixture) -> None:
     assert "SECRET" not in shown
     assert settings.novita_api_key is not None
     assert settings.novita_api_key.reveal() == "key-SECRET-2"
+
+
+def test_the_database_url_never_shows_its_password(caplog: pytest.LogCaptureFixture) -> None:
+    url = "postgresql+asyncpg://bot:pa%40ss-SECRET@db.example:5432/imagine"
+    settings = load_settings(env_file=None, environ={"DATABASE_URL": url})
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("bot.test").info(
+        "settings: %s %r; database %s", settings, settings, settings.database_url
+    )
+    shown = repr(settings) + str(settings) + caplog.text + f"{settings.database_url!s}"
+    assert "SECRET" not in shown
+    assert "postgresql+asyncpg://bot:***@db.example:5432/imagine" in shown
+    assert settings.database_url.reveal() == url
+    assert settings.database_url == SecretUrl(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("sqlite+aiosqlite:///data/imagine.db", "sqlite+aiosqlite:///data/imagine.db"),
+        ("postgresql+asyncpg://bot@db/imagine?password=SECRET",
+         "postgresql+asyncpg://bot@db/imagine?password=masked"),
+        ("not a url, SECRET inside", "********"),  # nobody can tell where its password is
+    ],
+)
+def test_a_secret_url_shows_only_what_is_not_secret(url: str, shown: str) -> None:
+    assert str(SecretUrl(url)) == shown
+    assert repr(SecretUrl(url)) == f"SecretUrl({shown!r})"
 
 
 def test_malformed_secret_value_is_not_echoed() -> None:

@@ -8,8 +8,10 @@ taken from an exception is scrubbed of it as well.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from typing import Final
+from urllib.parse import urlsplit
 
 from sqlalchemy import exc, make_url
 from sqlalchemy.engine import URL
@@ -21,7 +23,7 @@ POSTGRES_DEFAULT_PORT: Final = 5432
 
 
 def describe_location(url: str) -> str:
-    """Where `url` points, without credentials: 'PostgreSQL at db.example:5432/imagine'."""
+    """Where `url` points, never with its password: 'PostgreSQL at db.example:5432/imagine'."""
     parsed = _try_parse(url)
     if parsed is None:
         return "DATABASE_URL"
@@ -30,7 +32,8 @@ def describe_location(url: str) -> str:
     if parsed.drivername.startswith("postgresql"):
         port = parsed.port or POSTGRES_DEFAULT_PORT
         return f"PostgreSQL at {parsed.host or 'localhost'}:{port}/{parsed.database or ''}"
-    return f"{parsed.drivername} database"
+    # Any other driver: the URL itself, with its password masked as SQLAlchemy masks it.
+    return f"{parsed.drivername} database at {parsed.render_as_string(hide_password=True)}"
 
 
 def describe_cause(error: BaseException, *, connect_timeout: float | None = None) -> str:
@@ -83,9 +86,12 @@ def _first_line(text: str) -> str:
 
 
 def _scrub(line: str, url: str) -> str:
+    """The line without the password, as parsed (decoded) or as typed in the URL (encoded)."""
     parsed = _try_parse(url)
-    password = parsed.password if parsed is not None else None
-    if password:
-        line = line.replace(str(password), "********")
+    forms = {str(parsed.password) if parsed is not None and parsed.password else ""}
+    with contextlib.suppress(ValueError):  # a URL urllib cannot split has no typed form
+        forms.add(urlsplit(url).password or "")
+    for password in sorted(forms - {""}, key=len, reverse=True):
+        line = line.replace(password, "********")
     return " ".join(line.split())
 

@@ -8,7 +8,7 @@ import pytest
 
 from bot.app.bot import ImagineBot
 from bot.app.composition import NoNovita, Services, compose_bot
-from bot.config import Secret, Settings
+from bot.config import Secret, SecretUrl, Settings
 from bot.imaging import ImageSize
 from bot.jobs.fair_queue import FairQueue
 from bot.observability.metrics import BotMetrics
@@ -18,7 +18,7 @@ def settings_for(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = dict(
         novita_api_key=Secret("k"),
         novita_base_url="http://127.0.0.1:9",
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'sub' / 'imagine.db'}",
+        database_url=SecretUrl(f"sqlite+aiosqlite:///{tmp_path / 'sub' / 'imagine.db'}"),
     )
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
