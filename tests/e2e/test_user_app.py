@@ -147,7 +147,7 @@ async def test_user_install_daily_cap(stack: LocalStack) -> None:
 
 async def test_synced_commands_say_where_they_may_be_installed(stack: LocalStack) -> None:
     commands = {c["name"]: c for c in stack.fake.global_commands}
-    for name in ("imagine", "imagine-quota", "imagine-history"):
+    for name in ("imagine", "imagine-edit", "imagine-quota", "imagine-history"):
         assert commands[name]["integration_types"] == [0, 1]
         assert commands[name]["contexts"] == [0, 1, 2]
     assert commands["imagine-admin"]["integration_types"] == [0]
