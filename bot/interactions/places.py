@@ -59,16 +59,15 @@ def decide_place(
     """The place from Discord's fields: `context` (None when Discord sent none), the
     interaction's `guild_id`, whether the bot's guild cache has that guild, and
     `authorizing_integration_owners` (integration type → guild or user id)."""
-    if context == GUILD_CONTEXT and guild_id is not None:
+    if guild_id is not None:  # a server's channel (context 0): its rules where the bot is
         return Place.SERVER if bot_is_member else Place.FOREIGN_SERVER
-    if context == BOT_DM_CONTEXT and guild_id is None:
+    if context == BOT_DM_CONTEXT:
         return Place.BOT_DM
-    if context == PRIVATE_CHANNEL_CONTEXT and guild_id is None:
+    if context == PRIVATE_CHANNEL_CONTEXT:
         return Place.PRIVATE_CHANNEL
-    # No context (or one that contradicts guild_id): what the other fields prove, and where they
-    # prove nothing, a place where the bot does not post (a late result then goes by DM).
-    if guild_id is not None:
-        return Place.SERVER if bot_is_member else Place.FOREIGN_SERVER
+    # No context (or a server's without a server): what the owners prove, and where they prove
+    # nothing, a place where the bot does not post (a late result then goes by DM, which is the
+    # bot's DM anyway).
     if owners.get(GUILD_INSTALL) == 0:  # a server install's key is "0" only in the bot's DM
         return Place.BOT_DM
     return Place.PRIVATE_CHANNEL
