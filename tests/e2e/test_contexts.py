@@ -108,6 +108,7 @@ async def test_the_fake_sends_discords_fields_for_a_dm_between_members(
     own = await stack.imagine(ann, "a teapot", "512*512", channel=stack.fake.dm_channel(ann))
     assert (own.payload["context"], own.payload["authorizing_integration_owners"]) == (
         1, {"0": "0"})
+    assert title(await stack.wait_result(own)) == ui.RESULT_TITLE
 
 
 @pytest.mark.parametrize("place", PLACES)
@@ -191,12 +192,13 @@ async def test_the_bots_own_dm_gets_its_late_result_in_that_dm(stack: LocalStack
 
 
 @pytest.mark.parametrize("accepts_dms", [True, False], ids=["dms-open", "dms-closed"])
+@pytest.mark.parametrize("place", PLACES)
 async def test_a_job_taken_back_after_a_restart_delivers_or_keeps_its_late_result(
-    make_stack: StackFactory, accepts_dms: bool
+    make_stack: StackFactory, place: Place, accepts_dms: bool
 ) -> None:
     async with make_stack() as stack:
         fake = stack.fake
-        channel, ann = member_dm(stack, accepts_dms)
+        channel, ann = place(stack, accepts_dms)
         prompt = "a patient lighthouse"
         interaction = await stack.imagine(
             ann, f"{prompt} {NEVER_FINISH}", "512*512", channel=channel)
