@@ -105,6 +105,8 @@ class FakeUser:
             "global_name": self.global_name,
             "avatar": None,
             "public_flags": 0,
+            "flags": 0,
+            "primary_guild": None,  # required by the spec's UserResponse, though null
         }
         if self.bot:
             data["bot"] = True
