@@ -269,11 +269,13 @@ FIELDS: Final[tuple[Field, ...]] = (
           "0 = no ceiling.", "Limits", minimum=0, maximum=1000000),
     # --- the user-installable app --------------------------------------------------------------
     Field("USER_INSTALLS_ENABLED", "user_installs_enabled", "bool", True,
-          "Whether members may use the bot as a user-installed app (in DMs, group DMs and "
-          "servers the bot is not in).", "User installs", example="true"),
+          "Whether members may use the bot as a user-installed app (in DMs between members, "
+          "group DMs and servers the bot is not in; a member's DM with the bot is always "
+          "allowed).", "User installs", example="true"),
     Field("USER_INSTALL_DAILY_CAP", "user_install_daily_cap", "int", 0,
-          "Images one member may make per day through the user-installed app (00:00 UTC "
-          "reset). 0 = the same as USER_DAILY_QUOTA.", "User installs",
+          "Images one member may make per day through the user-installed app where the bot "
+          "is not a member (00:00 UTC reset). 0 = the same as USER_DAILY_QUOTA.",
+          "User installs",
           minimum=0, maximum=1000000),
     Field("BLOCKED_WORDS", "blocked_words", "str", "",
           "Comma-separated words and phrases refused wherever no server's own rules apply "

@@ -20,6 +20,9 @@ class ImagineEdit(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="imagine-edit", description="Change an image of yours by words")
+    # Like /imagine: the upload arrives with the interaction, so it works wherever the app is.
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.describe(
         image="A PNG, JPEG or WebP image (up to 10 MB and 4 megapixels)",
         instruction="What should change, e.g. 'make it night time'",

@@ -178,6 +178,7 @@ def compose_bot(
         services.admissions,
         outbox,
         repositories.member_history,
+        repositories.kept_results.keep,
         progress_edit_interval=settings.progress_edit_interval,
         progress_edits_per_second=settings.progress_edits_per_second,
     )

@@ -66,6 +66,7 @@ class JobDisplays:
         admissions: AdmissionService,
         outbox: WriteOutbox,
         member_history: MemberHistory,  # where each result was posted
+        keep: Keep,  # a late outcome that reached nobody, kept for the member's next command
         *,
         progress_edit_interval: float = 2.0,
         progress_edits_per_second: float = 0.0,
@@ -75,6 +76,7 @@ class JobDisplays:
         self.admissions = admissions
         self.outbox = outbox
         self.member_history = member_history
+        self.keep = keep
         self.progress_edit_interval = progress_edit_interval
         self.edit_budget = EditBudget(progress_edits_per_second)  # shared by every job
         # Discord's per-message edit window; progress keeps one of its edits for the result.
@@ -89,12 +91,12 @@ class JobDisplays:
         interaction: discord.Interaction,
         *,
         bot_present: bool,
-        keep: Keep,
         parent: tuple[str, str] | None = None,
     ) -> DiscordJobDisplay:
         """The display of a job started now, edited through its live interaction."""
         view = _job_view(request, dt.datetime.now(dt.UTC), parent)
-        status = StatusMessage.of_interaction(interaction, bot_present=bot_present, keep=keep)
+        status = StatusMessage.of_interaction(
+            interaction, bot_present=bot_present, keep=self.keep)
         return DiscordJobDisplay(self, job_id, request, view, status)
 
     def rebuild(
@@ -115,6 +117,7 @@ class JobDisplays:
             guild_id=entry.guild_id,
             requester_id=entry.user_id,
             filesize_limit=entry.filesize_limit,
+            keep=self.keep,  # its late outcome is kept like any other job's
         )
         return DiscordJobDisplay(self, entry.job_id, request, view, status)
 

@@ -224,7 +224,7 @@ class GenerationService:
         assert admission.job_id is not None
         display = self.displays.for_interaction(
             admission.job_id, request, interaction,
-            bot_present=bot_is_present(interaction), keep=self.kept_results.keep, parent=parent,
+            bot_present=bot_is_present(interaction), parent=parent,
         )
         reply = ReplyRecord(
             application_id=interaction.application_id,

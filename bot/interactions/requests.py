@@ -6,24 +6,20 @@ import discord
 
 from bot.imaging import ImageSize
 from bot.interactions.checks import is_moderator, member_role_ids
+from bot.interactions.places import place_of
 from bot.jobs.model import Install, JobRequest
 
 
 def install_of(interaction: discord.Interaction) -> Install:
-    """Whose rules apply: a server the bot is in, the bot's own DM, or the user-installed app
-    used where the bot is not present (another server, a group DM)."""
-    if interaction.guild_id is not None:
-        # discord.py makes up a stand-in guild for servers it is not in; the cache knows better.
-        present = interaction.client.get_guild(interaction.guild_id) is not None
-        return Install.GUILD if present else Install.USER
-    if isinstance(interaction.channel, discord.DMChannel):
-        return Install.DIRECT
-    return Install.USER  # a group DM (or a DM between members): the bot is never there
+    """Whose rules apply: a server the bot is a member of, the bot's own DM, or the
+    user-installed app where the bot is not a member (a DM between members, a group DM, a
+    server without the bot) — decided from Discord's fields (`bot.interactions.places`)."""
+    return place_of(interaction).install
 
 
 def bot_is_present(interaction: discord.Interaction) -> bool:
-    """The bot can reach this channel itself (not only through the interaction)."""
-    return install_of(interaction) is not Install.USER
+    """The bot can post here itself (not only through the interaction)."""
+    return place_of(interaction).bot_can_post
 
 
 def request_from_interaction(

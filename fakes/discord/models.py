@@ -105,6 +105,8 @@ class FakeUser:
             "global_name": self.global_name,
             "avatar": None,
             "public_flags": 0,
+            "flags": 0,
+            "primary_guild": None,  # required by the spec's UserResponse, though null
         }
         if self.bot:
             data["bot"] = True
@@ -148,27 +150,36 @@ class FakeChannel:
     nsfw: bool = False
     position: int = 0
     bot_permissions: int | None = None  # None: the guild's bot permissions apply
-    recipient: FakeUser | None = None  # DM channels only
-    recipients: tuple[FakeUser, ...] = ()  # group DMs (type 3) only
+    recipient: FakeUser | None = None  # the bot's DM channel with this user only
+    # Group DMs (type 3), and DMs between two members (type 1 without `recipient`).
+    recipients: tuple[FakeUser, ...] = ()
 
     @property
     def mention(self) -> str:
         return f"<#{self.id}>"
 
+    @property
+    def is_private_channel(self) -> bool:
+        """A DM between members or a group DM: the bot is never a recipient (context 2)."""
+        return self.type == 3 or (self.type == 1 and self.recipient is None)
+
     def payload(self, *, bot_overwrite: tuple[int, int] | None = None) -> JSON:
         """The channel object; `bot_overwrite` (bot id, allowed bits) pins the bot's permissions."""
-        if self.type == 1:
-            assert self.recipient is not None
+        if self.type == 1:  # the bot's DM, or (without `recipient`) one between two members
+            users = self.recipients if self.recipient is None else (self.recipient,)
+            assert users, "a DM channel has recipients"
             return {
                 "id": str(self.id),
                 "type": 1,
+                "flags": 0,
                 "last_message_id": None,
-                "recipients": [self.recipient.payload()],
+                "recipients": [user.payload() for user in users],
             }
         if self.type == 3:  # a group DM: the bot is never among its recipients
             return {
                 "id": str(self.id),
                 "type": 3,
+                "flags": 0,
                 "name": self.name or None,
                 "icon": None,
                 "owner_id": str(self.recipients[0].id) if self.recipients else None,

@@ -143,7 +143,7 @@ class InteractionSender:
         return self.state.guilds[member.guild_id].permissions_of(member)
 
     def _bot_permissions(self, channel: FakeChannel) -> int:
-        if channel.type == 3 or (
+        if channel.is_private_channel or (
             channel.guild_id is not None and channel.guild_id not in self.state.guilds
         ):
             return USER_APP_PERMISSIONS  # where the bot is not: only the interaction's own
@@ -165,7 +165,8 @@ class InteractionSender:
     ) -> FakeInteraction:
         """`user_install`: the command comes from the app installed to the member's account
         (`authorizing_integration_owners` {"1": user id}); a channel of a guild the bot is not
-        in, or a group DM, is reachable only that way."""
+        in, a DM between members or a group DM is reachable only that way (context 2 for the
+        last two; the bot's own DM is context 1, a server's channel context 0)."""
         state = self.state
         guild = state.guilds.get(channel.guild_id or 0)
         size_limit = attachment_size_limit or (guild.filesize_limit if guild else 10 << 20)
@@ -187,7 +188,7 @@ class InteractionSender:
             "attachment_size_limit": size_limit,
         }
         foreign_guild = channel.guild_id is not None and guild is None
-        if foreign_guild or channel.type == 3:
+        if foreign_guild or channel.is_private_channel:
             user_install = True  # the bot is not there: only a user install can be asked
         if user_install:
             owners: JSON = {"1": str(member.user.id)}
@@ -205,18 +206,20 @@ class InteractionSender:
             else:
                 payload |= {
                     "user": member.user.payload(),
-                    "context": PRIVATE_CHANNEL_CONTEXT if channel.type == 3 else BOT_DM_CONTEXT,
+                    "context": (
+                        PRIVATE_CHANNEL_CONTEXT if channel.is_private_channel else BOT_DM_CONTEXT
+                    ),
                 }
             payload["authorizing_integration_owners"] = owners
         elif guild is not None:
             payload |= _in_guild(
                 guild.id, guild.locale, member.payload(permissions=guild.permissions_of(member))
-            ) | {"authorizing_integration_owners": {"0": str(guild.id)}, "context": 0}
+            ) | {"authorizing_integration_owners": {"0": str(guild.id)}, "context": GUILD_CONTEXT}
         else:
             payload |= {
                 "user": member.user.payload(),
-                "authorizing_integration_owners": {"0": "0"},
-                "context": 1,
+                "authorizing_integration_owners": {"0": "0"},  # a server install, in the bot DM
+                "context": BOT_DM_CONTEXT,
             }
         if message is not None:
             payload["message"] = state.message_payload(message)

@@ -245,6 +245,8 @@ class FakeRestApi:
     def _check_can_send(self, channel: FakeChannel, with_files: bool) -> int:
         """Raise what Discord raises when the bot may not post here; return the upload limit."""
         if channel.guild_id is None:
+            if channel.is_private_channel:  # a DM between members, a group DM: not the bot's
+                raise missing_access()
             if channel.recipient is not None and not channel.recipient.accepts_dms:
                 raise cannot_dm_user()
             return DEFAULT_FILESIZE_LIMIT
@@ -269,6 +271,8 @@ class FakeRestApi:
 
     async def get_channel(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
+        if channel.is_private_channel:
+            raise missing_access()
         if channel.guild_id is not None:
             guild = self.state.guilds[channel.guild_id]
             overwrite = (self.state.bot_user.id, guild.bot_permissions_in(channel))

@@ -35,7 +35,10 @@ Start it, build a world, run a bot against it, play members::
   `add_channel(guild, name, *, nsfw=False, bot_permissions=None)`,
   `add_role(guild, name, permissions=0)`,
   `add_member(guild, name, *, permissions=None, roles=(), accepts_dms=True)`,
-  `dm_channel(member)` (invoke commands there to play a DM).
+  `dm_channel(member)` (invoke commands there to play the bot's DM, context 1),
+  `add_member_dm(user, user)` (a DM between two members, type 1 but context 2),
+  `add_group_dm(*users)` (context 2), `add_foreign_channel()` (a server without the bot),
+  `add_outsider(channel)` (a member with the app installed to their account).
 - Playing members (each sends INTERACTION_CREATE to the connected bot and returns a
   `FakeInteraction`): `invoke_slash(channel, member, "cmd [group] [sub]", options, *,
   attachment_size_limit=None, locale="en-US")`, `click(message, custom_id, member, *,
@@ -81,9 +84,10 @@ type (400/50035); interaction token used after `token_lifetime` (401/50027); fol
 acknowledgement (404/10015); unknown message (404/10008); edits past the per-message rate limit
 (429 with X-RateLimit-*, Retry-After, `Via`, body `retry_after`/`global`); bot routes without
 `Authorization: Bot <token>` (401); channel messages without View Channel (403/50001) or Send
-Messages/Attach Files (403/50013); DMs to members who refuse them (403/50007); gateway IDENTIFY
-with a wrong token (close 4004), past the session-start budget (token reset, every session
-closed 4004) or with unapproved privileged intents (close 4014).
+Messages/Attach Files (403/50013); a DM between members or a group DM, where the bot is not a
+recipient (403/50001); DMs to members who refuse them (403/50007); gateway IDENTIFY with a
+wrong token (close 4004), past the session-start budget (token reset, every session closed
+4004) or with unapproved privileged intents (close 4014).
 
 After a type-5 deferral the first followup edits the "thinking…" message (as Discord does).
 Attachments are served back at `{base_url}/attachments/{id}/{filename}`.
@@ -370,10 +374,23 @@ class FakeDiscord(Served):
         )
 
     def add_group_dm(self, *users: FakeUser, name: str = "") -> FakeChannel:
-        """A group DM among `users` (the bot is never a recipient; unknown to the REST API)."""
-        return FakeChannel(
+        """A group DM among `users` (the bot is never a recipient: its posts there are refused,
+        403/50001)."""
+        channel = FakeChannel(
             id=self.state.snowflake(), guild_id=None, name=name, type=3, recipients=users
         )
+        self.state.channels[channel.id] = channel
+        return channel
+
+    def add_member_dm(self, first: FakeUser, second: FakeUser) -> FakeChannel:
+        """The DM between two members (type 1, like the bot's own DM, but the bot is not a
+        recipient: the app reaches it only as a user install, context 2, and the bot's posts
+        there are refused, 403/50001)."""
+        channel = FakeChannel(
+            id=self.state.snowflake(), guild_id=None, name="", type=1, recipients=(first, second)
+        )
+        self.state.channels[channel.id] = channel
+        return channel
 
     def add_outsider(
         self, channel: FakeChannel, name: str = "outsider", *, accepts_dms: bool = True
@@ -399,9 +416,9 @@ class FakeDiscord(Served):
     ) -> FakeInteraction:
         """`member` runs `/command` (space-separated group/subcommand path) with `options`.
         `user_install`: through the app installed to their account (implied in a foreign
-        server's channel or a group DM, where Discord offers only commands with integration
-        type 1 in the matching context)."""
-        via_user = user_install or channel.type == 3 or (
+        server's channel, a DM between members or a group DM, where Discord offers only
+        commands with integration type 1 in the matching context)."""
+        via_user = user_install or channel.is_private_channel or (
             channel.guild_id is not None and channel.guild_id not in self.state.guilds)
         if via_user:
             self._check_user_installable(channel, command.split()[0])
@@ -417,7 +434,7 @@ class FakeDiscord(Served):
         registered = self._sender.registered_command(channel, name)
         if registered is None:
             raise ValueError(f"/{name} is not registered")
-        context = 2 if channel.type == 3 else 1 if channel.type == 1 else 0
+        context = 2 if channel.is_private_channel else 1 if channel.guild_id is None else 0
         if 1 not in (registered.get("integration_types") or [0]):
             raise ValueError(f"/{name} cannot be installed to a user's account")
         if context not in (registered.get("contexts") or [0, 1, 2]):

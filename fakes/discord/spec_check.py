@@ -176,6 +176,16 @@ class SpecCheck:
                 found.extend(_message_problems(message, at, files, known_attachment_ids))
         return [SpecViolation(method, template, *problem) for problem in found]
 
+    def schema_problems(self, schema_name: str, instance: Any) -> list[str]:
+        """Where `instance` breaks one of the spec's named schemas: for objects the fake itself
+        sends (a channel, a user), which no request check sees."""
+        schema = self.spec["components"]["schemas"][schema_name]
+        validator = self._root.evolve(schema=schema)
+        return [
+            f"{'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
+            for error in validator.iter_errors(instance)
+        ]
+
     # -- operations ------------------------------------------------------------------------
 
     def _operation(self, method: str, template: str) -> _Operation | None:

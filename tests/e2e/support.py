@@ -11,7 +11,9 @@ import io
 from typing import Any
 
 from PIL import Image
+from sqlalchemy import func, select
 
+from bot.storage.schema import pending_deliveries
 from bot.wording import presentation as ui
 from fakes.discord.server import (
     FakeChannel,
@@ -20,8 +22,10 @@ from fakes.discord.server import (
     FakeMessage,
     RecordedCall,
 )
+from fakes.stack import LocalStack
 
 CHANNEL_MESSAGE_ROUTES = ("/channels/{channel_id}/messages",)
+CHANNEL_POSTS = "/channels/{channel_id}/messages"
 # Callback types that create or change a message (4 message, 7 update).
 MESSAGE_CALLBACK_TYPES = (4, 7)
 DEFERRED = 5  # the callback type of a public "thinking…" deferral
@@ -113,3 +117,21 @@ async def private_refusal(interaction: FakeInteraction) -> FakeMessage:
     original = interaction.original_message()
     assert original is not None and original.deleted
     return reply
+
+
+def bot_posts(fake: FakeDiscord) -> list[str]:
+    """Paths of every message the bot posted with its own token (not through an interaction)."""
+    return [c.path for c in fake.calls_to("POST", CHANNEL_POSTS)]
+
+
+def dm_messages(fake: FakeDiscord, channel: FakeChannel) -> list[FakeMessage]:
+    return [m for m in fake.channel_messages(channel) if m.source == "channel"]
+
+
+async def kept_count(stack: LocalStack, user_id: int) -> int:
+    """Results kept for this member (read straight from the table)."""
+    async with stack.services.database.read() as conn:
+        return int((await conn.execute(
+            select(func.count()).select_from(pending_deliveries)
+            .where(pending_deliveries.c.user_id == user_id)
+        )).scalar_one())

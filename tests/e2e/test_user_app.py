@@ -6,29 +6,22 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
 
 from bot.interactions.kept_results import KEPT_NOTE
-from bot.storage.schema import pending_deliveries
 from bot.wording import presentation as ui
-from fakes.discord.models import FakeChannel, FakeMessage
-from fakes.discord.server import FakeDiscord
 from fakes.stack import LocalStack
 from tests.e2e.stacks import StackFactory
-from tests.e2e.support import jpeg_size, private_refusal, title
+from tests.e2e.support import (
+    CHANNEL_POSTS,
+    bot_posts,
+    dm_messages,
+    jpeg_size,
+    kept_count,
+    private_refusal,
+    title,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
-
-CHANNEL_POSTS = "/channels/{channel_id}/messages"
-
-
-def bot_posts(fake: FakeDiscord) -> list[str]:
-    """Paths of every message the bot posted with its own token (not through an interaction)."""
-    return [c.path for c in fake.calls_to("POST", CHANNEL_POSTS)]
-
-
-def dm_messages(fake: FakeDiscord, channel: FakeChannel) -> list[FakeMessage]:
-    return [m for m in fake.channel_messages(channel) if m.source == "channel"]
 
 
 async def test_user_installed_imagine_in_a_server_without_the_bot(stack: LocalStack) -> None:
@@ -66,15 +59,6 @@ async def test_in_a_group_dm_the_late_result_goes_by_dm(make_stack: StackFactory
         assert bot_posts(fake) == [f"/channels/{dm.id}/messages"]
 
 
-async def _kept_count(stack: LocalStack, user_id: int) -> int:
-    """Results kept for this member (read straight from the table)."""
-    async with stack.services.database.read() as conn:
-        return int((await conn.execute(
-            select(func.count()).select_from(pending_deliveries)
-            .where(pending_deliveries.c.user_id == user_id)
-        )).scalar_one())
-
-
 @pytest.mark.parametrize("command", ["imagine-quota", "imagine-history"])
 async def test_closed_dms_keep_the_result_for_the_next_command(
     command: str, make_stack: StackFactory
@@ -93,7 +77,7 @@ async def test_closed_dms_keep_the_result_for_the_next_command(
         jobs = [t for t in asyncio.all_tasks() if t.get_name().startswith("job-")]
         if jobs:
             await asyncio.wait(jobs, timeout=10)
-        assert await _kept_count(stack, dave.id) == 1
+        assert await kept_count(stack, dave.id) == 1
 
         later = await fake.invoke_slash(elsewhere, dave, command)
         shown = await fake.wait_for(
@@ -103,7 +87,7 @@ async def test_closed_dms_keep_the_result_for_the_next_command(
         assert shown.ephemeral
         assert shown.embeds[0].get("title") == ui.RESULT_TITLE
         assert jpeg_size(shown.attachments[0].data) == (512, 512)
-        assert await _kept_count(stack, dave.id) == 0  # taken before it was shown
+        assert await kept_count(stack, dave.id) == 0  # taken before it was shown
         assert dm_messages(fake, fake.dm_channel(dave.user)) == []
 
 
@@ -147,7 +131,7 @@ async def test_user_install_daily_cap(stack: LocalStack) -> None:
 
 async def test_synced_commands_say_where_they_may_be_installed(stack: LocalStack) -> None:
     commands = {c["name"]: c for c in stack.fake.global_commands}
-    for name in ("imagine", "imagine-quota", "imagine-history"):
+    for name in ("imagine", "imagine-edit", "imagine-quota", "imagine-history"):
         assert commands[name]["integration_types"] == [0, 1]
         assert commands[name]["contexts"] == [0, 1, 2]
     assert commands["imagine-admin"]["integration_types"] == [0]

@@ -25,6 +25,7 @@ from fakes.discord.server import (
     FakeMember,
     run_bot_against,
 )
+from fakes.discord.spec_check import default_spec_check
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -586,3 +587,81 @@ async def test_options_must_match_the_registered_types(world: World) -> None:
         with pytest.raises(RuntimeError):  # nothing listens for this guild's shard any more
             await world.fake.invoke_slash(world.channel, world.alice, "ping", {"prompt": "x"})
     assert not world.fake.interactions
+
+
+async def test_dms_the_bot_is_not_part_of_refuse_its_posts(world: World) -> None:
+    fake = world.fake
+    bob = fake.add_member(world.guild, "bob")
+    member_dm = fake.add_member_dm(world.alice.user, bob.user)
+    group = fake.add_group_dm(world.alice.user, bob.user)
+    headers = {"Authorization": f"Bot {fake.bot_token}"}
+    async with aiohttp.ClientSession() as session:
+        for channel in (member_dm, group):
+            url = f"{fake.rest_base}/channels/{channel.id}"
+            async with session.post(f"{url}/messages", json={"content": "hi"},
+                                    headers=headers) as resp:
+                assert (resp.status, (await resp.json())["code"]) == (403, 50001)
+            async with session.get(url, headers=headers) as resp:
+                assert (resp.status, (await resp.json())["code"]) == (403, 50001)
+        own = fake.dm_channel(world.alice)  # the bot's own DM takes its posts
+        async with session.post(f"{fake.rest_base}/channels/{own.id}/messages",
+                                json={"content": "hi"}, headers=headers) as resp:
+            assert resp.status == 200
+
+
+def test_dm_channels_are_shaped_as_the_spec_says(world: World) -> None:
+    fake = world.fake
+    bob = fake.add_member(world.guild, "bob")
+    spec = default_spec_check()
+    member_dm = fake.add_member_dm(world.alice.user, bob.user).payload()
+    assert spec.schema_problems("PrivateChannelResponse", member_dm) == []
+    assert [r["id"] for r in member_dm["recipients"]] == [str(world.alice.id), str(bob.id)]
+    own = fake.dm_channel(world.alice).payload()
+    assert spec.schema_problems("PrivateChannelResponse", own) == []
+    group = fake.add_group_dm(world.alice.user, bob.user).payload()
+    assert spec.schema_problems("PrivateGroupChannelResponse", group) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "context", "owners"),
+    [
+        ("server", 0, lambda w, bob: {"0": str(w.guild.id)}),
+        ("bot-dm", 1, lambda w, bob: {"0": "0"}),
+        ("member-dm", 2, lambda w, bob: {"1": str(w.alice.id)}),
+        ("group-dm", 2, lambda w, bob: {"1": str(w.alice.id)}),
+        ("foreign-server", 0, lambda w, bob: {"1": str(w.alice.id)}),
+    ],
+)
+async def test_interactions_carry_discords_context_and_owners(
+    world: World, where: str, context: int, owners: Callable[[World, FakeMember], Any]
+) -> None:
+    fake = world.fake
+    bob = fake.add_member(world.guild, "bob")
+    channel = {
+        "server": lambda: world.channel,
+        "bot-dm": lambda: fake.dm_channel(world.alice),
+        "member-dm": lambda: fake.add_member_dm(world.alice.user, bob.user),
+        "group-dm": lambda: fake.add_group_dm(world.alice.user, bob.user),
+        "foreign-server": fake.add_foreign_channel,
+    }[where]()
+    seen: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+
+    async def handler(interaction: discord.Interaction) -> None:
+        seen.set_result((interaction.context, interaction.is_user_integration(),
+                         type(interaction.channel)))
+        await interaction.response.send_message("hi")
+
+    bot = bot_with(handler)
+    bot.tree.allowed_installs = app_commands.AppInstallationType(guild=True, user=True)
+    bot.tree.allowed_contexts = app_commands.AppCommandContext(
+        guild=True, dm_channel=True, private_channel=True)
+    async with run_bot_against(fake, bot):
+        await bot.tree.sync()
+        interaction = await fake.invoke_slash(channel, world.alice, "probe")
+        parsed, user_install, channel_class = await seen
+    assert interaction.payload["context"] == context
+    assert interaction.payload["authorizing_integration_owners"] == owners(world, bob)
+    assert parsed.to_array() == [context]  # as discord.py reads it back
+    assert user_install is ("1" in owners(world, bob))
+    if where == "member-dm":
+        assert channel_class is discord.DMChannel  # the class cannot tell the two DMs apart

@@ -5,10 +5,11 @@ job taken back after a restart has no interaction object, only what the journal 
 application id and the interaction token, from which `discord.Webhook.partial(..., client=bot)`
 edits the same `@original` message. Either way `replace()` is the single place with the
 15-minute fallback: past the token's lifetime the final embed (and image) is posted in the
-channel instead, mentioning only the requester — where the bot is present. Where it is not (the
-user-installed app in another server, a group DM) it can only answer through the interaction, so
-a late outcome goes to the requester by DM, and if their DMs are closed it is kept for their
-next command (`keep`); a private context's outcome is never posted in a channel.
+channel instead, mentioning only the requester — where the bot can post. Where it cannot (the
+user-installed app in a server without the bot, a DM between members, a group DM, or a channel
+that refuses the bot's post) it can only answer through the interaction, so a late outcome goes
+to the requester by DM, and if their DMs are closed it is kept for their next command (`keep`);
+a private context's outcome is never posted in a channel.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ ORIGINAL: Final = "@original"
 
 # 403 / 50007: the member does not accept DMs from the bot.
 CANNOT_MESSAGE_USER: Final = 50007
+FORBIDDEN: Final = 403
+# 403 / 50001 Missing Access, 50013 Missing Permissions: the bot may not post in that channel.
+CANNOT_POST_HERE: Final = frozenset({50001, 50013})
 
 Edit = Callable[..., Awaitable[Any]]
 ChannelLookup = Callable[[], "discord.abc.Messageable | None"]
@@ -188,9 +192,9 @@ class StatusMessage:
 
         Past the interaction token's 15 minutes the message can no longer be edited; then the
         same embed (and image) is posted in the channel instead, pinging only the requester, so
-        nobody is left waiting; where the bot is not present it is sent by DM, or kept for the
-        member's next command if their DMs are closed (then None is returned). This is the one
-        place that fallback lives.
+        nobody is left waiting; where the bot cannot post (not present, or the channel refuses
+        it) it is sent by DM, or kept for the member's next command if their DMs are closed
+        (then None is returned). This is the one place that fallback lives.
         """
 
         try:
@@ -211,17 +215,26 @@ class StatusMessage:
             return await self._send_privately(embed, view, image)
         channel = self._channel()
         if channel is None:
-            raise UnknownChannel("interaction token expired and the channel is unknown")
-        with releasing(_attachment(image)) as files:
-            return await channel.send(
-                content=ping,
-                embed=embed,
-                files=files,
-                view=view or discord.utils.MISSING,
-                allowed_mentions=discord.AllowedMentions(
-                    everyone=False, roles=False, users=[discord.Object(self.requester_id)]
-                ),
-            )
+            log.info("late outcome: the channel is unknown; sending it privately")
+            return await self._send_privately(embed, view, image)
+        try:
+            with releasing(_attachment(image)) as files:
+                return await channel.send(
+                    content=ping,
+                    embed=embed,
+                    files=files,
+                    view=view or discord.utils.MISSING,
+                    allowed_mentions=discord.AllowedMentions(
+                        everyone=False, roles=False, users=[discord.Object(self.requester_id)]
+                    ),
+                )
+        except discord.HTTPException as exc:
+            if exc.code not in CANNOT_POST_HERE:
+                raise
+            # The bot is no longer (or never was) able to post there: removed from the server,
+            # its permissions taken away. The outcome still reaches the member.
+            log.info("late outcome refused in the channel (%s); sending it privately", exc.code)
+        return await self._send_privately(embed, view, image)
 
     async def _send_privately(
         self,
@@ -241,7 +254,8 @@ class StatusMessage:
                     allowed_mentions=NO_MENTIONS,
                 )
         except discord.HTTPException as exc:
-            if exc.code != CANNOT_MESSAGE_USER:
+            # Closed DMs (50007), or any other refusal to open or post in the DM: keep it.
+            if exc.code != CANNOT_MESSAGE_USER and exc.status != FORBIDDEN:
                 raise
         if self._keep is None:
             log.warning("late outcome for a member with closed DMs could not be kept")

@@ -60,6 +60,12 @@ class FakeInteraction:
         self.followup = FakeFollowup()
         guild = SimpleNamespace(id=guild_id)
         self.client = SimpleNamespace(get_guild=lambda gid: guild if bot_in_guild else None)
+        # Discord's own fields on where it happened: a server's channel, else the bot's DM;
+        # authorised by the server's install where the bot is, else by the member's own.
+        in_server = guild_id is not None
+        self.context = app_commands.AppCommandContext(guild=in_server, dm_channel=not in_server)
+        self._integration_owners = (
+            {0: guild_id or 0} if bot_in_guild or not in_server else {1: USER_ID})
 
     def answers(self) -> list[Sent]:
         return [*self.response.sent, *self.followup.sent]

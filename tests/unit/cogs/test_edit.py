@@ -21,8 +21,9 @@ def test_edit_is_declared_with_an_image_and_an_instruction() -> None:
         "image": (Option.attachment, True, None, None, False),
         "instruction": (Option.string, True, 1, MAX_PROMPT_CHARS, False),
     }
-    # Not declared: the tree's defaults (a server install) apply, unlike /imagine.
-    assert installs(command) is None and contexts(command) is None
+    # Declared like /imagine (undeclared, Discord would apply the app's own install settings).
+    assert installs(command) == (True, True)
+    assert contexts(command) == (True, True, True)
 
 
 async def test_the_upload_and_instruction_go_to_the_edit_flow(
