@@ -178,11 +178,19 @@ class SubmitGate:
 
     def __init__(self) -> None:
         self._open = asyncio.Event()
+        self._arrived = asyncio.Condition()
         self.held = 0  # submits that reached the mock and wait for their answer
 
     async def hold(self) -> None:
-        self.held += 1
+        async with self._arrived:
+            self.held += 1
+            self._arrived.notify_all()
         await self._open.wait()
+
+    async def wait_held(self, count: int) -> None:
+        """Until `count` submits in all have reached the mock and wait for their answer."""
+        async with self._arrived:
+            await self._arrived.wait_for(lambda: self.held >= count)
 
     def release(self) -> None:
         self._open.set()

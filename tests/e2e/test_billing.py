@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import make_url
@@ -32,13 +32,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 PER_WINDOW = 5
 NEVER_FINISH = "[mock:never-finish]"
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    """Wait for a condition on the mock Novita (which tells nobody when it changes)."""
-    async with asyncio.timeout(within):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def quota_text(stack: LocalStack, member: FakeMember) -> str:
@@ -71,7 +64,7 @@ async def test_a_cancel_while_the_submit_is_at_novita_counts_for_the_member_and_
         gate = stack.mock.faults.hold_submits()
         try:
             interaction = await stack.imagine(stack.alice, "a free image, I hope", "512*512")
-            await until(lambda: gate.held >= 1)
+            await asyncio.wait_for(gate.wait_held(1), 10)
             assert len(stack.mock.tasks) == 1  # Novita created the task: it bills it
             said = await cancel(stack, interaction, stack.alice)
             assert ui.CANCELLED_COUNTS_TEXT in said  # "Already sent: this one counts."
@@ -97,7 +90,7 @@ async def test_many_cancels_after_submit_cost_the_member_like_any_image(
         try:
             for n in range(2):
                 interaction = await stack.imagine(stack.alice, f"free {n}", "512*512")
-                await until(lambda n=n: gate.held > n)  # type: ignore[misc]
+                await asyncio.wait_for(gate.wait_held(n + 1), 10)
                 await cancel(stack, interaction, stack.alice)
             await stack.bot.generation.jobs.wait_idle()
             third = await stack.imagine(stack.alice, "free 2", "512*512")
