@@ -250,8 +250,8 @@ class DiscordJobDisplay:
             log.warning("job %s failed: %s", self.job_id, error)
         await self._show(to_embed(ui.failure_card(self.view, friendly)))
 
-    async def cancelled(self, by_name: str) -> None:
-        await self._show(to_embed(ui.cancelled_card(self.view, by_name)))
+    async def cancelled(self, by_name: str, *, counted: bool) -> None:
+        await self._show(to_embed(ui.cancelled_card(self.view, by_name, counted=counted)))
 
     async def restarting(self) -> None:
         await self._show(to_embed(ui.restarting_card(self.view)))

@@ -37,8 +37,9 @@ class JobDisplay(Protocol):
     async def failed(self, error: Exception) -> None:
         """The job failed (refused upstream, timed out, a bug)."""
 
-    async def cancelled(self, by_name: str) -> None:
-        """A member pressed Cancel."""
+    async def cancelled(self, by_name: str, *, counted: bool) -> None:
+        """A member pressed Cancel; `counted`: its submit had already been sent, so it counts
+        (Novita bills it) — before that a cancel refunds it."""
 
     async def restarting(self) -> None:
         """The process is stopping; the job stays journaled and follows after the restart."""
@@ -47,7 +48,8 @@ class JobDisplay(Protocol):
         """The process is stopping and the job cannot be taken back (not journaled)."""
 
     async def stopped_by_restart(self) -> None:
-        """Taken back after a restart but not resumable: stopped, not counted."""
+        """Taken back after a restart but not resumable: stopped, not counted against the
+        member."""
 
 
 class DisplayRebuilder(Protocol):
@@ -83,6 +85,8 @@ class ActiveJob:
     cancelled_by: str | None = None
     finishing: bool = False  # past the point of no return: recording its outcome
     delivering: bool = False  # the result is being posted: shutdown lets it finish
+    posted: bool = False  # the display showed the result: nothing may show over it
+    submit_sent: bool = False  # a submit request left for Novita: it may bill it from here
     journaled: bool = False  # the journal has it: a restart can take it back
     resumed: JournalEntry | None = None  # taken back from the journal after a restart
     edit: EditJob | None = None  # an edit runs Qwen-Image-Edit on this input instead of txt2img

@@ -5,18 +5,26 @@ and record how it ended — shown to the member through a `JobDisplay` the front
 shutdown work):
 
 1. its journal row is written (`bot.storage.repositories.journal`), so a restart can take it
-   back; the job runs on even if the database does not take it in time;
+   back;
 2. it waits for an upstream slot (the fair queue), showing its place in line; then it is marked
    "submitting" (from here a restart never submits it again) and sent to Novita (a txt2img, or
-   an edit through `EditRunner`); the task id is recorded once Novita has it;
+   an edit through `EditRunner`); the task id is recorded once Novita has it. No job is sent
+   before its mark is durable: a journal that cannot be written stops it, refunded;
 3. the image is downloaded outside the slot, under a bound on how many jobs hold image bytes at
-   once (`IMAGES_IN_FLIGHT`), and handed to the display the moment it is there;
+   once (`IMAGES_IN_FLIGHT`), and handed to the display the moment it is there; once posted,
+   the "delivered" mark is the first thing written, so a restart never posts it again;
 4. its end is recorded through the write outbox (retried until the database takes it) in the
    same transaction that deletes its journal row.
 
+What it counts as follows what Novita bills: from the moment its submit request leaves
+(`SUBMIT_SENT`), a job counts in spend whatever happens after, and a Cancel counts against its
+member too; a failure not the member's doing is refunded to them but stays in spend
+(`billed`), unless Novita refused the submit or reported the task FAILED (assumed unbilled).
+
 A job taken back after a restart (`launch` with `job.resumed`) is polled again, never submitted
 twice. On shutdown a running job is left in the journal and its member told the image follows
-after the restart; a job that cannot be taken back is refunded (`stop_unresumable`).
+after the restart; a job that cannot be taken back is refunded to its member
+(`stop_unresumable`), and counted in spend if its submit may have reached Novita.
 """
 
 from __future__ import annotations
@@ -36,9 +44,14 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.fair_queue import JobSlots
 from bot.jobs.model import JobKind, JobOutcome, JobRequest, JobStage, JobStatus, shard_of
 from bot.jobs.progress import ProgressUpdate
-from bot.novita.errors import NovitaError
+from bot.novita.client import SUBMIT_SENT
+from bot.novita.errors import ConnectionFailedError, NovitaError, TaskFailedError, TaskStoppedError
 from bot.observability.metrics import BotMetrics
-from bot.storage.reliability.journal_writes import JournalWrites, SubmittedTasks
+from bot.storage.reliability.journal_writes import (
+    JournalUnavailableError,
+    JournalWrites,
+    SubmittedTasks,
+)
 from bot.storage.reliability.outage import OutageLog
 from bot.storage.reliability.outbox import WriteOutbox
 from bot.storage.repositories.journal import JobJournal, JournalEntry
@@ -49,13 +62,32 @@ log = logging.getLogger(__name__)
 SHUTDOWN_EDIT_TIMEOUT: Final = 5.0
 # A job posting its result when shutdown starts gets this long to finish (not cut halfway).
 DELIVERY_GRACE: Final = 10.0
-# Journal writes on a job's way (best effort: a stalled database must not stall the job).
+# Journal writes on a job's way: a database that has not taken one by then is taken as down
+# (before a submit the job stops; after, it runs on and its end waits in the outbox).
 JOURNAL_WRITE_TIMEOUT: Final = 5.0
 # How long a finished job waits for its end to be recorded before leaving it to the outbox.
 FINISH_WAIT: Final = 5.0
 # Downloads and uploads at once: enough to keep two cores and the network busy, few enough that
 # ~0.4–0.8 MB images (and the copies an upload makes) stay well inside 200 MB.
 IMAGES_IN_FLIGHT: Final = 24
+
+
+def novita_may_bill(task_id: str | None, submit_sent: bool, error: BaseException | None) -> bool:
+    """Whether Novita has (or may have) billed a job that ended with `error` (None: none).
+
+    From the moment its submit request left, a job may be billed: Novita may have created the
+    task even if its answer never came back. Not billed: a submit never sent, one Novita
+    answered with a refusal (no task), or a task Novita reported FAILED (assumed unbilled).
+    """
+    if isinstance(error, TaskFailedError) and not isinstance(error, TaskStoppedError):
+        return False
+    if task_id is not None:
+        return True
+    if not submit_sent or isinstance(error, ConnectionFailedError):
+        return False
+    refused = isinstance(error, NovitaError) and error.status is not None and not (
+        200 <= error.status < 300)
+    return not refused
 
 
 @dataclass(frozen=True)
@@ -193,12 +225,19 @@ class JobLifecycle:
         async def on_position(position: int) -> None:
             await display.progress(self.waiting_update(job, position))
 
+        known_task: str | None = None  # Novita's task id, once it has been seen
+
         async def on_submitted(task_id: str) -> None:
             # Novita has the task (queued in order, so it lands before the job's end).
+            nonlocal known_task
+            known_task = task_id
             use.submitted.add(job.job_id, task_id)
 
+        def submit_sent() -> None:
+            job.submit_sent = True
+
         outcome: JobOutcome = JobStatus.FAILED
-        task_id: str | None = None
+        error: BaseException | None = None
         left_for_restart = False
         try:
             if record is not None:
@@ -208,7 +247,7 @@ class JobLifecycle:
             # under a burst the display's budget is better spent on queue positions.
             if resumed is not None and resumed.task_id is not None:
                 # Novita has had it since before the restart: poll it again, never resubmit.
-                task_id = resumed.task_id
+                known_task = resumed.task_id
                 ready = await use.engine.resume_until_ready(
                     resumed.task_id, request.size, started_ago=self._age(job),
                     on_progress=display.progress,
@@ -217,10 +256,8 @@ class JobLifecycle:
             else:
                 async with use.slots.slot(request.user_id, on_position):
                     use.metrics.queue_wait(self._age(job))
-                    if job.journaled:  # from here a submit may be on its way: never repeat it
-                        await self._journal_write(
-                            f"journal job {job.job_id}",
-                            use.journal_writes.mark_submitting(job.job_id))
+                    await self._mark_submitting(job)
+                    SUBMIT_SENT.set(submit_sent)  # this task's own context: this job only
                     if job.edit is not None:
                         ready = await use.edits.run_until_ready(
                             job.edit, display.progress, on_submitted=on_submitted)
@@ -231,7 +268,7 @@ class JobLifecycle:
                         )
             # The slot caps tasks at Novita; the download needs none, so a slow image host never
             # keeps another member's submit waiting.
-            task_id = ready.task_id
+            known_task = ready.task_id
             # Image bytes live from download to upload: only a few jobs hold them at once, so a
             # thousand jobs finishing together never hold a thousand images.
             async with self._image_holders:
@@ -241,7 +278,16 @@ class JobLifecycle:
                 job.delivering = True
                 outcome = await display.deliver(result)
                 del result
+            # Shown: nothing may show over it now (no Cancel, no "restarting"), and the first
+            # write is the mark that keeps a restart from posting it again.
+            job.posted = job.finishing = True
+            if outcome is JobStatus.SUCCEEDED and job.journaled:
+                await self._journal_write(
+                    f"mark job {job.job_id} delivered",
+                    use.journal_writes.mark_delivered(job.job_id))
         except asyncio.CancelledError:
+            if job.posted:  # shutdown while its delivery is recorded: its end still is
+                raise
             outcome = JobStatus.CANCELLED
             await display.end_progress()  # no progress may land after the final word
             if job.cancelled_by is None:  # the process is shutting down
@@ -257,28 +303,49 @@ class JobLifecycle:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(last_word(), SHUTDOWN_EDIT_TIMEOUT)
                 raise
-            await display.cancelled(job.cancelled_by)
+            # Sent is sent: Novita bills it, so it counts; before that a cancel refunds.
+            counted = novita_may_bill(known_task, job.submit_sent, None)
+            await display.cancelled(job.cancelled_by, counted=counted)
         except Exception as exc:
+            error = exc
             await display.end_progress()
             await display.failed(exc)
-            # Refused before submission or failed upstream: it does not count against the user.
-            outcome = JobStatus.FAILED
-            task_id = (exc.task_id if isinstance(exc, NovitaError) else None) or task_id
+            # Refused, failed upstream or lost on the way: it does not count against the user
+            # (whether it counts in spend is what Novita bills, below).
+            outcome = JobStatus.REFUNDED if isinstance(exc, JournalUnavailableError) else (
+                JobStatus.FAILED)
+            known_task = (exc.task_id if isinstance(exc, NovitaError) else None) or known_task
         finally:
             job.finishing = True
             seconds = self._age(job)
             if left_for_restart:
-                log.info("job left for the next start id=%s task=%s", job.job_id, task_id)
+                log.info("job left for the next start id=%s task=%s", job.job_id, known_task)
                 self.jobs.remove(job.job_id)
             else:
-                await self._conclude(job, outcome, task_id, seconds)
+                billed = novita_may_bill(known_task, job.submit_sent, error)
+                await self._conclude(job, outcome, known_task, seconds, billed=billed)
+
+    async def _mark_submitting(self, job: ActiveJob) -> None:
+        """The "submitting" mark, durable before anything is sent (else a restart could send it
+        again): raises `JournalUnavailableError` when it did not land in time. A journal row
+        that landed late is marked all the same."""
+        marked = await self._journal_write(
+            f"journal job {job.job_id}", self.collaborators.journal_writes.mark_submitting(
+                job.job_id))
+        if not marked:
+            log.warning("job %s stopped before submitting: the journal could not be written",
+                        job.job_id)
+            raise JournalUnavailableError(f"job {job.job_id}: no durable submitting mark")
+        job.journaled = True
 
     async def _conclude(
-        self, job: ActiveJob, outcome: JobOutcome, task_id: str | None, seconds: float
+        self, job: ActiveJob, outcome: JobOutcome, task_id: str | None, seconds: float, *,
+        billed: bool,
     ) -> None:
         request = job.request
         log.info(
-            "job finish id=%s task=%s guild=%s user=%s size=%s duration=%.1fs outcome=%s",
+            "job finish id=%s task=%s guild=%s user=%s size=%s duration=%.1fs outcome=%s "
+            "billed=%s",
             job.job_id,
             task_id,
             request.guild_id,
@@ -286,32 +353,36 @@ class JobLifecycle:
             request.size.wire,
             seconds,
             outcome.value,
+            billed,
         )
         self.collaborators.metrics.job_finished(outcome.value, seconds)
         # Recorded through the outbox: retried until the database takes it, even if a
         # shutdown cancels us meanwhile (the journal row stays until it lands).
-        landed = self._record_outcome(job, outcome, task_id, {"total": seconds})
+        landed = self._record_outcome(job, outcome, task_id, {"total": seconds}, billed=billed)
         try:
             await asyncio.wait({landed}, timeout=FINISH_WAIT)
         finally:
             self.jobs.remove(job.job_id)
 
     async def _stop(self, job: ActiveJob, why: str) -> None:
-        log.warning("job %s cannot be taken back after the restart: %s; refunded", job.job_id,
-                    why)
+        # Past "waiting" its submit may have reached Novita: refunded to the member (not their
+        # doing), but counted in spend.
+        billed = job.resumed is not None and job.resumed.state is not JobStage.WAITING
+        log.warning("job %s cannot be taken back after the restart: %s; refunded (billed=%s)",
+                    job.job_id, why, billed)
         await job.display.stopped_by_restart()
-        landed = self._record_outcome(job, JobStatus.REFUNDED, None, None, error=why)
+        landed = self._record_outcome(
+            job, JobStatus.REFUNDED, None, None, error=why, billed=billed)
         await asyncio.wait({landed}, timeout=FINISH_WAIT)
 
     async def _journal_write(self, doing: str, write: Awaitable[object]) -> bool:
-        """A best-effort journal write on the job's way; False (logged once per outage) if the
-        database did not take it in time. The job runs on either way."""
+        """A journal write on the job's way; False (logged once per outage) if the database did
+        not take it in time, or the write says it changed nothing (it returned False)."""
         try:
-            await asyncio.wait_for(write, JOURNAL_WRITE_TIMEOUT)
+            return await asyncio.wait_for(write, JOURNAL_WRITE_TIMEOUT) is not False
         except Exception as error:
             self.outage.failed(error, doing)
             return False
-        return True
 
     def _record_outcome(
         self,
@@ -320,10 +391,12 @@ class JobLifecycle:
         task_id: str | None,
         timings: dict[str, float] | None,
         error: str | None = None,
+        *,
+        billed: bool,
     ) -> asyncio.Future[bool]:
         journal = self.collaborators.journal
         return self.outbox.put(f"end of job {job.job_id}", lambda: journal.settle(
-            job.job_id, outcome, task_id=task_id, timings=timings, error=error))
+            job.job_id, outcome, task_id=task_id, timings=timings, error=error, billed=billed))
 
     # ---- shutdown ------------------------------------------------------------------------------
 

@@ -82,8 +82,9 @@ def shard_of(guild_id: int | None, shard_count: int) -> int:
 class JobStage(enum.StrEnum):
     """Where a job is in its life: one vocabulary for the journal, progress and the terminal.
 
-    The journal records the first three (a restart acts on them: `WAITING` may be submitted
-    again, `SUBMITTING` never, `SUBMITTED` is polled again); progress reports every stage.
+    The journal records `WAITING`, `SUBMITTING`, `SUBMITTED` and `DELIVERED` (a restart acts
+    on them: `WAITING` may be submitted again, `SUBMITTING` never, `SUBMITTED` is polled again,
+    `DELIVERED` is settled without touching Discord); progress reports the others too.
     Novita's own task statuses are `bot.novita.models.TaskStatus`, the wire type.
     """
 
@@ -93,6 +94,7 @@ class JobStage(enum.StrEnum):
     GENERATING = "generating"  # Novita reports PROCESSING (or a status it does not name)
     DOWNLOADING = "downloading"
     DONE = "done"
+    DELIVERED = "delivered"  # the result is posted: never posted again, only its end recorded
 
 
 @dataclass(frozen=True)

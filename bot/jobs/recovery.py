@@ -7,12 +7,16 @@ whoever started it (this process before a crash, or a dead process that ran the 
 * `submitted`: Novita has the task: polled again and delivered (never submitted twice);
 * `waiting`: it never reached Novita: run again under its original admission (same ledger row);
 * `submitting`: a submit may or may not have reached Novita: not repeated; the member is told
-  it was stopped by a restart and not counted, and the row is refunded.
+  it was stopped by a restart and not counted, and the row is refunded to them (but counted in
+  spend: Novita may bill it);
+* `delivered`: the result was posted before the process stopped: settled as succeeded without
+  touching Discord (never posted twice, never overwritten).
 
 Each job taken back gets its display rebuilt from its journal row (`DisplayRebuilder`: the
 Discord edge answers through the stored interaction token while it is valid, else posts late).
 Finally the sweep settles ledger rows still reserved or submitted that no journal row covers
-(nobody can deliver them), so every member's quota is exact again.
+(nobody can deliver them; a submitted one stays in spend), so every member's quota is exact
+again.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class JobRecovery:
         self._started = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.taken_back: list[int] = []  # job ids, for tests and the log
+        self.settled_delivered: list[int] = []  # posted before the stop: only their end recorded
         self.settled_by_sweep: list[int] = []
         self.done = asyncio.Event()  # the start-up take-back and sweep have run
 
@@ -166,6 +171,9 @@ class JobRecovery:
                 continue  # running here
             if shard_of(entry.guild_id, count) not in mine:
                 continue  # another process's shard: it takes its own jobs back
+            if entry.state is JobStage.DELIVERED:
+                await self._settle_delivered(entry)
+                continue
             expired = entry.interaction_at is not None and (
                 self._clock() - entry.interaction_at > self.displays.token_lifetime)
             # A token past its lifetime is of no use: it leaves the database now.
@@ -177,6 +185,13 @@ class JobRecovery:
         if taken:
             log.info("took back %d unfinished jobs after a restart: %s", len(taken), taken)
         return taken
+
+    async def _settle_delivered(self, entry: JournalEntry) -> None:
+        """Its result is on Discord already: record its end, and leave Discord alone."""
+        await self.journal.settle(entry.job_id, JobStatus.SUCCEEDED, task_id=entry.task_id)
+        self.settled_delivered.append(entry.job_id)
+        log.info("job %s was delivered before the restart: settled, not posted again",
+                 entry.job_id)
 
     def _resume(self, entry: JournalEntry, stored: LedgerEntry | None) -> None:
         started_at = stored.created_at if stored is not None else (
@@ -221,8 +236,12 @@ class JobRecovery:
         cutoff = self._clock() - dt.timedelta(seconds=grace)
         lost = await self.journal.unjournaled_active(cutoff)
         for job_id in lost:
+            stored = await self.ledger.get(job_id)
+            # Novita had a submitted one: refunded to the member, but it stays in spend.
+            at_novita = stored is not None and stored.status is JobStatus.SUBMITTED
             await self.journal.settle(
-                job_id, JobStatus.FAILED, error="lost: the process stopped before journaling it"
+                job_id, JobStatus.FAILED, error="lost: the process stopped before journaling it",
+                billed=at_novita,
             )
         if lost:
             log.warning("settled %d ledger rows no process holds (refunded): %s", len(lost), lost)

@@ -27,6 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
@@ -77,6 +78,11 @@ log = logging.getLogger("bot.novita")
 SUBMIT_PATH: Final = "/v3/async/qwen-image-txt2img"
 TASK_RESULT_PATH: Final = "/v3/async/task-result"
 USER_AGENT: Final = f"imagine-bot/0.1 (+discord bot; aiohttp/{aiohttp.__version__})"
+
+# Told the moment a submit request leaves (past the local rate limit): from then on Novita may
+# have the task, answered or not, so a cancel counts. Set by whoever runs a job, in the job's own
+# asyncio task (a context variable, so every wrapper of the client passes it on untouched).
+SUBMIT_SENT: ContextVar[Callable[[], None] | None] = ContextVar("submit_sent", default=None)
 
 MAX_API_BODY_BYTES: Final = 4 * 1024 * 1024  # task-result replies are a few KiB
 DOWNLOAD_CHUNK_BYTES: Final = 64 * 1024
@@ -314,6 +320,8 @@ class NovitaClient:
         async def attempt() -> str:
             self.stats.submit_wait_seconds += await self.submit_limiter.acquire()
             self.stats.submits += 1
+            if (sent := SUBMIT_SENT.get()) is not None:
+                sent()
             try:
                 status, headers, raw = await self._call_novita(
                     "POST", path, operation=operation, json_body=body

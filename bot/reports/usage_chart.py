@@ -40,7 +40,7 @@ OUTCOME_GROUPS: Final[tuple[tuple[str, str, frozenset[JobStatus]], ...]] = (
     ("done", "#009E73", frozenset({JobStatus.SUCCEEDED})),
     ("cancelled (billed)", "#E69F00", frozenset({JobStatus.CANCELLED})),
     ("running", "#56B4E9", frozenset({JobStatus.RESERVED, JobStatus.SUBMITTED})),
-    ("failed (not billed)", "#D55E00", frozenset({JobStatus.FAILED})),
+    ("failed (not counted)", "#D55E00", frozenset({JobStatus.FAILED})),
     ("stopped early (not billed)", "#999999", frozenset({JobStatus.REFUNDED})),
 )
 SPEND_COLOUR: Final = "#7C5CFF"  # the bot's brand colour

@@ -100,6 +100,8 @@ usage_ledger = Table(
     Column("finished_at", UtcTimestamp),
     Column("result_channel_id", BigInteger),  # where the image was posted (V4)
     Column("result_message_id", BigInteger),  # NULL: no image, or the message was deleted
+    # Novita has (or may have) billed it: counts in spend whatever its status (V11).
+    Column("billed", Boolean, nullable=False, server_default=false()),
 )
 
 durations = Table(
@@ -150,6 +152,7 @@ usage_daily = Table(
     Column("jobs", Integer, nullable=False),
     Column("images", Integer, nullable=False),
     Column("cost_microusd", BigInteger, nullable=False),
+    Column("spent_microusd", BigInteger, nullable=False, server_default="0"),  # V11
 )
 
 bot_state = Table(

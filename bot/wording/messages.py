@@ -19,6 +19,7 @@ from bot.imaging import (
     SizeProblem,
 )
 from bot.novita import errors as novita
+from bot.storage.reliability.journal_writes import JournalUnavailableError
 from bot.uploads import InvalidUploadError, UploadProblem
 
 _SIZE_PROBLEMS: Final = {
@@ -26,6 +27,10 @@ _SIZE_PROBLEMS: Final = {
     SizeProblem.NOT_WIDTH_BY_HEIGHT: "write it as width*height, for example 1024*1536",
 }
 DATABASE_UNAVAILABLE = "The bot's database is unavailable, try again in a minute."
+JOURNAL_UNAVAILABLE: Final = (
+    "The bot's database is unavailable, so this was stopped before it was sent (it doesn't "
+    "count). Please try again in a minute."
+)
 MISCONFIGURED = "The bot's image service is misconfigured. Please tell a server admin."
 
 
@@ -65,6 +70,8 @@ def describe_error(exc: BaseException) -> str | None:
     match exc:
         case InvalidUploadError():
             return describe_upload(exc)
+        case JournalUnavailableError():
+            return JOURNAL_UNAVAILABLE
         case InvalidSizeError():
             return f"That size doesn't work: {_SIZE_PROBLEMS[exc.problem]}."
         case InvalidPromptError() if exc.problem is PromptProblem.TOO_LONG:

@@ -182,11 +182,16 @@ def failure_card(job: JobView | None, reason: str, *, title: str = FAILURE_TITLE
     )
 
 
-def cancelled_card(job: JobView, by_name: str) -> Card:
+CANCELLED_COUNTS_TEXT: Final = "Already sent: this one counts."
+CANCELLED_REFUNDED_TEXT: Final = "Not sent yet: this one doesn't count."
+
+
+def cancelled_card(job: JobView, by_name: str, *, counted: bool) -> Card:
+    """`counted`: the request had already gone to the image service, which bills it."""
     return failure_card(
         job,
         f"Cancelled by {escape_markdown(by_name)}. "
-        "(If the image service had already started, the job may still be billed.)",
+        f"{CANCELLED_COUNTS_TEXT if counted else CANCELLED_REFUNDED_TEXT}",
         title=CANCELLED_TITLE,
     )
 

@@ -30,6 +30,7 @@ illegal prompt) applies every time and a transient one once.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import re
 from collections.abc import Iterable
@@ -171,8 +172,39 @@ def parse_markers(prompt: str) -> list[Marker]:
     return markers
 
 
+class SubmitGate:
+    """Holds every submit's answer once its task is created: Novita has the task (and bills
+    it) while the bot still waits for the task id, until `release()`."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._arrived = asyncio.Condition()
+        self.held = 0  # submits that reached the mock and wait for their answer
+
+    async def hold(self) -> None:
+        async with self._arrived:
+            self.held += 1
+            self._arrived.notify_all()
+        await self._open.wait()
+
+    async def wait_held(self, count: int) -> None:
+        """Until `count` submits in all have reached the mock and wait for their answer."""
+        async with self._arrived:
+            await self._arrived.wait_for(lambda: self.held >= count)
+
+    def release(self) -> None:
+        self._open.set()
+
+
 class FaultBook:
     """The faults armed on a mock: request faults in injection order, task faults queued."""
+
+    submit_gate: SubmitGate | None = None  # `hold_submits()`: answers wait behind it
+
+    def hold_submits(self) -> SubmitGate:
+        """From now on each submit creates its task, then waits for `release()` to answer."""
+        self.submit_gate = SubmitGate()
+        return self.submit_gate
 
     def __init__(self) -> None:
         self._request_faults: list[RequestFault] = []

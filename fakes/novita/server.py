@@ -326,6 +326,8 @@ class MockNovita(Served):
         self._check_auth(request)
         prompt, width, height = await self._validated_body(request)
         task = self._accept_task(prompt, width, height)
+        if self.faults.submit_gate is not None:
+            await self.faults.submit_gate.hold()  # created and billed; the answer waits
         return web.json_response({"task_id": task.task_id})
 
     async def _submit_edit(self, request: web.Request) -> web.Response:

@@ -203,12 +203,14 @@ async def test_a_second_cancel_click_does_not_interrupt_the_first(
     cancelled = DiscordJobDisplay.cancelled
     second_clicks: list[FakeInteraction] = []
 
-    async def cancelled_after_a_second_click(display: DiscordJobDisplay, by_name: str) -> None:
+    async def cancelled_after_a_second_click(
+        display: DiscordJobDisplay, by_name: str, *, counted: bool
+    ) -> None:
         # The moderator clicks Cancel too, just as the job is about to say "Cancelled".
         if not second_clicks:
             second_clicks.append(await stack.fake.click(message, custom_id, stack.mod))
             await second_clicks[0].wait_acknowledged()
-        await cancelled(display, by_name)
+        await cancelled(display, by_name, counted=counted)
 
     monkeypatch.setattr(DiscordJobDisplay, "cancelled", cancelled_after_a_second_click)
     first = await stack.click(message, "Cancel", stack.alice)

@@ -23,6 +23,7 @@ from bot.clock import WallClock, utc_now
 from bot.storage.database import Database
 from bot.storage.reliability.outage import OutageLog, is_database_unavailable
 from bot.storage.repositories.ledger import ACTIVE
+from bot.storage.repositories.ledger_rows import in_spend
 from bot.storage.schema import usage_daily, usage_ledger
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class Retention:
         async with self._db.write(["retention"]) as conn:
             rows = (await conn.execute(
                 select(t.c.id, t.c.created_at, t.c.guild_id, t.c.user_id, t.c.status, t.c.waived,
-                       t.c.images, t.c.cost_microusd)
+                       t.c.images, t.c.cost_microusd, in_spend(t).label("in_spend"))
                 .where(t.c.created_at < horizon,
                        t.c.status.not_in(sorted(str(s) for s in ACTIVE)))
                 .order_by(t.c.id)
@@ -79,7 +80,7 @@ class Retention:
             if not rows:
                 return 0
             totals: dict[tuple[dt.datetime, int, int, str, bool], list[int]] = defaultdict(
-                lambda: [0, 0, 0])
+                lambda: [0, 0, 0, 0])
             for row in rows:
                 key = (start_of_day(row.created_at), int(row.guild_id), int(row.user_id),
                        str(row.status), bool(row.waived))
@@ -87,10 +88,13 @@ class Retention:
                 bucket[0] += 1
                 bucket[1] += int(row.images)
                 bucket[2] += int(row.cost_microusd)
-            for (day, guild_id, user_id, status, waived), (jobs, images, cost) in totals.items():
+                bucket[3] += int(row.cost_microusd) if row.in_spend else 0
+            for (day, guild_id, user_id, status, waived), (jobs, images, cost, spent) in (
+                totals.items()
+            ):
                 stmt = self._db.insert(usage_daily).values(
                     day=day, guild_id=guild_id, user_id=user_id, status=status, waived=waived,
-                    jobs=jobs, images=images, cost_microusd=cost,
+                    jobs=jobs, images=images, cost_microusd=cost, spent_microusd=spent,
                 )
                 await conn.execute(stmt.on_conflict_do_update(
                     index_elements=["day", "guild_id", "user_id", "status", "waived"],
@@ -99,6 +103,8 @@ class Retention:
                         "images": usage_daily.c.images + stmt.excluded.images,
                         "cost_microusd": usage_daily.c.cost_microusd
                         + stmt.excluded.cost_microusd,
+                        "spent_microusd": usage_daily.c.spent_microusd
+                        + stmt.excluded.spent_microusd,
                     },
                 ))
             await conn.execute(delete(t).where(t.c.id.in_([row.id for row in rows])))

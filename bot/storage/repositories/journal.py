@@ -9,8 +9,11 @@ The interaction token is a secret: it never appears in a repr or a log line, and
 database with the row when the job ends.
 
 States (`bot.jobs.model.JobStage`): `waiting` (admitted, not yet sent to Novita: safe to submit
-again), `submitting` (a submit may be on its way: never submitted twice, so such a job is refunded
-after a crash) and `submitted` (Novita has the task: resumed by polling it again).
+again), `submitting` (a submit may be on its way: never submitted twice, so such a job is stopped
+after a crash, refunded to its member but counted in spend), `submitted` (Novita has the task:
+resumed by polling it again) and `delivered` (the result is posted: a restart only records its
+end). A job is never submitted before its `submitting` mark is durable, and the `delivered` mark
+is the first write after its post.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, select, update
+from sqlalchemy import RowMapping, case, delete, select, update
 
 from bot.clock import WallClock, utc_now
 from bot.jobs.model import JobOutcome, JobStage
@@ -95,32 +98,50 @@ class JobJournal:
             )
         return bool(result.rowcount)
 
-    async def mark_submitting_many(self, job_ids: Sequence[int]) -> None:
+    async def mark_submitting_many(self, job_ids: Sequence[int]) -> set[int]:
         """From here a submit may be on its way (a restart polls or reports, never resubmits);
-        one statement for every job that reached this point meanwhile."""
+        one statement for every job that reached this point meanwhile. Returns the jobs now
+        marked: one missing has no journal row (its record never landed) and must not be sent."""
+        if not job_ids:
+            return set()
+        async with self._db.write() as conn:
+            marked = await conn.execute(
+                update(job_journal)
+                .where(job_journal.c.job_id.in_(set(job_ids)),
+                       job_journal.c.state == str(JobStage.WAITING))
+                .values(state=str(JobStage.SUBMITTING), updated_at=self._clock())
+                .returning(job_journal.c.job_id)
+            )
+            return {int(job_id) for (job_id,) in marked}
+
+    async def mark_delivered_many(self, job_ids: Sequence[int]) -> None:
+        """These jobs' results are posted: a restart records their end and never posts again."""
         if not job_ids:
             return
         async with self._db.write() as conn:
             await conn.execute(
                 update(job_journal)
                 .where(job_journal.c.job_id.in_(set(job_ids)))
-                .values(state=str(JobStage.SUBMITTING), updated_at=self._clock())
+                .values(state=str(JobStage.DELIVERED), updated_at=self._clock())
             )
 
     async def mark_submitted_many(self, tasks: Sequence[tuple[int, str]]) -> None:
         """Novita has these jobs' tasks: record each in the journal and the ledger, all in one
         transaction (safe to repeat: the ledger moves only from `reserved`, and a settled job
-        has no journal row)."""
+        has no journal row; a `delivered` mark that landed first stays)."""
         if not tasks:
             return
         now = self._clock()
+        delivered = str(JobStage.DELIVERED)
+        state = case((job_journal.c.state == delivered, delivered),
+                     else_=str(JobStage.SUBMITTED))
         async with self._db.write() as conn:
             for job_id, task_id in tasks:
                 await self._ledger.mark_submitted_in(conn, job_id, task_id)
                 await conn.execute(
                     update(job_journal)
                     .where(job_journal.c.job_id == job_id)
-                    .values(task_id=task_id, state=str(JobStage.SUBMITTED), updated_at=now)
+                    .values(task_id=task_id, state=state, updated_at=now)
                 )
 
     async def settle(
@@ -131,14 +152,17 @@ class JobJournal:
         task_id: str | None = None,
         error: str | None = None,
         timings: Mapping[str, float] | None = None,
+        billed: bool = False,
     ) -> bool:
         """Record how the job ended and forget its journal row, in one transaction.
 
-        Returns whether the ledger row changed (False: it was already closed). Safe to repeat.
+        `billed`: its submit was sent, so it counts in spend (`UsageLedger.finish`). Returns
+        whether the ledger row changed (False: it was already closed). Safe to repeat.
         """
         async with self._db.write() as conn:
             changed = await self._ledger.finish_in(
-                conn, job_id, outcome, task_id=task_id, error=error, timings=timings
+                conn, job_id, outcome, task_id=task_id, error=error, timings=timings,
+                billed=billed,
             )
             await conn.execute(delete(job_journal).where(job_journal.c.job_id == job_id))
         return changed

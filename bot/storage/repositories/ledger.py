@@ -9,9 +9,14 @@ across processes sharing the database. A row's status says whether it counts:
         └──▶ refunded                              not counted (never reached Novita)
 
 A finished job's status is its outcome (`JobOutcome`): the caller says how the job ended, and
-`finish` stores it, turning `cancelled` into `refunded` for a job that never reached Novita.
-`waived` rows (a moderator reset someone's quota) stop counting against limits but still count
-as money spent.
+`finish` stores it, turning `cancelled` into `refunded` for a job that never reached Novita
+(unless the caller says its submit was sent: `billed`).
+
+Spend is what Novita bills, which is not always what counts against a member: `billed` rows
+(the submit was sent, whatever happened after: a timeout, a failed download or upload, a submit
+in doubt after a restart) count in spend and spend caps even when failed or refunded to their
+member (`in_spend`). A task Novita reports FAILED is assumed unbilled. `waived` rows (a
+moderator reset someone's quota) stop counting against limits but still count as money spent.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from bot.storage.repositories.ledger_rows import (
     day_number,
     day_of,
     entry_from_row,
+    in_spend,
     member_usage,
 )
 from bot.storage.schema import usage_daily, usage_ledger
@@ -125,7 +131,8 @@ class UsageLedger:
         t = usage_ledger
         is_active = and_(t.c.status.in_(ACTIVE_VALUES), t.c.created_at > bounds.active_since)
         is_today = t.c.created_at >= bounds.day_start
-        counts_limits = and_(is_today, t.c.waived.is_(False))
+        counted = t.c.status.in_(COUNTED_VALUES)
+        counts_limits = and_(is_today, counted, t.c.waived.is_(False))
         rows = await conn.execute(
             select(
                 t.c.guild_id,
@@ -135,7 +142,7 @@ class UsageLedger:
             )
             .where(
                 t.c.guild_id.in_(sorted(set(guild_ids))),
-                t.c.status.in_(COUNTED_VALUES),
+                in_spend(t),
                 t.c.created_at >= min(bounds.day_start, bounds.active_since),
             )
             .group_by(t.c.guild_id)
@@ -146,7 +153,7 @@ class UsageLedger:
         }
 
     async def bot_spent(self, conn: AsyncConnection, day_start: dt.datetime) -> int:
-        """Spend on counted jobs of the whole bot since `day_start`, in the caller's transaction."""
+        """Spend (`in_spend`) of the whole bot since `day_start`, in the caller's transaction."""
         return await self._spent(conn, day_start, None)
 
     async def insert(
@@ -243,14 +250,18 @@ class UsageLedger:
         task_id: str | None = None,
         error: str | None = None,
         timings: Mapping[str, float] | None = None,
+        billed: bool = False,
     ) -> bool:
         """Close an active row with how the job ended; False if it was already closed.
 
-        `cancelled` on a row that never reached Novita becomes `refunded`.
+        `billed`: its submit was sent (answered or not), so Novita may bill it: it counts in
+        spend whatever the outcome. `cancelled` on a row that never reached Novita (no task
+        recorded, not `billed`) becomes `refunded`.
         """
         async with self._db.write() as conn:
             return await self.finish_in(
-                conn, job_id, outcome, task_id=task_id, error=error, timings=timings
+                conn, job_id, outcome, task_id=task_id, error=error, timings=timings,
+                billed=billed,
             )
 
     async def finish_in(
@@ -262,11 +273,14 @@ class UsageLedger:
         task_id: str | None = None,
         error: str | None = None,
         timings: Mapping[str, float] | None = None,
+        billed: bool = False,
     ) -> bool:
         """`finish` inside the caller's transaction (the journal forgets the job beside it)."""
         if outcome in ACTIVE:
             raise ValueError(f"{outcome} is not how a job ends")
         values: dict[str, Any] = {"finished_at": self._clock()}
+        if billed or outcome is JobStatus.SUCCEEDED:
+            values["billed"] = True
         if task_id is not None:
             values["task_id"] = task_id
         if error is not None:
@@ -274,11 +288,11 @@ class UsageLedger:
         if timings is not None:
             values["timings"] = json.dumps(dict(timings), sort_keys=True)
         if outcome is JobStatus.CANCELLED:
-            if await self._transition(
+            if not billed and await self._transition(
                 conn, job_id, {JobStatus.RESERVED}, JobStatus.REFUNDED, **values
             ):
                 return True
-            return await self._transition(conn, job_id, {JobStatus.SUBMITTED}, outcome, **values)
+            values["billed"] = True  # Novita has the task, or may have: it bills it
         return await self._transition(conn, job_id, ACTIVE, outcome, **values)
 
     async def refund(self, job_id: int, *, error: str | None = None) -> bool:
@@ -370,7 +384,7 @@ class UsageLedger:
         return HistoryPage(entries, int(total), offset, limit)
 
     async def spent_microusd(self, since: dt.datetime, guild_id: int | None = None) -> int:
-        """Estimated spend on counted jobs since `since` (one guild, or the whole bot)."""
+        """Estimated spend (`in_spend`) since `since` (one guild, or the whole bot)."""
         async with self._db.read() as conn:
             return await self._spent(conn, since, guild_id)
 
@@ -395,10 +409,10 @@ class UsageLedger:
                 by_status[str(status)] = by_status.get(str(status), 0) + int(n or 0)
             counted = and_(*where, t.c.status.in_(COUNTED_VALUES))
             counted_rolled = and_(*rolled, d.c.status.in_(COUNTED_VALUES))
-            images, spent = await _sums(conn, t, counted, "images", "cost_microusd")
-            old_images, old_spent = await _sums(
-                conn, d, counted_rolled, "images", "cost_microusd"
-            )
+            (images,) = await _sums(conn, t, counted, "images")
+            (spent,) = await _sums(conn, t, and_(*where, in_spend(t)), "cost_microusd")
+            (old_images,) = await _sums(conn, d, counted_rolled, "images")
+            (old_spent,) = await _sums(conn, d, and_(*rolled), "spent_microusd")
             members = union(
                 select(t.c.user_id).where(counted), select(d.c.user_id).where(counted_rolled)
             ).subquery()
@@ -443,7 +457,6 @@ class UsageLedger:
         t = usage_ledger
         start = first_day.astimezone(dt.UTC)
         end = start + dt.timedelta(days=days)
-        counted = t.c.status.in_(COUNTED_VALUES)
         async with self._db.read() as conn:
             day = day_number(t.c.created_at, start.timestamp(), conn.dialect.name)
             rows = await conn.execute(
@@ -451,7 +464,7 @@ class UsageLedger:
                     day.label("day"),
                     t.c.status,
                     func.coalesce(func.sum(t.c.images), 0),
-                    func.coalesce(func.sum(case((counted, t.c.cost_microusd), else_=0)), 0),
+                    func.coalesce(func.sum(case((in_spend(t), t.c.cost_microusd), else_=0)), 0),
                 )
                 .where(t.c.guild_id == guild_id, t.c.created_at >= start, t.c.created_at < end)
                 .group_by(day, t.c.status)
@@ -471,13 +484,13 @@ class UsageLedger:
     # --- internals -------------------------------------------------------------------------
     async def _spent(self, conn: AsyncConnection, since: dt.datetime, guild_id: int | None) -> int:
         t, d = usage_ledger, usage_daily
-        where = [t.c.created_at >= since, t.c.status.in_(COUNTED_VALUES)]
-        rolled = [d.c.day >= day_of(since), d.c.status.in_(COUNTED_VALUES)]
+        where = [t.c.created_at >= since, in_spend(t)]
+        rolled = [d.c.day >= day_of(since)]
         if guild_id is not None:
             where.append(t.c.guild_id == guild_id)
             rolled.append(d.c.guild_id == guild_id)
         (total,) = await _sums(conn, t, and_(*where), "cost_microusd")
-        (old,) = await _sums(conn, d, and_(*rolled), "cost_microusd")
+        (old,) = await _sums(conn, d, and_(*rolled), "spent_microusd")
         return total + old
 
     async def _transition(

@@ -9,11 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from sqlalchemy import ColumnElement, Float, Integer, RowMapping, cast, func
+from sqlalchemy import ColumnElement, Float, Integer, RowMapping, Table, cast, func, or_
 
 from bot.jobs.model import JobStatus
 from bot.usage import MICRO, Usage
 
+# Counted against the member's limits (unless waived) and, always, in spend.
 COUNTED: Final = frozenset(
     {JobStatus.RESERVED, JobStatus.SUBMITTED, JobStatus.SUCCEEDED, JobStatus.CANCELLED}
 )
@@ -44,6 +45,12 @@ class LedgerEntry:
     finished_at: dt.datetime | None
     result_channel_id: int | None = None  # where the image was posted, while it still exists
     result_message_id: int | None = None
+    billed: bool = False  # Novita has (or may have) billed it, whether the member is charged
+
+    @property
+    def in_spend(self) -> bool:
+        """Whether it counts in spend figures and spend caps (what Novita bills)."""
+        return self.status in COUNTED or self.billed
 
     @property
     def cost_usd(self) -> float:
@@ -72,7 +79,7 @@ class DailyUsage:
 
     day: dt.date
     images_by_status: Mapping[JobStatus, int] = field(default_factory=dict)
-    spent_microusd: int = 0  # counted rows only, as every spend cap counts them
+    spent_microusd: int = 0  # what Novita billed (`in_spend`), as every spend cap counts it
 
     @property
     def spent_usd(self) -> float:
@@ -187,4 +194,11 @@ def entry_from_row(row: RowMapping) -> LedgerEntry:
         finished_at=row["finished_at"],
         result_channel_id=row["result_channel_id"],
         result_message_id=row["result_message_id"],
+        billed=bool(row["billed"]),
     )
+
+
+def in_spend(table: Table) -> ColumnElement[bool]:
+    """Ledger rows that count in spend: counted ones (reservations included) and every job
+    Novita has or may have billed, whether or not it counts against its member."""
+    return or_(table.c.status.in_(COUNTED_VALUES), table.c.billed.is_(True))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -13,7 +13,7 @@ from bot.imaging import ImageSize
 from bot.jobs.active import ReplyRecord
 from bot.jobs.edits import EditRunner
 from bot.jobs.engine import JobEngine, JobSettings
-from bot.jobs.fair_queue import UnboundedSlots
+from bot.jobs.fair_queue import JobSlots, UnboundedSlots
 from bot.jobs.lifecycle import JobCollaborators, JobLifecycle
 from bot.jobs.model import JobOutcome, JobRequest, JobStatus
 from bot.jobs.progress import JobResult, ProgressUpdate
@@ -44,6 +44,7 @@ class FakeDisplay:
     updates: list[ProgressUpdate] = field(default_factory=list)
     results: list[JobResult] = field(default_factory=list)
     errors: list[Exception] = field(default_factory=list)
+    cancel_counted: bool | None = None  # what the cancel said: counted or refunded
 
     async def progress(self, update: ProgressUpdate) -> None:
         self.updates.append(update)
@@ -60,8 +61,9 @@ class FakeDisplay:
         self.calls.append("failed")
         self.errors.append(error)
 
-    async def cancelled(self, by_name: str) -> None:
+    async def cancelled(self, by_name: str, *, counted: bool) -> None:
         self.calls.append(f"cancelled by {by_name}")
+        self.cancel_counted = counted
 
     async def restarting(self) -> None:
         self.calls.append("restarting")
@@ -83,6 +85,21 @@ class StalledClient(FakeClient):
         self.polled.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
+
+
+class HeldSlots:
+    """A fair queue whose every slot is taken: a job waits here until it is stopped."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+
+    @asynccontextmanager
+    async def slot(
+        self, user_id: int, on_position: Callable[[int], Awaitable[None]]
+    ) -> AsyncIterator[None]:
+        self.asked.set()
+        await asyncio.Event().wait()
+        yield
 
 
 @dataclass
@@ -110,7 +127,8 @@ class Harness:
 
 @asynccontextmanager
 async def lifecycle_over(
-    database: Database, client: FakeClient, clock: ManualClock, wall: WallClock = utc_now
+    database: Database, client: FakeClient, clock: ManualClock, wall: WallClock = utc_now,
+    slots: JobSlots | None = None,
 ) -> AsyncIterator[Harness]:
     """The real collaborators (journal, outbox, engine) over `database`, as composition wires
     them, with Novita faked on `clock` (and the date from `wall`)."""
@@ -120,7 +138,7 @@ async def lifecycle_over(
     engine = JobEngine(client, JobSettings(), clock=clock, sleep=clock.sleep)
     lifecycle = JobLifecycle(JobCollaborators.over(
         repositories.journal, WriteOutbox(), engine=engine, edits=EditRunner(engine, client),
-        slots=UnboundedSlots(), metrics=BotMetrics(), owner_id="this-process",
+        slots=slots or UnboundedSlots(), metrics=BotMetrics(), owner_id="this-process",
         shard_count=lambda: 1, clock=clock,
     ))
     try:

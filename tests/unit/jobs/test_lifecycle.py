@@ -20,6 +20,7 @@ from tests.unit.jobs.lifecycle_support import (
     REPLY,
     FakeDisplay,
     Harness,
+    HeldSlots,
     StalledClient,
     lifecycle_over,
 )
@@ -131,16 +132,18 @@ async def test_a_resumed_job_is_polled_again_never_resubmitted(database: Databas
 
 async def test_a_job_the_journal_missed_is_refunded_on_shutdown(database: Database) -> None:
     """Not journaled (the database did not take the row): nothing can take it back, so shutdown
-    says it was interrupted and refunds it."""
+    says it was interrupted and refunds it. (Such a job never gets past its "submitting" mark,
+    so shutdown finds it waiting for a slot.)"""
     clock = ManualClock()
     client = StalledClient(clock)
-    async with lifecycle_over(database, client, clock) as h:
+    slots = HeldSlots()
+    async with lifecycle_over(database, client, clock, slots=slots) as h:
         job_id, request = await h.admit()
         display = FakeDisplay()
         job = ActiveJob(job_id=job_id, request=request, display=display,
                         started_monotonic=clock())
         h.lifecycle.launch(job)  # no journal row to write
-        await client.polled.wait()
+        await slots.asked.wait()
         await h.lifecycle.stop_jobs()
 
         assert display.calls == ["end_progress", "interrupted"]

@@ -107,6 +107,40 @@ async def test_v10_renames_journaled_queued_jobs_to_waiting(db_target: DbTarget)
         await new.close()
 
 
+async def test_v11_backfills_billed_spend_by_the_rule_rows_were_counted_by(
+    db_target: DbTarget,
+) -> None:
+    """Succeeded and cancelled rows were billed; failed and refunded ones stay out of spend,
+    in the ledger and in the daily totals past retention."""
+    old = await db_target.connect(target_version=10)
+    try:
+        async with old.write() as conn:
+            for job_id, status in ((1, "succeeded"), (2, "cancelled"), (3, "failed"),
+                                   (4, "refunded")):
+                await conn.execute(text(
+                    "INSERT INTO usage_ledger (id, guild_id, channel_id, user_id, prompt, size, "
+                    f"status, created_at) VALUES ({job_id}, 1, 2, 3, 'p', '512*512', "
+                    f"'{status}', 0)"))
+                await conn.execute(text(
+                    "INSERT INTO usage_daily (day, guild_id, user_id, status, waived, jobs, "
+                    f"images, cost_microusd) VALUES (0, 1, {job_id}, '{status}', FALSE, 1, 1, "
+                    "20000)"))
+    finally:
+        await old.close()
+    new = await db_target.connect()
+    try:
+        async with new.read() as conn:
+            billed = (await conn.execute(text(
+                "SELECT id, billed FROM usage_ledger ORDER BY id"))).all()
+            spent = (await conn.execute(text(
+                "SELECT user_id, spent_microusd FROM usage_daily ORDER BY user_id"))).all()
+        assert [(row[0], bool(row[1])) for row in billed] == [
+            (1, True), (2, True), (3, False), (4, False)]
+        assert [tuple(row) for row in spent] == [(1, 20000), (2, 20000), (3, 0), (4, 0)]
+    finally:
+        await new.close()
+
+
 def _columns(conn: Connection) -> dict[str, set[str]]:
     inspector = inspect(conn)
     return {

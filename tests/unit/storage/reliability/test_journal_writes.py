@@ -23,9 +23,9 @@ class CountingJournal(JobJournal):
         self.transactions.append(f"record {len(entries)}")
         await super().record_many(entries)
 
-    async def mark_submitting_many(self, job_ids: Sequence[int]) -> None:
+    async def mark_submitting_many(self, job_ids: Sequence[int]) -> set[int]:
         self.transactions.append(f"submitting {len(job_ids)}")
-        await super().mark_submitting_many(job_ids)
+        return await super().mark_submitting_many(job_ids)
 
     async def mark_submitted_many(self, tasks: Sequence[tuple[int, str]]) -> None:
         self.transactions.append(f"submitted {len(tasks)}")

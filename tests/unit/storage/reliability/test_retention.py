@@ -53,3 +53,23 @@ async def test_retention_zero_keeps_everything(
     database: Database, utc_clock: ManualUtcClock
 ) -> None:
     assert await Retention(database, 0, utc_clock).roll_up() == 0
+
+
+async def test_rolled_up_spend_keeps_billed_failures_and_drops_unbilled_ones(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    ledger = UsageLedger(database, utc_clock)
+    old = utc_clock.now - dt.timedelta(days=120)
+    async with database.write() as conn:
+        ids = [await ledger.insert(
+            conn, guild_id=5, channel_id=6, user_id=1, prompt="p", size="512*512",
+            created_at=old, cost_microusd=20_000,
+        ) for _ in range(3)]
+    await ledger.finish(ids[0], JobStatus.FAILED, billed=True)  # accepted, then lost
+    await ledger.finish(ids[1], JobStatus.FAILED)  # Novita reported FAILED
+    await ledger.finish(ids[2], JobStatus.SUCCEEDED)
+    since = old - dt.timedelta(days=1)
+    assert await ledger.spent_microusd(since, 5) == 40_000
+    assert await Retention(database, 90, utc_clock).roll_up() == 3
+    assert await ledger.spent_microusd(since, 5) == 40_000  # same after the roll-up
+    assert (await ledger.summary(since, 5)).spent_microusd == 40_000

@@ -157,3 +157,65 @@ async def test_blank_prompt_keeps_the_row(database: Database, utc_clock: ManualU
     assert await ledger.blank_prompt(job_id)
     entry = await ledger.get(job_id)
     assert entry is not None and entry.prompt == "" and entry.counted
+
+
+async def test_billed_jobs_count_in_spend_whether_or_not_they_count_for_the_member(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    """Spend is what Novita bills; the member's count forgives what was not their doing."""
+    ledger = UsageLedger(database, utc_clock)
+    async with database.write() as conn:
+        (ok, in_flight_cancel, early_cancel, lost_after_accept, task_failed,
+         in_doubt, waived) = [await insert_job(ledger, conn, utc_clock()) for _ in range(7)]
+    await ledger.mark_submitted(ok, "t1")
+    assert await ledger.finish(ok, JobStatus.SUCCEEDED)
+    # Cancelled while the submit was in flight: no task id yet, but it was sent.
+    assert await ledger.finish(in_flight_cancel, JobStatus.CANCELLED, billed=True)
+    assert await ledger.finish(early_cancel, JobStatus.CANCELLED)  # never sent: refunded
+    await ledger.mark_submitted(lost_after_accept, "t2")
+    assert await ledger.finish(lost_after_accept, JobStatus.FAILED, billed=True)
+    await ledger.mark_submitted(task_failed, "t3")
+    assert await ledger.finish(task_failed, JobStatus.FAILED)  # Novita said FAILED: unbilled
+    assert await ledger.finish(in_doubt, JobStatus.REFUNDED, billed=True)
+    await ledger.mark_submitted(waived, "t4")
+    assert await ledger.finish(waived, JobStatus.SUCCEEDED)
+    assert await ledger.waive(1, 7, utc_clock() - dt.timedelta(minutes=1)) == 7
+
+    rows = {job: await ledger.get(job) for job in (ok, in_flight_cancel, early_cancel,
+                                                   lost_after_accept, task_failed, in_doubt)}
+    assert {job: (str(e.status), e.billed, e.in_spend) for job, e in rows.items() if e} == {
+        ok: ("succeeded", True, True),
+        in_flight_cancel: ("cancelled", True, True),
+        early_cancel: ("refunded", False, False),
+        lost_after_accept: ("failed", True, True),
+        task_failed: ("failed", False, False),
+        in_doubt: ("refunded", True, True),
+    }
+    five_in_spend = 5 * 20_000  # ok, in-flight cancel, lost, in doubt, waived
+    async with database.read() as conn:
+        counts = await ledger.counts(conn, 1, 7, _bounds(utc_clock.now))
+        assert await ledger.bot_spent(conn, utc_clock() - dt.timedelta(hours=1)) == five_in_spend
+    assert counts.user_today == 0  # all waived by the reset
+    assert counts.guild_spent_today_microusd == five_in_spend == counts.bot_spent_today_microusd
+    since = utc_clock() - dt.timedelta(hours=1)
+    assert await ledger.spent_microusd(since, 1) == five_in_spend
+    summary = await ledger.summary(since, 1)
+    assert summary.spent_microusd == five_in_spend
+    assert summary.images == 3  # counted images: succeeded twice, cancelled once
+    day = utc_clock.now.replace(hour=0, minute=0, second=0, microsecond=0)
+    (today,) = await ledger.daily_usage(day, 1, 1)
+    assert today.spent_microusd == five_in_spend
+
+
+async def test_before_the_waive_a_cancel_in_flight_counts_for_the_member(
+    database: Database, utc_clock: ManualUtcClock
+) -> None:
+    ledger = UsageLedger(database, utc_clock)
+    async with database.write() as conn:
+        sent, forgiven = [await insert_job(ledger, conn, utc_clock()) for _ in range(2)]
+    await ledger.finish(sent, JobStatus.CANCELLED, billed=True)
+    await ledger.finish(forgiven, JobStatus.FAILED, billed=True)
+    async with database.read() as conn:
+        counts = await ledger.counts(conn, 1, 7, _bounds(utc_clock.now))
+    assert counts.user_today == 1  # the cancel counts; the forgiven failure does not
+    assert counts.guild_spent_today_microusd == 40_000  # both are in spend
