@@ -266,6 +266,8 @@ class JobLifecycle:
             task_id = (exc.task_id if isinstance(exc, NovitaError) else None) or task_id
         finally:
             job.finishing = True
+            if job.edit is not None:  # an upload not submitted (cancelled, failed) goes now
+                job.edit.release()
             seconds = self._age(job)
             if left_for_restart:
                 log.info("job left for the next start id=%s task=%s", job.job_id, task_id)
