@@ -13,7 +13,7 @@ from bot.imaging import ImageSize
 from bot.jobs.active import ReplyRecord
 from bot.jobs.edits import EditRunner
 from bot.jobs.engine import JobEngine, JobSettings
-from bot.jobs.fair_queue import UnboundedSlots
+from bot.jobs.fair_queue import JobSlots, UnboundedSlots
 from bot.jobs.lifecycle import JobCollaborators, JobLifecycle
 from bot.jobs.model import JobOutcome, JobRequest, JobStatus
 from bot.jobs.progress import JobResult, ProgressUpdate
@@ -110,18 +110,23 @@ class Harness:
 
 @asynccontextmanager
 async def lifecycle_over(
-    database: Database, client: FakeClient, clock: ManualClock, wall: WallClock = utc_now
+    database: Database,
+    client: FakeClient,
+    clock: ManualClock,
+    wall: WallClock = utc_now,
+    slots: JobSlots | None = None,
 ) -> AsyncIterator[Harness]:
     """The real collaborators (journal, outbox, engine) over `database`, as composition wires
-    them, with Novita faked on `clock` (and the date from `wall`)."""
+    them, with Novita faked on `clock` (and the date from `wall`); every job starts at once
+    unless `slots` says otherwise."""
     repositories = Repositories.over(database, wall)
     admissions = AdmissionService(
         repositories, LimitPolicy.from_settings(UNLIMITED), clock=wall)
     engine = JobEngine(client, JobSettings(), clock=clock, sleep=clock.sleep)
     lifecycle = JobLifecycle(JobCollaborators.over(
         repositories.journal, WriteOutbox(), engine=engine, edits=EditRunner(engine, client),
-        slots=UnboundedSlots(), metrics=BotMetrics(), owner_id="this-process",
-        shard_count=lambda: 1, clock=clock,
+        slots=slots if slots is not None else UnboundedSlots(), metrics=BotMetrics(),
+        owner_id="this-process", shard_count=lambda: 1, clock=clock,
     ))
     try:
         yield Harness(lifecycle, repositories, admissions, client, clock)
