@@ -9,13 +9,9 @@ copies of every upload, so RSS could not tell the bot's share apart.
 from __future__ import annotations
 
 import gc
-import io
-import random
 import tracemalloc
 from pathlib import Path
 from types import TracebackType
-
-from PIL import Image
 
 import bot
 
@@ -54,10 +50,3 @@ class BotAllocations:
     ) -> None:
         self.stop()
 
-
-def noise_png(side: int, seed: int = 0) -> bytes:
-    """A PNG of random pixels: about `side`² × 3 bytes, since noise does not compress."""
-    pixels = random.Random(seed).randbytes(side * side * 3)
-    buffer = io.BytesIO()
-    Image.frombytes("RGB", (side, side), pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from fakes.image_host import noise_png
 from fakes.stack import LocalStack
 from tests.e2e.support import private_refusal
-from tests.retained_memory import BotAllocations, noise_png
+from tests.retained_memory import BotAllocations
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 

@@ -21,8 +21,8 @@ from bot.uploads import (
     inspect_upload,
     read_header,
 )
-from fakes.image_host import bomb_png, good_jpeg, good_png, truncated_jpeg
-from tests.retained_memory import BotAllocations, noise_png
+from fakes.image_host import bomb_png, good_jpeg, good_png, noise_png, truncated_jpeg
+from tests.retained_memory import BotAllocations
 
 
 def encoded(fmt: str, width: int = 40, height: int = 30) -> bytes:

@@ -26,9 +26,9 @@ from bot.novita.edit import EditSource
 from bot.novita.errors import EditImageRejectedError, JobTimeoutError, TaskFailedError
 from bot.novita.retry import RetryPolicy
 from fakes.clock import ScaledClock
-from fakes.image_host import FakeImageHost
+from fakes.image_host import FakeImageHost, noise_png
 from fakes.novita.server import MockNovita, MockNovitaConfig
-from tests.retained_memory import BotAllocations, noise_png
+from tests.retained_memory import BotAllocations
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -151,6 +151,26 @@ async def test_a_parked_upload_is_let_go_the_moment_novita_has_it() -> None:
         assert closed and still_parked == 0 and bot_bytes == 0, (bot_bytes, size)
         assert parked.released and parking.parked_bytes == 0 and parking.total_parked == 1
         assert hashlib.sha256(mock.tasks[ready.task_id].source_image).digest() == digest
+
+
+async def test_an_edit_of_a_result_holds_its_image_only_during_the_submit() -> None:
+    # The same rule for a result: its image is fetched again for a data URI inside the submit,
+    # and nothing of it is held once Novita has the task.
+    async with edit_stack(deadline=1200.0, accept_image_forms=frozenset({"base64"})) as (
+        runner, mock, host,
+    ):
+        job = EditJob("add fog", EditSource(url=host.url("noise.png")), nominal_size(400, 400))
+        with BotAllocations() as held:
+            at_submit: list[int] = []
+
+            async def on_submitted(task_id: str) -> None:
+                at_submit.append(held.now())
+                held.stop()
+
+            ready = await runner.run_until_ready(job, on_submitted=on_submitted)
+        assert at_submit == [0]
+        assert mock.edits.forms_seen == ["url", "base64"]  # downloaded once, for the data URI
+        assert mock.tasks[ready.task_id].source_image == noise_png()
 
 
 async def test_a_parked_upload_is_let_go_when_its_submit_fails() -> None:
