@@ -123,6 +123,11 @@ class EditFlows:
             await generation.refuse(
                 interaction, "I couldn't read that image from Discord. Please try again.")
             return
+        except OSError as exc:  # the temporary folder is full or gone: the host's to fix
+            log.error("could not park an upload to edit (temporary folder): %s", exc)
+            await generation.refuse(
+                interaction, "I couldn't take that image just now. Please try again later.")
+            return
         source = EditSource(url=image.url, parked=parked)
         job = EditJob(instruction, source, nominal_size(header.width, header.height))
         await self._start_edit(interaction, job, None)

@@ -4,6 +4,8 @@ once Novita has it, when its job ends, or when it is refused before it runs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fakes.image_host import noise_png
@@ -56,3 +58,14 @@ async def test_an_upload_refused_by_a_limit_is_let_go_at_once(stack: LocalStack)
     assert stack.services.edits.parking.total_parked == 1
     assert stack.services.edits.parking.count == 0
     assert stack.mock.stats.edits == 0
+
+
+async def test_an_upload_that_cannot_be_parked_is_refused_and_nothing_is_sent(
+    stack: LocalStack, tmp_path: Path,
+) -> None:
+    stack.services.edits.parking.directory = str(tmp_path / "gone")  # a temporary folder lost
+    upload = stack.fake.upload("noise.png", noise_png(64), "image/png", width=64, height=64)
+    reply = await private_refusal(await stack.imagine_edit(stack.alice, upload, "make it blue"))
+    assert "try again later" in reply.content
+    assert stack.services.edits.parking.total_parked == 0
+    assert stack.mock.stats.submits == stack.mock.stats.edits == 0
