@@ -1,6 +1,7 @@
-"""Checks on a member's own image for `/imagine-edit`, before anything is sent upstream.
+"""A member's own image for `/imagine-edit`: checked before anything is sent upstream, then
+parked on disk until it is.
 
-Two steps, both cheap:
+Two checks, both cheap:
 
 1. `check_upload(filename, content_type, size_bytes, width, height)`: from the attachment's
    metadata alone (Discord reports all five), so an obviously wrong file is refused before a
@@ -12,6 +13,14 @@ Two steps, both cheap:
 Problems are `InvalidUploadError`s with an `UploadProblem` reason code and the limit that was
 passed; the edge words them. The pixel cap is the one every downloaded image obeys
 (`bot.novita.image_check.MAX_IMAGE_PIXELS`).
+
+Then `ParkedImages.park(data)` writes the checked bytes once into an anonymous temporary file
+and the edge drops its copy: a job waiting for a slot and polling for minutes holds a file
+handle, not up to 10 MB. The file has no name on disk (`tempfile.TemporaryFile`: `O_TMPFILE`, or
+unlinked as soon as it is made), so nothing is left behind whatever ends the process, kill -9
+included, and there is nothing to sweep at start-up. The submit reads it back only if Novita is
+sent a data URI (by default it is sent the attachment's URL); `ParkedImage.release` closes it the
+moment Novita has the task, and on every other way a job ends.
 """
 
 from __future__ import annotations
@@ -19,9 +28,11 @@ from __future__ import annotations
 import asyncio
 import enum
 import io
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Final
+from typing import IO, Final
 
 from PIL import Image, UnidentifiedImageError
 
@@ -124,3 +135,83 @@ async def inspect_upload(
     check_upload(None, header.media_type, len(data), header.width, header.height,
                  max_bytes=max_bytes, max_pixels=max_pixels)
     return header
+
+
+class ParkedImage:
+    """One checked upload's bytes in an anonymous temporary file, until its edit is submitted.
+
+    Holds no image bytes in memory; `read` copies them back for a data URI, `release` closes the
+    file (which frees it on disk) and is safe to call any number of times.
+    """
+
+    def __init__(self, file: IO[bytes], size: int, lot: ParkedImages) -> None:
+        self._file: IO[bytes] | None = file
+        self.size = size
+        self._lot = lot
+        self._lock = threading.Lock()  # a read in a worker thread, a release on the loop
+
+    @property
+    def released(self) -> bool:
+        return self._file is None
+
+    def fileno(self) -> int:
+        """The open file's descriptor (tests check that it has no name on disk)."""
+        if self._file is None:
+            raise ValueError("the parked image was released")
+        return self._file.fileno()
+
+    async def read(self) -> bytes:
+        """The bytes as they were parked (read in a worker thread)."""
+        return await asyncio.to_thread(self._read)
+
+    def _read(self) -> bytes:
+        with self._lock:
+            if self._file is None:
+                raise ValueError("the parked image was released")
+            self._file.seek(0)
+            return self._file.read()
+
+    def release(self) -> None:
+        with self._lock:
+            file, self._file = self._file, None
+        if file is not None:
+            file.close()
+            self._lot._left(self)
+
+
+class ParkedImages:
+    """The process's parked uploads: parks them and counts what is parked right now.
+
+    `directory` is where the files live (default: the system's temporary folder, `TMPDIR`).
+    """
+
+    def __init__(self, directory: str | None = None) -> None:
+        self.directory = directory
+        self.count = 0
+        self.parked_bytes = 0  # on disk; no parked byte is held in memory
+        self.total_parked = 0  # every upload ever parked (for tests and metrics)
+
+    async def park(self, data: bytes) -> ParkedImage:
+        """Write `data` into a new anonymous file (in a worker thread); the caller then drops
+        its own reference to `data`."""
+        file = await asyncio.to_thread(self._write, data)
+        parked = ParkedImage(file, len(data), self)
+        self.count += 1
+        self.parked_bytes += parked.size
+        self.total_parked += 1
+        return parked
+
+    def _write(self, data: bytes) -> IO[bytes]:
+        # Outlives this call on purpose: `ParkedImage.release` closes it.
+        file = tempfile.TemporaryFile(prefix="imagine-upload-", dir=self.directory)  # noqa: SIM115
+        try:
+            file.write(data)
+            file.flush()
+        except BaseException:
+            file.close()
+            raise
+        return file
+
+    def _left(self, parked: ParkedImage) -> None:
+        self.count -= 1
+        self.parked_bytes -= parked.size

@@ -6,6 +6,7 @@
 Paths (every request is recorded in `host.requests`, so a test can prove none arrived):
 
     /good.jpeg, /good.png        small valid images
+    /noise.png                   a 400×400 PNG of random pixels (~480 KB: it cannot compress)
     /truncated.jpeg              the first half of a valid JPEG
     /not-an-image.jpeg           an HTML page labelled image/jpeg
     /bomb.png                    a small PNG declaring 13000×13000 pixels (a decompression bomb)
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import random
 import struct
 import zlib
 from functools import cache
@@ -44,6 +46,15 @@ def good_jpeg(width: int = 64, height: int = 48) -> bytes:
 def good_png(width: int = 64, height: int = 48) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (200, 120, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@cache
+def noise_png(side: int = 400, seed: int = 0) -> bytes:
+    """A PNG of random pixels: about `side`² × 3 bytes, since noise does not compress."""
+    pixels = random.Random(seed).randbytes(side * side * 3)
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (side, side), pixels).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
@@ -139,6 +150,7 @@ class FakeImageHost(Served):
         body = {
             "good.jpeg": good_jpeg(),
             "good.png": good_png(),
+            "noise.png": noise_png(),
             "truncated.jpeg": truncated_jpeg(),
             "not-an-image.jpeg": NOT_AN_IMAGE,
             "bomb.png": bomb_png(),

@@ -25,7 +25,13 @@ from bot.jobs.edits import EditJob, nominal_size
 from bot.jobs.model import JobKind, JobRequest
 from bot.limits.pricing import cost_microusd
 from bot.novita.edit import EditSource
-from bot.uploads import InvalidUploadError, check_upload, inspect_upload
+from bot.uploads import (
+    InvalidUploadError,
+    ParkedImage,
+    UploadHeader,
+    check_upload,
+    inspect_upload,
+)
 from bot.wording import presentation as ui
 from bot.wording.messages import describe_error
 
@@ -108,8 +114,7 @@ class EditFlows:
         if not await generation.acknowledge(interaction):
             return
         try:
-            data = await image.read()
-            header = await inspect_upload(data)
+            header, parked = await self._read_and_park(image)
         except InvalidUploadError as exc:
             await generation.refuse(interaction, describe_error(exc) or str(exc))
             return
@@ -118,9 +123,23 @@ class EditFlows:
             await generation.refuse(
                 interaction, "I couldn't read that image from Discord. Please try again.")
             return
-        source = EditSource(url=image.url, data=data)
+        except OSError as exc:  # the temporary folder is full or gone: the host's to fix
+            log.error("could not park an upload to edit (temporary folder): %s", exc)
+            await generation.refuse(
+                interaction, "I couldn't take that image just now. Please try again later.")
+            return
+        source = EditSource(url=image.url, parked=parked)
         job = EditJob(instruction, source, nominal_size(header.width, header.height))
         await self._start_edit(interaction, job, None)
+
+    async def _read_and_park(
+        self, image: discord.Attachment
+    ) -> tuple[UploadHeader, ParkedImage]:
+        """The upload read, checked and parked on disk; its bytes leave memory with this frame,
+        so a job waiting its turn holds none of them."""
+        data = await image.read()
+        header = await inspect_upload(data)
+        return header, await self.generation.lifecycle.collaborators.edits.parking.park(data)
 
     async def _start_edit(
         self,
@@ -128,8 +147,14 @@ class EditFlows:
         job: EditJob,
         parent: tuple[str, str] | None,
     ) -> None:
-        request = self._request(interaction, job.instruction, job.size, JobKind.EDIT)
-        await self.generation.admit_and_start(interaction, request, edit=job, parent=parent)
+        started = None
+        try:
+            request = self._request(interaction, job.instruction, job.size, JobKind.EDIT)
+            started = await self.generation.admit_and_start(
+                interaction, request, edit=job, parent=parent)
+        finally:
+            if started is None:  # refused or failed before it ran: nothing will submit it
+                job.release()
 
     async def _accept(self, interaction: discord.Interaction, text: str) -> str | None:
         """The member's words checked (pure), then the interaction acknowledged at once;

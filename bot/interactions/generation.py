@@ -144,22 +144,24 @@ class GenerationService:
         *,
         edit: EditJob | None = None,
         parent: tuple[str, str] | None = None,
-    ) -> None:
-        """Admit an acknowledged request and run it (refused: privately, placeholder gone)."""
+    ) -> ActiveJob | None:
+        """Admit an acknowledged request and run it (refused: privately, placeholder gone);
+        the running job, or None when it was not started."""
         try:
             admission = await self.admissions.admit(request)
         except Exception as exc:
             await self.admission_failed(interaction, exc, "admission")
-            return
+            return None
         self.metrics.admission("allowed" if admission.allowed else "refused")
         if admission.refusal is not None:
             await self.refuse(interaction, refusal_message(admission.refusal))
-            return
+            return None
         job, display = self.start(interaction, request, admission, edit=edit, parent=parent)
         # Kept results (closed DMs) are shown beside the new job, never ahead of it.
         side = asyncio.create_task(self._offer_kept_results(job, display, interaction))
         self._side_tasks.add(side)
         side.add_done_callback(self._side_tasks.discard)
+        return job
 
     async def _offer_kept_results(
         self, job: ActiveJob, display: DiscordJobDisplay, interaction: discord.Interaction

@@ -10,6 +10,9 @@ download and decoding. Only two things differ, and `EditRunner` supplies them:
   to the edit model's real timing within a few finishes. It is saved under its own key
   (`EDIT_DURATIONS_KEY`, see `bot.jobs.polling.keeper`).
 
+A member's upload waits parked on disk (`bot.uploads.ParkedImage`), never in memory, and the
+runner releases it the moment the submit returns: a job polling for minutes holds no image bytes.
+
 A Remix is not an edit: it is a new generation (`JobEngine.run_until_ready`) of an edited prompt.
 """
 
@@ -23,6 +26,7 @@ from bot.jobs.engine import JobEngine, ReadyTask, SubmittedHook
 from bot.jobs.polling.durations import DurationModel
 from bot.jobs.progress import ProgressCallback
 from bot.novita.edit import EditSource
+from bot.uploads import ParkedImages
 
 EDIT_DURATIONS_KEY: Final = "qwen-image-edit"
 
@@ -56,17 +60,27 @@ class EditJob:
     size: ImageSize  # `nominal_size` of the input image
     seed: int | None = None
 
+    def release(self) -> None:
+        """Let go of the source's parked bytes (submitted, or the job ended); idempotent."""
+        self.source.release()
+
 
 class EditRunner:
     """Runs `EditJob`s on a `JobEngine` like generations: `run_until_ready` inside the upstream
     slot, then the engine's `fetch_image` outside it; a resumed edit polls on `durations`."""
 
     def __init__(
-        self, engine: JobEngine, client: EditClient, durations: DurationModel | None = None
+        self,
+        engine: JobEngine,
+        client: EditClient,
+        durations: DurationModel | None = None,
+        parking: ParkedImages | None = None,
     ) -> None:
         self.engine = engine
         self.client = client
         self.durations = durations if durations is not None else DurationModel()
+        # Members' uploads waiting for their submit (the edge parks them here).
+        self.parking = parking if parking is not None else ParkedImages()
 
     async def run_until_ready(
         self,
@@ -75,11 +89,17 @@ class EditRunner:
         *,
         on_submitted: SubmittedHook | None = None,
     ) -> ReadyTask:
+        async def submit() -> str:
+            try:
+                return await self.client.submit_edit(job.instruction, job.source, seed=job.seed)
+            finally:  # Novita has the image (or never will from this job): not needed again
+                job.release()
+
         return await self.engine.run_until_ready(
             job.instruction,
             job.size,
             on_progress,
             on_submitted=on_submitted,
-            submit=lambda: self.client.submit_edit(job.instruction, job.source, seed=job.seed),
+            submit=submit,
             durations=self.durations,
         )

@@ -317,6 +317,8 @@ class JobLifecycle:
             known_task = (exc.task_id if isinstance(exc, NovitaError) else None) or known_task
         finally:
             job.finishing = True
+            if job.edit is not None:  # an upload not submitted (cancelled, failed) goes now
+                job.edit.release()
             seconds = self._age(job)
             if left_for_restart:
                 log.info("job left for the next start id=%s task=%s", job.job_id, known_task)

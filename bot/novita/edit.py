@@ -8,9 +8,10 @@ retries once with a `data:image/…;base64,` URI. The form that worked last goes
 so a Novita that only takes one form costs one refused request per process, not one per edit.
 `NOVITA_EDIT_IMAGE_MODE=url|base64` pins one form and never falls back.
 
-The bytes for a data URI come from the `EditSource`: given directly (a member's upload, already
-read by the edge), or downloaded again from its URL through the client's guarded download (a bot
-result), which also decodes them.
+The bytes for a data URI come from the `EditSource`: read back from where the edge parked a
+member's checked upload (`bot.uploads.ParkedImage`, a temporary file), given directly, or
+downloaded again from its URL through the client's guarded download (a bot result), which also
+decodes them. Either way they exist in memory only during the submit that sends them.
 """
 
 from __future__ import annotations
@@ -65,21 +66,36 @@ class ImageForm(enum.StrEnum):
         return ImageForm.BASE64 if self is ImageForm.URL else ImageForm.URL
 
 
+class HeldImage(Protocol):
+    """Image bytes held outside memory until the submit needs them (`bot.uploads.ParkedImage`)."""
+
+    async def read(self) -> bytes: ...
+
+    def release(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class EditSource:
     """The image to edit: a public URL Novita can fetch and/or its bytes.
 
     A bot result: `EditSource(url=<the result attachment's current URL>)`; its bytes, if a data
     URI is needed, are downloaded again through the guarded download. A member's upload:
-    `EditSource(url=attachment.url, data=<the bytes the edge read and checked>)`.
+    `EditSource(url=attachment.url, parked=<the bytes the edge read, checked and parked>)`.
+    `data` gives the bytes directly, for a caller that submits at once.
     """
 
     url: str | None = None
     data: bytes | None = field(default=None, repr=False)
+    parked: HeldImage | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.url and not self.data:
+        if not self.url and not self.data and self.parked is None:
             raise ValueError("an EditSource needs a URL or the image bytes")
+
+    def release(self) -> None:
+        """Let go of parked bytes (Novita has them, or the job ended); idempotent."""
+        if self.parked is not None:
+            self.parked.release()
 
     @property
     def host(self) -> str:
@@ -232,6 +248,8 @@ class EditSubmitter:
     async def _bytes(self, transport: EditTransport, source: EditSource) -> bytes:
         if source.data:
             return source.data
+        if source.parked is not None:
+            return await source.parked.read()
         assert source.url is not None  # __post_init__: one of the two is set
         # The guarded download: public hosts only, capped, decoded before it is trusted.
         return await transport.download(

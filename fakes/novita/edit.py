@@ -99,7 +99,7 @@ class SourceFetcher:
                     raise _invalid_body(
                         f"image is invalid: downloading image failed with HTTP {response.status}"
                     )
-                data = await response.content.read(MAX_SOURCE_BYTES + 1)
+                data = await _read_up_to(response, MAX_SOURCE_BYTES + 1)
         except (aiohttp.ClientError, TimeoutError):
             raise _invalid_body("image is invalid: failed to download image from url") from None
         if len(data) > MAX_SOURCE_BYTES:
@@ -110,6 +110,16 @@ class SourceFetcher:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+async def _read_up_to(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, or its first `limit` bytes (`content.read(n)` stops at the first chunk)."""
+    data = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        data += chunk
+        if len(data) >= limit:
+            break
+    return bytes(data[:limit])
 
 
 def decode_base64_image(text: str) -> bytes:

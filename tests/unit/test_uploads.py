@@ -1,8 +1,11 @@
-"""`/imagine-edit` upload checks: metadata first, then what the header really says."""
+"""`/imagine-edit` uploads: checked from metadata first, then from what the header really says;
+then parked on disk, holding no bytes in memory, until released."""
 
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -11,13 +14,15 @@ from bot.novita.image_check import MAX_IMAGE_PIXELS
 from bot.uploads import (
     MAX_UPLOAD_BYTES,
     InvalidUploadError,
+    ParkedImages,
     UploadHeader,
     UploadProblem,
     check_upload,
     inspect_upload,
     read_header,
 )
-from fakes.image_host import bomb_png, good_jpeg, good_png, truncated_jpeg
+from fakes.image_host import bomb_png, good_jpeg, good_png, noise_png, truncated_jpeg
+from tests.retained_memory import BotAllocations
 
 
 def encoded(fmt: str, width: int = 40, height: int = 30) -> bytes:
@@ -99,3 +104,43 @@ def test_a_truncated_jpeg_still_has_a_header() -> None:
     """Header only: truncation shows when Novita (or the mock) decodes; the edge may also run
     `bot.novita.image_check.ImageChecker` for a full decode."""
     assert read_header(truncated_jpeg()).format == "JPEG"
+
+
+# ---- parked uploads ------------------------------------------------------------------------------
+
+
+async def test_a_parked_upload_has_no_name_on_disk_and_reads_back_whole() -> None:
+    lot = ParkedImages()
+    data = good_png() * 3  # any bytes: parking does not look at them
+    parked = await lot.park(data)
+    # Unlinked from the start: whatever ends the process, the kernel frees it, nothing to sweep.
+    assert os.fstat(parked.fileno()).st_nlink == 0
+    assert (lot.count, lot.parked_bytes, lot.total_parked) == (1, len(data), 1)
+    assert await parked.read() == data
+    assert await parked.read() == data  # read again (the fallback's second form)
+
+    parked.release()
+    parked.release()  # idempotent: the runner and the lifecycle may both let go
+    assert parked.released and (lot.count, lot.parked_bytes, lot.total_parked) == (0, 0, 1)
+    with pytest.raises(ValueError):
+        await parked.read()
+    with pytest.raises(ValueError):
+        parked.fileno()
+
+
+async def test_a_parked_upload_keeps_no_bytes_in_memory(tmp_path: Path) -> None:
+    lot = ParkedImages(directory=str(tmp_path))
+    data = noise_png(600)
+    size = len(data)
+    with BotAllocations() as held:
+        parked = await lot.park(data)
+        del data
+        assert held.now() == 0  # the file holds them, not the process
+        copy = await parked.read()
+        assert held.now() >= size  # (what a held copy looks like to the measure)
+        del copy
+        file = parked._file
+        assert file is not None
+        parked.release()
+    assert file.closed  # its last descriptor closed: the kernel has freed the unlinked file
+    assert os.listdir(tmp_path) == []  # never had a name in the folder either

@@ -127,19 +127,23 @@ class Harness:
 
 @asynccontextmanager
 async def lifecycle_over(
-    database: Database, client: FakeClient, clock: ManualClock, wall: WallClock = utc_now,
+    database: Database,
+    client: FakeClient,
+    clock: ManualClock,
+    wall: WallClock = utc_now,
     slots: JobSlots | None = None,
 ) -> AsyncIterator[Harness]:
     """The real collaborators (journal, outbox, engine) over `database`, as composition wires
-    them, with Novita faked on `clock` (and the date from `wall`)."""
+    them, with Novita faked on `clock` (and the date from `wall`); every job starts at once
+    unless `slots` says otherwise."""
     repositories = Repositories.over(database, wall)
     admissions = AdmissionService(
         repositories, LimitPolicy.from_settings(UNLIMITED), clock=wall)
     engine = JobEngine(client, JobSettings(), clock=clock, sleep=clock.sleep)
     lifecycle = JobLifecycle(JobCollaborators.over(
         repositories.journal, WriteOutbox(), engine=engine, edits=EditRunner(engine, client),
-        slots=slots or UnboundedSlots(), metrics=BotMetrics(), owner_id="this-process",
-        shard_count=lambda: 1, clock=clock,
+        slots=slots if slots is not None else UnboundedSlots(), metrics=BotMetrics(),
+        owner_id="this-process", shard_count=lambda: 1, clock=clock,
     ))
     try:
         yield Harness(lifecycle, repositories, admissions, client, clock)

@@ -1,9 +1,11 @@
 """Edits through the job engine, against the mock Novita over loopback sockets (time-scaled):
-same polling, progress, deadline and download as generations, their own duration model."""
+same polling, progress, deadline and download as generations, their own duration model; a
+parked upload is let go the moment Novita has it."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import random
 from collections.abc import AsyncIterator
@@ -21,11 +23,12 @@ from bot.jobs.polling.durations import DurationModel
 from bot.jobs.progress import ProgressUpdate
 from bot.novita.client import NovitaClient
 from bot.novita.edit import EditSource
-from bot.novita.errors import JobTimeoutError, TaskFailedError
+from bot.novita.errors import EditImageRejectedError, JobTimeoutError, TaskFailedError
 from bot.novita.retry import RetryPolicy
 from fakes.clock import ScaledClock
-from fakes.image_host import FakeImageHost
+from fakes.image_host import FakeImageHost, noise_png
 from fakes.novita.server import MockNovita, MockNovitaConfig
+from tests.retained_memory import BotAllocations
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -122,6 +125,66 @@ async def test_a_failed_edit_is_a_task_failure() -> None:
         job = EditJob("x [mock:failed]", EditSource(data=png(300, 300)), nominal_size(300, 300))
         with pytest.raises(TaskFailedError):
             await runner.run_until_ready(job)
+
+
+async def test_a_parked_upload_is_let_go_the_moment_novita_has_it() -> None:
+    # A Novita that reads only base64: the submit reads the parked bytes back and sends them.
+    async with edit_stack(deadline=1200.0, accept_image_forms=frozenset({"base64"})) as (
+        runner, mock, _,
+    ):
+        parking = runner.parking
+        with BotAllocations() as held:
+            upload = noise_png(400)  # the mock takes bodies up to 1 MiB
+            size, digest = len(upload), hashlib.sha256(upload).digest()
+            parked = await parking.park(upload)
+            del upload  # as the edge does: from here the file is the only copy
+            file = parked._file
+            assert file is not None
+            job = EditJob("turn it blue", EditSource(parked=parked), nominal_size(400, 400))
+            at_submit: list[tuple[bool, int, int]] = []
+
+            async def on_submitted(task_id: str) -> None:
+                at_submit.append((file.closed, parking.count, held.now()))
+                held.stop()  # polling need not be traced
+
+            ready = await runner.run_until_ready(job, on_submitted=on_submitted)
+        # When Novita had accepted it the file was closed (gone: it never had a name) and the
+        # bytes read back for the data URI (~0.6 MB as base64) were no longer held anywhere.
+        [(closed, still_parked, bot_bytes)] = at_submit
+        assert closed and still_parked == 0 and bot_bytes == 0, (bot_bytes, size)
+        assert parked.released and parking.parked_bytes == 0 and parking.total_parked == 1
+        assert hashlib.sha256(mock.tasks[ready.task_id].source_image).digest() == digest
+
+
+async def test_an_edit_of_a_result_holds_its_image_only_during_the_submit() -> None:
+    # The same rule for a result: its image is fetched again for a data URI inside the submit,
+    # and nothing of it is held once Novita has the task.
+    async with edit_stack(deadline=1200.0, accept_image_forms=frozenset({"base64"})) as (
+        runner, mock, host,
+    ):
+        job = EditJob("add fog", EditSource(url=host.url("noise.png")), nominal_size(400, 400))
+        with BotAllocations() as held:
+            at_submit: list[int] = []
+
+            async def on_submitted(task_id: str) -> None:
+                at_submit.append(held.now())
+                held.stop()
+
+            ready = await runner.run_until_ready(job, on_submitted=on_submitted)
+        assert at_submit == [0]
+        assert mock.edits.forms_seen == ["url", "base64"]  # downloaded once, for the data URI
+        assert mock.tasks[ready.task_id].source_image == noise_png()
+
+
+async def test_a_parked_upload_is_let_go_when_its_submit_fails() -> None:
+    # No URL to fall back on, and a Novita that reads only links: the submit is refused.
+    async with edit_stack(accept_image_forms=frozenset({"url"})) as (runner, mock, _):
+        parked = await runner.parking.park(png(300, 300))
+        job = EditJob("add fog", EditSource(parked=parked), nominal_size(300, 300))
+        with pytest.raises(EditImageRejectedError):
+            await runner.run_until_ready(job)
+        assert parked.released and runner.parking.count == 0
+        assert mock.edits.forms_seen == ["base64"] and not mock.tasks
 
 
 def test_nominal_size_clamps_into_qwen_sides() -> None:
