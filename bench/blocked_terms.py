@@ -6,7 +6,7 @@ A server's allowed maximum of the terms that made the old matcher slow (the long
 both wildcards, all alike: `tests.unit.limits.test_blocked_terms.worst_case_terms`) against the
 hostile prompts of the longest allowed length. For each prompt: the one-scan RE2 matcher
 (`bot.limits.blocked_terms`) on its first prompt (its automaton is built lazily) and then per
-prompt, and the backtracking matcher it replaced (one Python regex per term, rebuilt here for
+prompt, and the backtracking matcher it replaced (one Python regex per term, `reference_patterns` of the unit tests, for
 the comparison; it takes seconds per prompt, `--skip-backtracking` leaves it out). Prints a table
 and writes JSON (`bench/results/blocked_terms_bench.json` by default).
 """
@@ -20,34 +20,26 @@ import time
 from pathlib import Path
 from typing import Final
 
-from bot.limits.blocked_terms import BlockedTerms, normalize_term
+from bot.limits.blocked_terms import BlockedTerms
 from bot.text_folding import fold
-from tests.unit.limits.test_blocked_terms import HOSTILE_PROMPTS, worst_case_terms
+from tests.unit.limits.test_blocked_terms import (
+    HOSTILE_PROMPTS,
+    reference_patterns,
+    worst_case_terms,
+)
 
 DEFAULT_JSON: Final = Path(__file__).resolve().parent / "results" / "blocked_terms_bench.json"
 
 
-def backtracking_find(patterns: list[re.Pattern[str]], prompt: str) -> bool:
+def backtracking_find(patterns: list[tuple[str, re.Pattern[str]]], prompt: str) -> bool:
     """The matcher before: each term's own regex, one after another."""
     folded = fold(prompt)
-    return any(pattern.search(folded) for pattern in patterns)
-
-
-def backtracking_patterns(terms: list[str]) -> list[re.Pattern[str]]:
-    compiled = []
-    for term in terms:
-        words = (
-            r"\w*".join(re.escape(piece) for piece in word.split("*"))
-            for word in normalize_term(term).split(" ")
-        )
-        body = r"\s+".join(words)
-        compiled.append(re.compile(rf"(?<!\w){body}(?!\w)"))
-    return compiled
+    return any(pattern.search(folded) for _, pattern in patterns)
 
 
 def measure(repeat: int, backtracking: bool) -> dict[str, dict[str, float]]:
     terms = worst_case_terms()
-    old = backtracking_patterns(terms) if backtracking else []
+    old = reference_patterns(terms) if backtracking else []
     results: dict[str, dict[str, float]] = {}
     for name, prompt in HOSTILE_PROMPTS.items():
         matcher = BlockedTerms(terms)
