@@ -6,8 +6,8 @@ A server's allowed maximum of the terms that made the old matcher slow (the long
 both wildcards, all alike: `tests.unit.limits.test_blocked_terms.worst_case_terms`) against the
 hostile prompts of the longest allowed length. For each prompt: the one-scan RE2 matcher
 (`bot.limits.blocked_terms`) on its first prompt (its automaton is built lazily) and then per
-prompt, and the backtracking matcher it replaced (one Python regex per term, `reference_patterns` of the unit tests, for
-the comparison; it takes seconds per prompt, `--skip-backtracking` leaves it out). Prints a table
+prompt, and the backtracking matcher it replaced (one Python regex per term: the unit tests'
+`reference_patterns`; seconds per prompt, `--skip-backtracking` leaves it out). Prints a table
 and writes JSON (`bench/results/blocked_terms_bench.json` by default).
 """
 
