@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from bot.text_folding import has_visible_character
+
 MIN_SIDE: Final = 256
 MAX_SIDE: Final = 1536
 DEFAULT_SIZE_TEXT: Final = "1024*1024"
@@ -31,6 +33,7 @@ class SizeProblem(enum.StrEnum):
 class PromptProblem(enum.StrEnum):
     EMPTY = "empty"
     TOO_LONG = "too_long"  # `length` characters, over MAX_PROMPT_CHARS
+    NOTHING_VISIBLE = "nothing_visible"  # only invisible characters (zero-width spaces, …)
 
 
 class InvalidSizeError(InvalidInputError):
@@ -116,10 +119,13 @@ def resolve_size(text: str | None) -> ImageSize:
 
 
 def validate_prompt(text: str | None) -> str:
-    """Strip the prompt and check it is neither empty nor over `MAX_PROMPT_CHARS`."""
+    """Strip the prompt and check it is neither empty, nor over `MAX_PROMPT_CHARS`, nor made
+    only of characters nobody can see (`bot.text_folding`): such a prompt is never sent."""
     prompt = (text or "").strip()
     if not prompt:
         raise InvalidPromptError(PromptProblem.EMPTY)
     if len(prompt) > MAX_PROMPT_CHARS:
         raise InvalidPromptError(PromptProblem.TOO_LONG, len(prompt))
+    if not has_visible_character(prompt):
+        raise InvalidPromptError(PromptProblem.NOTHING_VISIBLE, len(prompt))
     return prompt

@@ -19,6 +19,7 @@ members never wait for each other; on SQLite the transaction is the file's one w
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -31,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.batching import DEFAULT_MAX_BATCH, Batcher
 from bot.clock import WallClock, utc_now
 from bot.jobs.model import DIRECT_MESSAGES, Install, JobOutcome, JobRequest, JobStatus
+from bot.limits.blocked_terms import BlockedTerms
 from bot.limits.guild_rules import GuildRules, GuildRulesCache, guild_policy
 from bot.limits.names import RefusalReason
 from bot.limits.policy import (
@@ -138,6 +140,7 @@ class AdmissionService:
         self._ledger = repositories.ledger
         self._spend_notices: set[tuple[str, dt.date]] = set()
         self._rules = GuildRulesCache(defaults, user_installs.blocked_words)
+        self.screened_in_thread = 0  # prompts matched against blocked terms (for tests)
         self._batcher: Batcher[JobRequest, Admission] = Batcher(
             self._admit_batch, orphaned=self._give_back, max_batch=max_batch, name="admitter"
         )
@@ -180,6 +183,7 @@ class AdmissionService:
     async def _admit_batch(self, requests: Sequence[JobRequest]) -> list[Admission]:
         guild_ids = {request.guild_id or DIRECT_MESSAGES for request in requests}
         while True:
+            screening = await self._screen(requests)
             keys = self._lock_keys(requests)
             try:
                 async with self._db.write(keys) as conn:
@@ -188,9 +192,27 @@ class AdmissionService:
                         self._lock_keys(requests) <= keys
                     ):
                         raise _MoreLocksNeeded  # a guild's new limits need its lock: start over
-                    return await self._decide(conn, requests, rules)
-            except _MoreLocksNeeded:
+                    if not screening.holds_for(rules):
+                        raise _ScreenAgain  # a guild's terms moved: match them, then start over
+                    return await self._decide(conn, requests, rules, screening.terms)
+            except (_MoreLocksNeeded, _ScreenAgain):
                 continue
+
+    async def _screen(self, requests: Sequence[JobRequest]) -> _Screening:
+        """The blocked term each prompt contains, by the cached rules, before any transaction:
+        matching runs in a worker thread, so neither the event loop nor the database waits."""
+        guild_ids = [request.guild_id or DIRECT_MESSAGES for request in requests]
+        cached = {guild_id: self._rules.cached(guild_id) for guild_id in guild_ids}
+        versions = {g: None if rules is None else rules.version for g, rules in cached.items()}
+        terms_of = {g: None if rules is None else rules.blocked for g, rules in cached.items()}
+        work = [(terms_of[g], rq.prompt) for g, rq in zip(guild_ids, requests, strict=True)]
+        terms: list[str | None]
+        if any(matcher for matcher, _ in work):
+            terms = await asyncio.to_thread(_match_each, work)
+            self.screened_in_thread += len(requests)
+        else:
+            terms = [None] * len(requests)
+        return _Screening(versions, guild_ids, terms)
 
     def _lock_keys(self, requests: Sequence[JobRequest]) -> set[str]:
         """What the batch reads-then-writes, by the cached rules (a guild not seen: defaults)."""
@@ -207,6 +229,7 @@ class AdmissionService:
         conn: AsyncConnection,
         requests: Sequence[JobRequest],
         rules: Mapping[int, GuildRules],
+        blocked_terms: Sequence[str | None],
     ) -> list[Admission]:
         now = self._clock()
         answers: list[Admission | None] = [None] * len(requests)
@@ -219,7 +242,7 @@ class AdmissionService:
                 continue
             refusal = guild.moderation_refusal(
                 user_id=request.user_id,
-                prompt=request.prompt,
+                blocked_term=blocked_terms[index],
                 channel_ids=(request.channel_id, request.parent_channel_id),
                 is_moderator=request.is_moderator,
             )
@@ -403,6 +426,37 @@ class _Candidate:
 
 class _MoreLocksNeeded(Exception):
     """Fresh rules of a guild need a lock the transaction did not take (PostgreSQL only)."""
+
+
+class _ScreenAgain(Exception):
+    """A guild's rules moved since its prompts were matched: match them against the new ones."""
+
+
+@dataclass(frozen=True)
+class _Screening:
+    """The blocked term found in each request's prompt, and by which rules' versions."""
+
+    versions: Mapping[int, int | None]  # by guild; None = no rules cached yet (nothing matched)
+    guild_ids: Sequence[int]  # each request's
+    terms: Sequence[str | None]  # each request's
+
+    def holds_for(self, rules: Mapping[int, GuildRules]) -> bool:
+        """Still the answer under these rules: the same version, or (rules first seen or
+        changed) rules with no terms at all where nothing was found."""
+        for guild_id, version in self.versions.items():
+            current = rules[guild_id]
+            if version == current.version:
+                continue
+            found = any(t is not None for g, t in zip(self.guild_ids, self.terms, strict=True)
+                        if g == guild_id)
+            if current.blocked or found:
+                return False
+        return True
+
+
+def _match_each(matchers: Sequence[tuple[BlockedTerms | None, str]]) -> list[str | None]:
+    """Runs in a worker thread: each prompt against its guild's terms, one scan each."""
+    return [matcher.find(prompt) if matcher else None for matcher, prompt in matchers]
 
 
 def _has_guild_limit(policy: LimitPolicy) -> bool:

@@ -1,10 +1,11 @@
 """Each guild's admission rules, cached per config version.
 
 A `GuildRules` is what admission needs from one guild: its limit policy, role limits and
-exemptions, bans, the channel allow-list and the blocked terms compiled once (in a worker
-thread, off the event loop). `GuildRulesCache.current()` runs inside admission's transaction:
-one query reads the config versions of the batch's guilds, and only a guild whose version moved
-(an admin change, from this process or another) is read again.
+exemptions, bans, the channel allow-list and the blocked terms (compiled once per version, by
+the first prompt screened against them, in admission's worker thread: never on the event loop
+nor inside a transaction). `GuildRulesCache.current()` runs inside admission's transaction: one
+query reads the config versions of the batch's guilds, and only a guild whose version moved (an
+admin change, from this process or another) is read again.
 
 Where no server's rules apply (direct messages, group DMs, a user-installed app in a server the
 bot is not in: admission's place `0`), the bot-wide blocked words (`BLOCKED_WORDS`) are added to
@@ -13,14 +14,13 @@ that place's terms.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.limits.blocked_terms import BlockedTerms
+from bot.limits.blocked_terms import BlockedTerms, visible_terms
 from bot.limits.names import RefusalReason
 from bot.limits.policy import LimitOverrides, LimitPolicy, MemberLimits, Refusal, RoleLimits
 from bot.storage.repositories import config_versions
@@ -46,20 +46,20 @@ class GuildRules:
         self,
         *,
         user_id: int,
-        prompt: str,
+        blocked_term: str | None,
         channel_ids: Collection[int | None],
         is_moderator: bool,
     ) -> Refusal | None:
-        """Bans and the allow-list (which never apply to moderators), then blocked terms."""
+        """Bans and the allow-list (which never apply to moderators), then the blocked term the
+        prompt was found to contain (matched before the transaction, by these rules' terms)."""
         if not is_moderator:
             if user_id in self.banned_user_ids:
                 return Refusal(RefusalReason.BANNED)
             allowed = self.allowed_channel_ids
             if allowed and not (set(channel_ids) & allowed):
                 return Refusal(RefusalReason.CHANNEL, allowed_channel_ids=allowed)
-        term = self.blocked.find(prompt) if self.blocked else None
-        if term is not None:
-            return Refusal(RefusalReason.BLOCKED_TERM, blocked_term=term)
+        if blocked_term is not None:
+            return Refusal(RefusalReason.BLOCKED_TERM, blocked_term=blocked_term)
         return None
 
 
@@ -78,15 +78,14 @@ def guild_policy(defaults: LimitPolicy, config: GuildConfig) -> LimitPolicy:
     )
 
 
-async def build_rules(
+def build_rules(
     defaults: LimitPolicy,
     snapshot: GuildSnapshot,
     version: int,
     extra_terms: tuple[str, ...] = (),
 ) -> GuildRules:
-    terms = (*snapshot.blocked_terms, *extra_terms)
-    # Compiling many terms takes a while: never on the event loop.
-    blocked = await asyncio.to_thread(BlockedTerms, terms) if terms else BlockedTerms(())
+    # The terms are only checked here; the matcher compiles them on first use, off the loop.
+    blocked = BlockedTerms(visible_terms((*snapshot.blocked_terms, *extra_terms)))
     return GuildRules(
         version=version,
         policy=guild_policy(defaults, snapshot.config),
@@ -127,7 +126,7 @@ class GuildRulesCache:
             if rules is None or rules.version != version:
                 snapshot = await read_snapshot(conn, guild_id)
                 extra = self.bot_wide_blocked if guild_id == NO_SERVER else ()
-                rules = await build_rules(self.defaults, snapshot, version, extra)
+                rules = build_rules(self.defaults, snapshot, version, extra)
                 self._rules[guild_id] = rules
                 self.reloads += 1
             found[guild_id] = rules

@@ -79,6 +79,11 @@ def describe_error(exc: BaseException) -> str | None:
                 f"That prompt doesn't work: the prompt is {exc.length} characters long; "
                 f"the limit is {MAX_PROMPT_CHARS}."
             )
+        case InvalidPromptError() if exc.problem is PromptProblem.NOTHING_VISIBLE:
+            return (
+                "That prompt doesn't work: it has no visible characters "
+                "(only spaces or invisible ones such as zero-width spaces)."
+            )
         case InvalidPromptError():
             return "That prompt doesn't work: the prompt is empty."
         case novita.ImageContentRefusedError():

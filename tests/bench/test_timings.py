@@ -14,6 +14,7 @@ import time
 import aiohttp
 import pytest
 
+from bot.limits.blocked_terms import BlockedTerms
 from bot.wording import presentation as ui
 from fakes.clock import ManualClock
 from fakes.discord.server import FakeMessage
@@ -21,6 +22,7 @@ from fakes.novita.server import MockNovita, MockNovitaConfig
 from tests.e2e.stacks import StackFactory
 from tests.e2e.support import title
 from tests.fakes.test_mock_novita import poll, submit
+from tests.unit.limits.test_blocked_terms import HOSTILE_PROMPTS, worst_case_terms
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -100,3 +102,15 @@ async def test_the_mock_novita_serves_a_thousand_concurrent_tasks_in_seconds() -
     assert {body["task"]["status"] for body in bodies} == {"TASK_STATUS_SUCCEED"}
     assert (mock.stats.submits, mock.stats.polls) == (1000, 1000)
     assert elapsed < 15
+
+
+def test_worst_case_blocked_words_cost_milliseconds_per_prompt() -> None:
+    """500 worst-case terms against the longest hostile prompts: the old matcher took seconds
+    per prompt (bench/blocked_terms.py measures both); one RE2 scan takes well under 50 ms."""
+    terms = BlockedTerms(worst_case_terms())
+    for prompt in HOSTILE_PROMPTS.values():
+        assert terms.find(prompt) is None  # builds the automaton's states
+        started = time.monotonic()
+        for _ in range(10):
+            terms.find(prompt)
+        assert (time.monotonic() - started) / 10 < 0.05

@@ -110,6 +110,7 @@ async def test_mentions_in_a_prompt_ping_nobody(stack: LocalStack) -> None:
         ("a cat", "big", "That size doesn't work"),
         ("   ", None, "That prompt doesn't work"),
         ("", "512*512", "That prompt doesn't work"),
+        ("\u200b\u2060\u00ad\ufeff", None, "That prompt doesn't work: it has no visible"),
     ],
 )
 async def test_bad_input_is_refused_ephemerally_in_time_and_never_submitted(

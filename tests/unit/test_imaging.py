@@ -85,3 +85,14 @@ def test_prompt_validation() -> None:
         validate_prompt("a" * (MAX_PROMPT_CHARS + 1))
     assert info.value.problem is PromptProblem.TOO_LONG
     assert f"{MAX_PROMPT_CHARS:,}".replace(",", "") in (describe_error(info.value) or "")
+
+
+@pytest.mark.parametrize(
+    "invisible", ["\u200b", "\u200b\u200d\u2060", "\u00ad \ufeff", "\ufe0f\u200c", "\u2063\n\u180e"]
+)
+def test_a_prompt_of_invisible_characters_is_refused(invisible: str) -> None:
+    with pytest.raises(InvalidPromptError) as info:
+        validate_prompt(invisible)
+    assert info.value.problem is PromptProblem.NOTHING_VISIBLE
+    assert "no visible characters" in (describe_error(info.value) or "")
+    assert validate_prompt("\u200bcat\u200b") == "\u200bcat\u200b"  # sent as typed

@@ -15,6 +15,7 @@ from bot.wording.messages import MISCONFIGURED, describe_error, describe_with_id
         (InvalidSizeError("9*9", SizeProblem.SIDE_OUT_OF_RANGE), "256 and 1536"),
         (InvalidPromptError(PromptProblem.EMPTY), "empty"),
         (InvalidPromptError(PromptProblem.TOO_LONG, 2345), "2345 characters long"),
+        (InvalidPromptError(PromptProblem.NOTHING_VISIBLE, 1), "no visible characters"),
         (errors.AuthenticationError("bad key", status=403), MISCONFIGURED),
         (errors.InsufficientBalanceError("no money", status=400), "out of credit"),
         (errors.PromptRefusedError("no", status=400), "refused"),
