@@ -446,8 +446,12 @@ class JobEngine:
         if remaining <= 0:
             call.close()
             raise self._timed_out(task_id)
+        # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` returns the call's result
+        # when a cancel arrives just as the call completes, so a Cancel (or shutdown) pressed as
+        # a poll reply came in was lost and the job ran on to its deadline.
         try:
-            return await asyncio.wait_for(call, timeout=remaining)
+            async with asyncio.timeout(remaining):
+                return await call
         except TimeoutError:
             raise self._timed_out(task_id) from None
 

@@ -439,3 +439,29 @@ def test_from_settings_runs_the_configured_poller_and_limits() -> None:
     adaptive = load_settings(env_file=None, environ={**environ, "POLL_STRATEGY": "adaptive"})
     assert isinstance(JobEngine.from_settings(FakeClient(ManualClock()), adaptive).planner,  # type: ignore[arg-type]
                       AdaptivePlanner)
+
+
+@pytest.mark.parametrize("turns", range(4))
+async def test_a_cancel_arriving_as_a_poll_reply_completes_is_not_lost(turns: int) -> None:
+    """Cancel (or shutdown) pressed just as a task-result reply arrives still stops the job:
+    on Python 3.11 `asyncio.wait_for` returned the reply and dropped the cancel, so the job
+    polled on to its deadline. Each `turns` lands the cancel at another step of the reply."""
+    clock, client = setup(finish_after=20.0)
+    engine, _ = make_engine(client, clock)
+    reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def poll() -> str:
+        return await reply
+
+    bounded = asyncio.create_task(engine._bounded(poll(), clock() + 60.0, "task-1"))
+    for _ in range(3):  # the poll is waiting for its reply
+        await asyncio.sleep(0)
+    reply.set_result("SUCCEED")
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    if bounded.done():  # the reply was fully taken in before the cancel: nothing to lose
+        assert bounded.result() == "SUCCEED"
+        return
+    bounded.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await bounded
