@@ -12,8 +12,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import make_url
 
+from fakes.db_proxy import TcpProxy
 from fakes.stack import LocalStack
+from tests.e2e.crash_support import fresh_postgres_database
 from tests.e2e.stacks import StackFactory
 
 
@@ -30,3 +33,13 @@ async def stack(
 ) -> AsyncIterator[LocalStack]:
     async with make_stack(**marker_options(request)) as running:
         yield running
+
+
+@pytest.fixture
+async def proxied_postgres() -> AsyncIterator[tuple[TcpProxy, str]]:
+    """A fresh PostgreSQL database, reached through a proxy in front of the server."""
+    async with fresh_postgres_database() as direct_url:
+        url = make_url(direct_url)
+        async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+            proxied = url.set(host="127.0.0.1", port=proxy.port)
+            yield proxy, proxied.render_as_string(hide_password=False)

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import make_url
 
 from bot.jobs.model import JobStage, JobStatus
 from bot.storage.repositories.journal import JobJournal
@@ -24,7 +22,7 @@ from fakes.db_proxy import TcpProxy
 from fakes.discord.server import FakeInteraction, FakeMember
 from fakes.novita.faults import Fault
 from fakes.stack import LocalStack
-from tests.e2e.crash_support import fresh_postgres_database, images_for
+from tests.e2e.crash_support import images_for
 from tests.e2e.stacks import StackFactory
 from tests.e2e.support import button_labels, description, private_refusal, title
 
@@ -121,16 +119,6 @@ async def test_a_cancel_before_the_submit_refunds(make_stack: StackFactory) -> N
         assert (by_user[stack.alice.id].status, by_user[stack.alice.id].in_spend) == (
             JobStatus.REFUNDED, False)
         assert by_user[stack.bob.id].status is JobStatus.CANCELLED  # sent: it counts
-
-
-@pytest.fixture
-async def proxied_postgres() -> AsyncIterator[tuple[TcpProxy, str]]:
-    """A fresh PostgreSQL database, reached through a proxy in front of the server."""
-    async with fresh_postgres_database() as direct_url:
-        url = make_url(direct_url)
-        async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-            proxied = url.set(host="127.0.0.1", port=proxy.port)
-            yield proxy, proxied.render_as_string(hide_password=False)
 
 
 async def test_a_journal_stall_before_the_submit_stops_the_job_and_nothing_is_sent_twice(

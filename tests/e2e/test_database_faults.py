@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import make_url
 
 from bot.storage.database import Database
 from bot.storage.repositories.journal import JobJournal
@@ -21,20 +19,9 @@ from bot.storage.repositories.ledger import UsageLedger
 from bot.wording.messages import DATABASE_UNAVAILABLE
 from fakes.db_proxy import TcpProxy
 from fakes.stack import LocalStack
-from tests.e2e.crash_support import fresh_postgres_database
 from tests.e2e.stacks import StackFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
-
-
-@pytest.fixture
-async def proxied_postgres() -> AsyncIterator[tuple[TcpProxy, str]]:
-    """A fresh PostgreSQL database, reached through a proxy in front of the server."""
-    async with fresh_postgres_database() as direct_url:
-        url = make_url(direct_url)
-        async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-            proxied = url.set(host="127.0.0.1", port=proxy.port)
-            yield proxy, proxied.render_as_string(hide_password=False)
 
 
 async def _quota_reply(stack: LocalStack) -> str:
